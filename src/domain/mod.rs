@@ -1,0 +1,18 @@
+//! Domain types: values that can only be built through a constructor that checks them.
+//!
+//! Handlers turn request DTOs into these at the edge (`parse`), so code further in never
+//! re-validates and never sees an invalid e-mail address, license key or interval.
+
+mod email;
+mod license;
+mod password;
+mod role;
+mod text;
+mod timezone;
+
+pub use email::EmailAddress;
+pub use license::{CheckInterval, LicenseKey, LicenseKind};
+pub use password::Password;
+pub use role::Role;
+pub use text::DisplayName;
+pub use timezone::TimeZoneName;

@@ -1,0 +1,277 @@
+//! Request extractors that answer bad input with problem+json instead of axum's plain text.
+
+use super::error::{ApiError, FieldError};
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, Request},
+    http::header,
+};
+use serde::de::DeserializeOwned;
+
+/// A JSON body. Wrong content type: 415. Not JSON: 400. Wrong shape (missing field, wrong
+/// type, unknown field): 422 with a JSON Pointer to the field.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(&req) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = read_body(req, state).await?;
+        parse(&bytes).map(ApiJson)
+    }
+}
+
+/// Like [`ApiJson`], but an empty body (with or without a content type) is `None`: for
+/// requests whose every field is optional.
+pub struct OptionalApiJson<T>(pub Option<T>);
+
+impl<S, T> FromRequest<S> for OptionalApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json = is_json(&req);
+        let bytes = read_body(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(None));
+        }
+        if !json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        parse(&bytes).map(|v| Self(Some(v)))
+    }
+}
+
+fn is_json(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge("the request body is too large".to_owned())
+        } else {
+            ApiError::Malformed(format!("could not read the request body: {rejection}"))
+        }
+    })
+}
+
+/// Parses in two steps so that "not JSON" (400) and "JSON of the wrong shape" (422, with a
+/// pointer) get different answers.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::Malformed(format!("the request body is not valid JSON: {e}")))?;
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let mut pointer = pointer_of(err.path());
+        let message = err.inner().to_string();
+        // serde reports a missing or unknown field at its parent; point at the field itself.
+        for prefix in ["missing field `", "unknown field `"] {
+            if let Some(rest) = message.strip_prefix(prefix)
+                && let Some(field) = rest.split('`').next()
+            {
+                pointer = format!("{pointer}/{}", escape(field));
+            }
+        }
+        ApiError::Invalid(vec![FieldError::new(pointer, message)])
+    })
+}
+
+fn pointer_of(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("/{index}")),
+            Segment::Map { key } => out.push_str(&format!("/{}", escape(key))),
+            Segment::Enum { variant } => out.push_str(&format!("/{}", escape(variant))),
+            Segment::Unknown => {}
+        }
+    }
+    out
+}
+
+/// RFC 6901 escaping of one reference token.
+fn escape(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+/// Collects field errors while a DTO is turned into domain values, so that one response lists
+/// every invalid field instead of only the first.
+#[derive(Default)]
+pub struct Validation {
+    errors: Vec<FieldError>,
+}
+
+impl Validation {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses `value` with `parse`; on failure records the message at `pointer`.
+    pub fn check<V, T>(
+        &mut self,
+        pointer: &str,
+        value: V,
+        parse: impl FnOnce(V) -> Result<T, String>,
+    ) -> Option<T> {
+        match parse(value) {
+            Ok(v) => Some(v),
+            Err(message) => {
+                self.errors.push(FieldError::new(pointer, message));
+                None
+            }
+        }
+    }
+
+    /// Like `check` for a field that must be present.
+    pub fn required<V, T>(
+        &mut self,
+        pointer: &str,
+        value: Option<V>,
+        parse: impl FnOnce(V) -> Result<T, String>,
+    ) -> Option<T> {
+        match value {
+            Some(v) => self.check(pointer, v, parse),
+            None => {
+                self.errors.push(FieldError::new(pointer, "is required"));
+                None
+            }
+        }
+    }
+
+    pub fn push(&mut self, pointer: &str, message: impl Into<String>) {
+        self.errors.push(FieldError::new(pointer, message));
+    }
+
+    /// `Ok` when nothing was recorded; otherwise the 422 listing every field.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Invalid(self.errors))
+        }
+    }
+}
+
+/// The client's IP address, when the server was started with connect info (it is, outside
+/// in-process tests). Used only for login rate limiting.
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip()),
+        ))
+    }
+}
+
+/// A path parameter. One that does not parse (an id that is not a UUID) names no resource:
+/// 404, like any other missing object.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> axum::extract::FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Self(p.0))
+            .map_err(|_| ApiError::NotFound)
+    }
+}
+
+/// Query parameters, with a problem+json answer for a query string that cannot be read.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Self(q.0))
+            .map_err(|e| ApiError::invalid("/query", e.body_text()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "only deserialized")]
+    struct Doc {
+        name: String,
+        owner: Owner,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "only deserialized")]
+    struct Owner {
+        email: String,
+    }
+
+    fn pointer(body: &str) -> String {
+        match parse::<Doc>(body.as_bytes()) {
+            Err(ApiError::Invalid(errors)) => errors[0].pointer.clone(),
+            other => panic!("expected 422, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn shape_errors_point_at_the_field() {
+        assert_eq!(pointer(r#"{"owner": {"email": "a@b.c"}}"#), "/name");
+        assert_eq!(
+            pointer(r#"{"name": 5, "owner": {"email": "a@b.c"}}"#),
+            "/name"
+        );
+        assert_eq!(pointer(r#"{"name": "x", "owner": {}}"#), "/owner/email");
+        assert_eq!(
+            pointer(r#"{"name": "x", "owner": {"email": "a", "e/x": 1}}"#),
+            "/owner/e~1x"
+        );
+    }
+
+    #[test]
+    fn non_json_is_malformed() {
+        assert!(matches!(
+            parse::<Doc>(b"{not json"),
+            Err(ApiError::Malformed(_))
+        ));
+    }
+}

@@ -1,0 +1,275 @@
+//! Licenses: one per site. List (filter, sort, cursor pagination), create, read, update,
+//! delete.
+
+use super::{
+    AppState,
+    auth::AuthUser,
+    error::{ApiError, ApiResult, Problem},
+    extract::{ApiJson, ApiPath, ApiQuery, Validation},
+    pagination,
+};
+use crate::{
+    db,
+    domain::{CheckInterval, DisplayName, LicenseKey, LicenseKind, Role},
+    store::licenses::{self, After, License, LicensePatch, ListQuery, NewLicense, Sort},
+};
+use axum::{Json, extract::State, http::StatusCode};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_licenses, create_license))
+        .routes(routes!(get_license, update_license, delete_license))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateLicense {
+    /// 1..64 characters of `[A-Za-z0-9._-]`, unique in the tenant.
+    #[schema(example = "LIC-001")]
+    pub key: String,
+    /// 1..200 characters.
+    #[schema(example = "Depot 7")]
+    pub name: String,
+    /// `direct` (default) or `cloud`.
+    pub kind: Option<String>,
+    /// 60..86400, default 600.
+    #[schema(example = 600)]
+    pub check_interval_seconds: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateLicense {
+    pub key: Option<String>,
+    pub name: Option<String>,
+    pub kind: Option<String>,
+    pub check_interval_seconds: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LicenseListParams {
+    /// `direct` or `cloud`.
+    pub kind: Option<String>,
+    /// Case-insensitive text contained in the name or key.
+    pub q: Option<String>,
+    /// `name` (default), `key`, `created_at`; prefix `-` for descending.
+    pub sort: Option<String>,
+    /// Page size, 1..200 (default 50).
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page (same sort).
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LicenseList {
+    pub items: Vec<License>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn duplicate_key(e: &sqlx::Error) -> bool {
+    db::violated_constraint(e) == Some("licenses_key_unique")
+}
+
+fn key_conflict() -> ApiError {
+    ApiError::Conflict {
+        detail: "a license with this key already exists in the tenant".to_owned(),
+        pointer: "/key".to_owned(),
+    }
+}
+
+/// Lists the tenant's licenses.
+#[utoipa::path(get, path = "/licenses", tag = "licenses", security(("bearer" = [])), params(LicenseListParams), responses(
+    (status = 200, description = "One page of licenses", body = LicenseList),
+    (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "Not a tenant credential", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "Invalid query parameters", body = Problem, content_type = "application/problem+json"),
+))]
+async fn list_licenses(
+    auth: AuthUser,
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<LicenseListParams>,
+) -> ApiResult<Json<LicenseList>> {
+    let mut v = Validation::new();
+    let kind = q
+        .kind
+        .as_deref()
+        .and_then(|k| v.check("/query/kind", k, LicenseKind::parse));
+    let sort = q
+        .sort
+        .as_deref()
+        .map_or(Some(Sort::default()), |s| {
+            v.check("/query/sort", s, Sort::parse)
+        })
+        .unwrap_or_default();
+    let limit = pagination::parse_limit(&mut v, q.limit.as_deref());
+    let cursor = pagination::parse_cursor(&mut v, q.cursor.as_deref(), &sort.as_param());
+    let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    if text.is_some_and(|t| t.chars().count() > 200) {
+        v.push("/query/q", "must be at most 200 characters");
+    }
+    v.finish()?;
+    let query = ListQuery {
+        kind,
+        text: text.map(str::to_owned),
+        sort,
+        after: cursor.map(|c| After {
+            value: c.value,
+            id: c.id,
+        }),
+        limit,
+    };
+    let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
+    let rows = licenses::list(&mut tx, auth.tenant_id, &query).await?;
+    tx.commit().await?;
+    let (items, next_cursor) =
+        pagination::page(rows, limit, &sort.as_param(), |l| (sort.value_of(l), l.id));
+    Ok(Json(LicenseList { items, next_cursor }))
+}
+
+/// Creates a license.
+#[utoipa::path(post, path = "/licenses", tag = "licenses", security(("bearer" = [])), request_body = CreateLicense, responses(
+    (status = 201, description = "Created", body = License),
+    (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "Not an admin or owner", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "The key is taken in this tenant", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+))]
+async fn create_license(
+    auth: AuthUser,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateLicense>,
+) -> ApiResult<(StatusCode, Json<License>)> {
+    auth.require(Role::Admin)?;
+    let mut v = Validation::new();
+    let key = v.check("/key", body.key.as_str(), LicenseKey::parse);
+    let name = v.check("/name", body.name.as_str(), DisplayName::parse);
+    let kind = body.kind.as_deref().map_or(Some(LicenseKind::Direct), |k| {
+        v.check("/kind", k, LicenseKind::parse)
+    });
+    let check_interval = body
+        .check_interval_seconds
+        .map_or(Some(CheckInterval::DEFAULT), |s| {
+            v.check("/check_interval_seconds", s, CheckInterval::from_seconds)
+        });
+    v.finish()?;
+    let (Some(key), Some(name), Some(kind), Some(check_interval)) =
+        (key, name, kind, check_interval)
+    else {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "validation passed without values"
+        )));
+    };
+    let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
+    let license = match licenses::insert(
+        &mut tx,
+        auth.tenant_id,
+        &NewLicense {
+            key,
+            name,
+            kind,
+            check_interval,
+        },
+    )
+    .await
+    {
+        Err(e) if duplicate_key(&e) => return Err(key_conflict()),
+        other => other?,
+    };
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(license)))
+}
+
+/// Reads one license.
+#[utoipa::path(get, path = "/licenses/{id}", tag = "licenses", security(("bearer" = [])), params(("id" = Uuid, Path, description = "License id")), responses(
+    (status = 200, description = "The license", body = License),
+    (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "Not a tenant credential", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such license in this tenant", body = Problem, content_type = "application/problem+json"),
+))]
+async fn get_license(
+    auth: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<License>> {
+    let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
+    let license = licenses::get(&mut tx, auth.tenant_id, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    tx.commit().await?;
+    Ok(Json(license))
+}
+
+/// Changes any of key, name, kind and check interval.
+#[utoipa::path(patch, path = "/licenses/{id}", tag = "licenses", security(("bearer" = [])), params(("id" = Uuid, Path, description = "License id")), request_body = UpdateLicense, responses(
+    (status = 200, description = "The updated license", body = License),
+    (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "Not an admin or owner", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such license in this tenant", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "The new key is taken in this tenant", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+))]
+async fn update_license(
+    auth: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<UpdateLicense>,
+) -> ApiResult<Json<License>> {
+    auth.require(Role::Admin)?;
+    let mut v = Validation::new();
+    let patch = LicensePatch {
+        key: body
+            .key
+            .as_deref()
+            .and_then(|k| v.check("/key", k, LicenseKey::parse)),
+        name: body
+            .name
+            .as_deref()
+            .and_then(|n| v.check("/name", n, DisplayName::parse)),
+        kind: body
+            .kind
+            .as_deref()
+            .and_then(|k| v.check("/kind", k, LicenseKind::parse)),
+        check_interval: body
+            .check_interval_seconds
+            .and_then(|s| v.check("/check_interval_seconds", s, CheckInterval::from_seconds)),
+    };
+    v.finish()?;
+    let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
+    let license = match licenses::update(&mut tx, auth.tenant_id, id, &patch).await {
+        Err(e) if duplicate_key(&e) => return Err(key_conflict()),
+        other => other?.ok_or(ApiError::NotFound)?,
+    };
+    tx.commit().await?;
+    Ok(Json(license))
+}
+
+/// Deletes a license and its agent tokens (its agents are refused from then on).
+#[utoipa::path(delete, path = "/licenses/{id}", tag = "licenses", security(("bearer" = [])), params(("id" = Uuid, Path, description = "License id")), responses(
+    (status = 204, description = "Deleted"),
+    (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "Not an admin or owner", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such license in this tenant", body = Problem, content_type = "application/problem+json"),
+))]
+async fn delete_license(
+    auth: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<StatusCode> {
+    auth.require(Role::Admin)?;
+    let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
+    if !licenses::delete(&mut tx, auth.tenant_id, id).await? {
+        return Err(ApiError::NotFound);
+    }
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

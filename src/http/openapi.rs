@@ -1,0 +1,68 @@
+//! The OpenAPI 3.1 document. It is generated from the handlers' annotations (utoipa) and
+//! committed as `openapi.yaml`; a test fails when the file and the code disagree
+//! (`UPDATE_OPENAPI=1 cargo test openapi` rewrites it), and the API tests validate every
+//! response they see against it.
+
+use super::error::{FieldError, Problem};
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{Http, HttpAuthScheme, SecurityScheme},
+};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "streamwatch API",
+        description = "Multi-tenant control plane for monitoring video-stream sites. Errors are \
+                       `application/problem+json` (RFC 9457) with `errors: [{pointer, message}]`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    components(schemas(Problem, FieldError)),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "health", description = "Liveness, readiness and metrics"),
+        (name = "admin", description = "Platform administration (admin token)"),
+        (name = "auth", description = "Access tokens and the current identity"),
+        (name = "users", description = "Users of a tenant"),
+        (name = "api-keys", description = "Long-lived API keys"),
+        (name = "licenses", description = "Licenses (sites)"),
+        (name = "agent-tokens", description = "Credentials of edge agents"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let bearer = |description: &str| {
+            let mut http = Http::new(HttpAuthScheme::Bearer);
+            http.description = Some(description.to_owned());
+            SecurityScheme::Http(http)
+        };
+        components.add_security_scheme(
+            "bearer",
+            bearer("A user's JWT access token (POST /api/v1/auth/token) or an API key (swk_...)."),
+        );
+        components.add_security_scheme(
+            "admin_token",
+            bearer("The platform admin token from configuration (STREAMWATCH__AUTH__ADMIN_TOKEN)."),
+        );
+    }
+}
+
+pub fn base() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}
+
+/// The whole document, as served and as committed.
+pub fn document() -> utoipa::openapi::OpenApi {
+    super::routes().into_openapi()
+}
+
+pub fn yaml() -> anyhow::Result<String> {
+    Ok(document().to_yaml()?)
+}

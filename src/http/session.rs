@@ -1,0 +1,214 @@
+//! Logging in (`POST /auth/token`), the current identity (`/me`), password change and
+//! "log out everywhere".
+
+use super::{
+    AppState,
+    auth::{AuthUser, Principal},
+    error::{ApiError, ApiResult, Problem},
+    extract::{ApiJson, ClientAddr, Validation},
+};
+use crate::{
+    auth::password,
+    db,
+    domain::{EmailAddress, Password, Role},
+    store::{
+        api_keys::{self, ApiKey},
+        tenants::{self, Tenant},
+        users::{self, User},
+    },
+};
+use axum::{Json, extract::State, http::StatusCode};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(issue_token))
+        .routes(routes!(logout_everywhere))
+        .routes(routes!(me))
+        .routes(routes!(change_password))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    #[schema(example = "ops@acme.test")]
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// Always `Bearer`.
+    #[schema(example = "Bearer")]
+    pub token_type: String,
+    /// Seconds until the token expires (at most 3600).
+    #[schema(example = 3600)]
+    pub expires_in: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub tenant: Tenant,
+    /// The role in force for this credential.
+    pub role: Role,
+    /// Set when the credential is a user's access token.
+    pub user: Option<User>,
+    /// Set when the credential is an API key.
+    pub api_key: Option<ApiKey>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    pub current_password: String,
+    /// 10..1024 characters.
+    pub new_password: String,
+}
+
+const BAD_LOGIN: &str = "invalid e-mail address or password";
+
+/// Exchanges e-mail and password for a JWT access token.
+///
+/// Rate limited per account (failed attempts) and per client address (all attempts): past
+/// the limit the answer is 429 with `Retry-After`, even for the right password.
+#[utoipa::path(post, path = "/auth/token", tag = "auth", request_body = TokenRequest, responses(
+    (status = 200, description = "Logged in", body = TokenResponse),
+    (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "Wrong e-mail address or password", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "The tenant is suspended", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    (status = 429, description = "Too many attempts; see Retry-After", body = Problem, content_type = "application/problem+json"),
+))]
+async fn issue_token(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    ApiJson(body): ApiJson<TokenRequest>,
+) -> ApiResult<Json<TokenResponse>> {
+    let mut v = Validation::new();
+    let email = v.check("/email", body.email.as_str(), EmailAddress::parse);
+    if body.password.is_empty() {
+        v.push("/password", "must not be empty");
+    }
+    v.finish()?;
+    let Some(email) = email else {
+        return Err(ApiError::Unauthorized(BAD_LOGIN));
+    };
+    let account = email.as_str();
+    state
+        .login_limiter
+        .check(account, addr, Instant::now())
+        .map_err(ApiError::TooManyRequests)?;
+
+    let mut conn = state.pool.acquire().await?;
+    let record = users::find_login(&mut conn, account).await?;
+    let ok = password::verify(
+        body.password,
+        record.as_ref().map(|r| r.password_hash.clone()),
+    )
+    .await?;
+    let Some(record) = record.filter(|_| ok) else {
+        state.login_limiter.record_failure(account, Instant::now());
+        tracing::info!(email = %email.masked(), "login failed");
+        return Err(ApiError::Unauthorized(BAD_LOGIN));
+    };
+    state.login_limiter.record_success(account);
+    if record.suspended_at.is_some() {
+        return Err(ApiError::Forbidden("this tenant is suspended"));
+    }
+    let now = chrono::Utc::now().timestamp();
+    let access_token = state.jwt.issue(
+        record.id,
+        record.tenant_id,
+        record.role,
+        record.token_version,
+        now,
+    )?;
+    users::record_login(&mut conn, record.tenant_id, record.id).await?;
+    Ok(Json(TokenResponse {
+        access_token,
+        token_type: "Bearer".to_owned(),
+        expires_in: state.jwt.ttl_seconds,
+    }))
+}
+
+/// Revokes every access token of the calling user ("log out everywhere").
+#[utoipa::path(post, path = "/auth/logout-all", tag = "auth", security(("bearer" = [])), responses(
+    (status = 204, description = "Every access token issued so far is revoked"),
+    (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "An API key cannot log out", body = Problem, content_type = "application/problem+json"),
+))]
+async fn logout_everywhere(auth: AuthUser, State(state): State<AppState>) -> ApiResult<StatusCode> {
+    let user_id = auth.require_user()?;
+    let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
+    users::bump_token_version(&mut tx, auth.tenant_id, user_id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The calling identity: its tenant, role, and user or API key.
+#[utoipa::path(get, path = "/me", tag = "auth", security(("bearer" = [])), responses(
+    (status = 200, description = "The current identity", body = Me),
+    (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "Not a tenant credential, or the tenant is suspended", body = Problem, content_type = "application/problem+json"),
+))]
+async fn me(auth: AuthUser, State(state): State<AppState>) -> ApiResult<Json<Me>> {
+    let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
+    let tenant = tenants::get(&mut tx, auth.tenant_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let (user, api_key) = match auth.principal {
+        Principal::User(id) => (users::get(&mut tx, auth.tenant_id, id).await?, None),
+        Principal::ApiKey(id) => (None, api_keys::get(&mut tx, auth.tenant_id, id).await?),
+    };
+    tx.commit().await?;
+    Ok(Json(Me {
+        tenant,
+        role: auth.role,
+        user,
+        api_key,
+    }))
+}
+
+/// Changes the caller's password. Every access token issued before stops working, including
+/// the one used for this request.
+#[utoipa::path(put, path = "/me/password", tag = "auth", security(("bearer" = [])), request_body = ChangePassword, responses(
+    (status = 204, description = "Changed; log in again"),
+    (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "An API key has no password", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "Invalid fields, or the current password is wrong", body = Problem, content_type = "application/problem+json"),
+))]
+async fn change_password(
+    auth: AuthUser,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ChangePassword>,
+) -> ApiResult<StatusCode> {
+    let user_id = auth.require_user()?;
+    let mut v = Validation::new();
+    let new = v.check("/new_password", body.new_password.as_str(), Password::parse);
+    v.finish()?;
+    let Some(new) = new else {
+        return Err(ApiError::invalid("/new_password", "is required"));
+    };
+
+    let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
+    let stored = users::password_hash(&mut tx, auth.tenant_id, user_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if !password::verify(body.current_password, Some(stored)).await? {
+        return Err(ApiError::invalid(
+            "/current_password",
+            "is not the current password",
+        ));
+    }
+    let hash = password::hash(new.expose().to_owned()).await?;
+    users::update(&mut tx, auth.tenant_id, user_id, None, Some(&hash)).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
