@@ -76,6 +76,7 @@ pub struct TenantList {
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Page size, 1..200 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -60,6 +60,7 @@ pub struct LicenseListParams {
     /// `name` (default), `key`, `created_at`; prefix `-` for descending.
     pub sort: Option<String>,
     /// Page size, 1..200 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page (same sort).
     pub cursor: Option<String>,

@@ -1,1 +1,12 @@
-fn main() {}
+//! API tests against a real PostgreSQL: one fresh database per test (`#[sqlx::test]`, which
+//! needs `DATABASE_URL`; `scripts/test` provides it).
+
+mod helpers;
+
+mod bad_input;
+mod cli;
+mod contract;
+mod isolation;
+mod licenses;
+mod login;
+mod tokens;

@@ -1,0 +1,229 @@
+//! The contract: `openapi.yaml` describes every route, and every response matches it.
+//!
+//! `TestApp::send` checks each response of every test against the file; this module adds
+//! the two checks that need the whole picture: the file is what the code generates, and one
+//! scenario exercises every documented operation (so an undocumented route, or one whose
+//! documentation is stale, fails here).
+
+use crate::helpers::*;
+use reqwest::Method;
+use serde_json::json;
+use sqlx::PgPool;
+use std::collections::BTreeSet;
+
+#[test]
+fn openapi_yaml_is_what_the_code_generates() {
+    let generated = streamwatch::http::openapi::yaml().unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml");
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(path, &generated).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(path).unwrap();
+    assert!(
+        committed == generated,
+        "openapi.yaml is out of date with the code: run `UPDATE_OPENAPI=1 cargo nextest run --test api openapi` and commit the result"
+    );
+}
+
+#[test]
+fn the_document_is_openapi_3_1_with_every_error_as_problem_json() {
+    let doc = contract();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for (status, response) in op["responses"].as_object().unwrap() {
+                if status.starts_with('4') || status.starts_with('5') && path.starts_with("/api") {
+                    assert!(
+                        response["content"]
+                            .get("application/problem+json")
+                            .is_some(),
+                        "{method} {path} {status} is not application/problem+json"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_checker_refuses_undocumented_routes_statuses_and_shapes() {
+    // The checker itself must be able to fail, or the per-response checks prove nothing.
+    assert!(
+        check_contract(
+            "get",
+            Some("/api/v1/not-documented"),
+            200,
+            Some("application/json"),
+            b"{}"
+        )
+        .is_err()
+    );
+    assert!(
+        check_contract(
+            "get",
+            Some("/api/v1/licenses/{id}"),
+            418,
+            Some("application/json"),
+            b"{}"
+        )
+        .is_err()
+    );
+    assert!(
+        check_contract(
+            "get",
+            Some("/healthz"),
+            200,
+            Some("application/json"),
+            br#"{"status": 5}"#
+        )
+        .is_err()
+    );
+    assert!(
+        check_contract(
+            "get",
+            Some("/healthz"),
+            200,
+            Some("application/json"),
+            br#"{"status": "ok"}"#
+        )
+        .is_ok()
+    );
+    assert!(check_contract("get", None, 200, Some("application/json"), b"{}").is_err());
+    let license_without_key = br#"{"id": "01a209cd-45db-728f-8d88-740e17ffcafb", "name": "x", "kind": "direct",
+        "check_interval_seconds": 600, "created_at": "2026-11-23T10:00:00Z", "updated_at": "2026-11-23T10:00:00Z"}"#;
+    assert!(
+        check_contract(
+            "get",
+            Some("/api/v1/licenses/{id}"),
+            200,
+            Some("application/json"),
+            license_without_key
+        )
+        .is_err()
+    );
+}
+
+#[sqlx::test]
+async fn every_documented_operation_is_exercised_and_answers_as_documented(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.request(Method::GET, "/healthz", None, None)
+        .await
+        .assert_status(200);
+    app.request(Method::GET, "/readyz", None, None)
+        .await
+        .assert_status(200);
+
+    // Admin: tenants.
+    let acme = app.create_tenant("acme").await;
+    app.get("/api/v1/admin/tenants", ADMIN_TOKEN)
+        .await
+        .assert_status(200);
+    app.get(&format!("/api/v1/admin/tenants/{}", acme.id), ADMIN_TOKEN)
+        .await
+        .assert_status(200);
+    app.patch(
+        &format!("/api/v1/admin/tenants/{}", acme.id),
+        ADMIN_TOKEN,
+        json!({"name": "Acme Corp"}),
+    )
+    .await
+    .assert_status(200);
+
+    // Auth and users.
+    let owner = &acme.owner_token;
+    app.get("/api/v1/me", owner).await.assert_status(200);
+    let (viewer_id, _) = app.create_user(owner, "viewer@acme.test", "viewer").await;
+    app.get("/api/v1/users", owner).await.assert_status(200);
+    app.get(&format!("/api/v1/users/{viewer_id}"), owner)
+        .await
+        .assert_status(200);
+    app.patch(
+        &format!("/api/v1/users/{viewer_id}"),
+        owner,
+        json!({"role": "admin"}),
+    )
+    .await
+    .assert_status(200);
+    app.delete(&format!("/api/v1/users/{viewer_id}"), owner)
+        .await
+        .assert_status(204);
+
+    // API keys.
+    let (key_id, key) = app.create_api_key(owner, "viewer").await;
+    app.get("/api/v1/me", &key).await.assert_status(200);
+    app.get("/api/v1/api-keys", owner).await.assert_status(200);
+    app.delete(&format!("/api/v1/api-keys/{key_id}"), owner)
+        .await
+        .assert_status(204);
+
+    // Licenses and agent tokens.
+    let license = app.create_license(owner, "LIC-001").await;
+    let id = license["id"].as_str().unwrap();
+    app.get("/api/v1/licenses?sort=-created_at&limit=1", owner)
+        .await
+        .assert_status(200);
+    app.get(&format!("/api/v1/licenses/{id}"), owner)
+        .await
+        .assert_status(200);
+    app.patch(
+        &format!("/api/v1/licenses/{id}"),
+        owner,
+        json!({"check_interval_seconds": 60}),
+    )
+    .await
+    .assert_status(200);
+    let (token_id, _) = app.create_agent_token(owner, id).await;
+    app.get(&format!("/api/v1/licenses/{id}/agent-tokens"), owner)
+        .await
+        .assert_status(200);
+    app.delete(
+        &format!("/api/v1/licenses/{id}/agent-tokens/{token_id}"),
+        owner,
+    )
+    .await
+    .assert_status(204);
+    app.delete(&format!("/api/v1/licenses/{id}"), owner)
+        .await
+        .assert_status(204);
+
+    // Last: these end the session.
+    app.request(
+        Method::PUT,
+        "/api/v1/me/password",
+        Some(owner),
+        Some(json!({"current_password": PASSWORD, "new_password": "another long password"})),
+    )
+    .await
+    .assert_status(204);
+    let fresh = app.login(&acme.owner_email, "another long password").await;
+    app.request(Method::POST, "/api/v1/auth/logout-all", Some(&fresh), None)
+        .await
+        .assert_status(204);
+    app.request(Method::GET, "/metrics", None, None)
+        .await
+        .assert_status(200);
+
+    let documented: BTreeSet<(String, String)> = contract()["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.clone(), path.clone()))
+        })
+        .collect();
+    let seen = app.seen.lock().unwrap().clone();
+    let missed: Vec<_> = documented.difference(&seen).collect();
+    assert!(
+        missed.is_empty(),
+        "documented operations this scenario did not exercise: {missed:?}"
+    );
+    let undocumented: Vec<_> = seen.difference(&documented).collect();
+    assert!(
+        undocumented.is_empty(),
+        "routes that answered but are not in openapi.yaml: {undocumented:?}"
+    );
+}
