@@ -14,16 +14,19 @@
 //! - [`auth`]: credential mechanics (argon2id passwords, JWTs, opaque tokens, rate limits).
 //! - [`domain`]: newtypes whose constructors validate (`EmailAddress`, `LicenseKey`, ...).
 //! - [`store`]: the SQL, by aggregate; [`db`]: pool, migrations, tenant-scoped transactions.
+//! - [`ingest`]: heartbeat validation, the time rules and the group-commit writer.
 //! - [`accounts`]: creating tenants and users (API and CLI share it).
 //! - [`cli`]: the `streamwatch` command line.
 
 pub mod accounts;
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod http;
+pub mod ingest;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

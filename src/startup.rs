@@ -6,6 +6,7 @@ use crate::{
     config::{Environment, Settings},
     db,
     http::{self, AppState},
+    ingest::writer::{Writer, WriterConfig},
     telemetry,
 };
 use anyhow::Context;
@@ -73,6 +74,7 @@ impl Application {
 
 /// Everything handlers share, built once from configuration.
 pub fn app_state(settings: Settings, pool: PgPool) -> anyhow::Result<AppState> {
+    let ingest = Writer::spawn(&pool, WriterConfig::default());
     let secret = match &settings.auth.jwt_secret {
         Some(secret) => secret.expose_secret().as_bytes().to_vec(),
         None => {
@@ -104,6 +106,8 @@ pub fn app_state(settings: Settings, pool: PgPool) -> anyhow::Result<AppState> {
         jwt: Arc::new(jwt),
         login_limiter: Arc::new(login_limiter),
         metrics: telemetry::prometheus(),
+        clock: crate::clock::Clock,
+        ingest,
         settings: Arc::new(settings),
     })
 }

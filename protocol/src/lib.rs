@@ -7,8 +7,31 @@
 //!   agents still parse; no field is renamed or removed. The `Streamwatch-Protocol` header
 //!   carries the version, and the server accepts every version it has ever shipped.
 //! - Unknown numeric values are `-1`, as in the edge Heartbeat API.
+//! - Unknown fields are ignored when parsing (no `deny_unknown_fields`): a newer agent may send
+//!   more than an older server knows.
 //!
-//! The heartbeat types (version 1, SPEC section 3) arrive with heartbeat ingest.
+//! `docs/PROTOCOL.md` is the integrator's description of the same protocol.
+//!
+//! # Layout
+//!
+//! - [`heartbeat`]: the document an agent pushes to `POST /api/v1/ingest/heartbeats`, the
+//!   answer, the limits, camera id and URL rules (SPEC section 3).
+//! - [`edge`]: the shapes of the agent's local Heartbeat API (`/status/`, `/monitor`,
+//!   `/api/streams/{id}/status`; SPEC section 7), which the server reuses.
+
+pub mod edge;
+pub mod heartbeat;
+
+pub use edge::{
+    EdgeCamera, EdgeStatus, LAST_CHECKED_FORMAT, MonitorCamera, MonitorResponse, StreamNotFound,
+    StreamStatus, StreamStatuses, format_last_checked, parse_last_checked,
+};
+pub use heartbeat::{
+    AgentInfo, CAMERA_ID_MAX_LEN, CameraReport, CameraStatus, FileProcessing, Heartbeat,
+    HeartbeatBatch, IngestResponse, MAX_BODY_BYTES_COMPRESSED, MAX_BODY_BYTES_DECOMPRESSED,
+    MAX_CAMERAS_PER_HEARTBEAT, MAX_HEARTBEATS_PER_REQUEST, WebhookReport, WebhookStatus,
+    is_valid_camera_id, strip_url_credentials,
+};
 
 /// The header that names the protocol version of a request body.
 pub const PROTOCOL_HEADER: &str = "Streamwatch-Protocol";

@@ -7,6 +7,7 @@ mod email;
 mod license;
 mod password;
 mod role;
+pub mod status;
 mod text;
 mod timezone;
 

@@ -14,7 +14,7 @@ use crate::{
     domain::{DisplayName, Role},
     store::{
         agent_tokens::{self, AgentToken},
-        licenses::{self, License},
+        licenses::{self, LicenseRow},
     },
 };
 use axum::{Json, extract::State, http::StatusCode};
@@ -53,7 +53,7 @@ pub struct AgentTokenList {
 }
 
 /// The agent configuration to paste on the site (docs/AGENT.md describes every field).
-fn config_snippet(public_url: &str, license: &License, token: &str) -> String {
+fn config_snippet(public_url: &str, license: &LicenseRow, token: &str) -> String {
     format!(
         r#"# streamwatch-agent configuration for license {key} ({name})
 [central]
@@ -81,7 +81,7 @@ async fn license_or_404(
     tx: &mut sqlx::PgConnection,
     auth: &AuthUser,
     license_id: Uuid,
-) -> ApiResult<License> {
+) -> ApiResult<LicenseRow> {
     licenses::get(tx, auth.tenant_id, license_id)
         .await?
         .ok_or(ApiError::NotFound)

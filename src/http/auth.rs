@@ -62,7 +62,7 @@ impl AuthUser {
 }
 
 /// The raw Bearer credential, or 401.
-fn bearer(parts: &Parts) -> ApiResult<&str> {
+pub fn bearer(parts: &Parts) -> ApiResult<&str> {
     let value = parts
         .headers
         .get(axum::http::header::AUTHORIZATION)

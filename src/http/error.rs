@@ -69,6 +69,9 @@ pub enum ApiError {
     /// 415
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// 415 with a specific explanation.
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaTypeDetail(String),
     /// 422: well-formed JSON with invalid fields.
     #[error("invalid request")]
     Invalid(Vec<FieldError>),
@@ -128,6 +131,12 @@ impl ApiError {
                 "unsupported-media-type",
                 "Unsupported media type",
                 "the request body must be JSON: send 'Content-Type: application/json'".to_owned(),
+            ),
+            UnsupportedMediaTypeDetail(d) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                d.clone(),
             ),
             Invalid(errors) => (
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -53,7 +53,12 @@ where
 }
 
 fn is_json(req: &Request) -> bool {
-    req.headers()
+    is_json_content_type(req.headers())
+}
+
+/// `application/json` or `application/<something>+json`, parameters ignored.
+pub fn is_json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
@@ -83,13 +88,12 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|err| {
         let mut pointer = pointer_of(err.path());
         let message = err.inner().to_string();
-        // serde reports a missing or unknown field at its parent; point at the field itself.
-        for prefix in ["missing field `", "unknown field `"] {
-            if let Some(rest) = message.strip_prefix(prefix)
-                && let Some(field) = rest.split('`').next()
-            {
-                pointer = format!("{pointer}/{}", escape(field));
-            }
+        // serde reports a missing field at its parent; point at the field itself. (An
+        // unknown field's path already ends with it.)
+        if let Some(rest) = message.strip_prefix("missing field `")
+            && let Some(field) = rest.split('`').next()
+        {
+            pointer = format!("{pointer}/{}", escape(field));
         }
         ApiError::Invalid(vec![FieldError::new(pointer, message)])
     })

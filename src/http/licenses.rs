@@ -10,8 +10,11 @@ use super::{
 };
 use crate::{
     db,
-    domain::{CheckInterval, DisplayName, LicenseKey, LicenseKind, Role},
-    store::licenses::{self, After, License, LicensePatch, ListQuery, NewLicense, Sort},
+    domain::{CheckInterval, DisplayName, LicenseKey, LicenseKind, Role, status::LicenseStatus},
+    store::{
+        licenses::{self, LicensePatch, NewLicense, Sort},
+        status::{self, License, ListQuery},
+    },
 };
 use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
@@ -53,11 +56,14 @@ pub struct UpdateLicense {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LicenseListParams {
+    /// `all_active`, `partially_active`, `inactive` or `not_installed`.
+    pub status: Option<String>,
     /// `direct` or `cloud`.
     pub kind: Option<String>,
     /// Case-insensitive text contained in the name or key.
     pub q: Option<String>,
-    /// `name` (default), `key`, `created_at`; prefix `-` for descending.
+    /// `name` (default), `key`, `created_at`, `status` (most urgent first), `last_activity`;
+    /// prefix `-` for descending.
     pub sort: Option<String>,
     /// Page size, 1..200 (default 50).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
@@ -84,7 +90,7 @@ fn key_conflict() -> ApiError {
     }
 }
 
-/// Lists the tenant's licenses.
+/// Lists the tenant's licenses with their status, last activity, camera and webhook counts.
 #[utoipa::path(get, path = "/licenses", tag = "licenses", security(("bearer" = [])), params(LicenseListParams), responses(
     (status = 200, description = "One page of licenses", body = LicenseList),
     (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
@@ -97,6 +103,10 @@ async fn list_licenses(
     ApiQuery(q): ApiQuery<LicenseListParams>,
 ) -> ApiResult<Json<LicenseList>> {
     let mut v = Validation::new();
+    let status_filter = q
+        .status
+        .as_deref()
+        .and_then(|s| v.check("/query/status", s, LicenseStatus::parse));
     let kind = q
         .kind
         .as_deref()
@@ -116,17 +126,15 @@ async fn list_licenses(
     }
     v.finish()?;
     let query = ListQuery {
+        status: status_filter,
         kind,
         text: text.map(str::to_owned),
         sort,
-        after: cursor.map(|c| After {
-            value: c.value,
-            id: c.id,
-        }),
+        after: cursor.map(|c| (c.value, c.id)),
         limit,
     };
     let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
-    let rows = licenses::list(&mut tx, auth.tenant_id, &query).await?;
+    let rows = status::list(&mut tx, auth.tenant_id, state.clock.now(), &query).await?;
     tx.commit().await?;
     let (items, next_cursor) =
         pagination::page(rows, limit, &sort.as_param(), |l| (sort.value_of(l), l.id));
@@ -169,7 +177,7 @@ async fn create_license(
         )));
     };
     let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
-    let license = match licenses::insert(
+    let row = match licenses::insert(
         &mut tx,
         auth.tenant_id,
         &NewLicense {
@@ -184,6 +192,9 @@ async fn create_license(
         Err(e) if duplicate_key(&e) => return Err(key_conflict()),
         other => other?,
     };
+    let license = status::get(&mut tx, auth.tenant_id, row.id, state.clock.now())
+        .await?
+        .ok_or(ApiError::NotFound)?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(license)))
 }
@@ -201,7 +212,7 @@ async fn get_license(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<License>> {
     let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
-    let license = licenses::get(&mut tx, auth.tenant_id, id)
+    let license = status::get(&mut tx, auth.tenant_id, id, state.clock.now())
         .await?
         .ok_or(ApiError::NotFound)?;
     tx.commit().await?;
@@ -246,10 +257,13 @@ async fn update_license(
     };
     v.finish()?;
     let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
-    let license = match licenses::update(&mut tx, auth.tenant_id, id, &patch).await {
+    match licenses::update(&mut tx, auth.tenant_id, id, &patch).await {
         Err(e) if duplicate_key(&e) => return Err(key_conflict()),
         other => other?.ok_or(ApiError::NotFound)?,
     };
+    let license = status::get(&mut tx, auth.tenant_id, id, state.clock.now())
+        .await?
+        .ok_or(ApiError::NotFound)?;
     tx.commit().await?;
     Ok(Json(license))
 }

@@ -8,10 +8,12 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod ingest;
 pub mod licenses;
 pub mod openapi;
 pub mod pagination;
 pub mod session;
+pub mod status;
 pub mod users;
 
 use crate::{
@@ -47,6 +49,10 @@ pub struct AppState {
     pub admin_token: Option<Arc<SecretString>>,
     pub login_limiter: Arc<LoginLimiter>,
     pub metrics: PrometheusHandle,
+    /// What "now" is for activity and status.
+    pub clock: crate::clock::Clock,
+    /// The group-commit heartbeat writer.
+    pub ingest: crate::ingest::writer::Writer,
 }
 
 /// JSON bodies of the management API are small; 64 KiB leaves room for long names and lists
@@ -62,7 +68,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(users::router())
         .merge(api_keys::router())
         .merge(licenses::router())
-        .merge(agent_tokens::router());
+        .merge(agent_tokens::router())
+        .merge(ingest::router())
+        .merge(status::router());
     OpenApiRouter::with_openapi(openapi::base())
         .merge(health::router())
         .nest("/api/v1", api)

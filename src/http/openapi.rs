@@ -27,6 +27,8 @@ use utoipa::{
         (name = "api-keys", description = "Long-lived API keys"),
         (name = "licenses", description = "Licenses (sites)"),
         (name = "agent-tokens", description = "Credentials of edge agents"),
+        (name = "ingest", description = "Heartbeats from edge agents (agent token)"),
+        (name = "status", description = "License and camera status, derived at read time"),
     )
 )]
 struct ApiDoc;

@@ -1,22 +1,18 @@
 use crate::domain::{CheckInterval, DisplayName, LicenseKey, LicenseKind};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use sqlx::{PgConnection, Postgres, QueryBuilder};
-use utoipa::ToSchema;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// A license: one site running one edge agent.
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
-pub struct License {
+/// A license row: one site running one edge agent. The API shows it with its status
+/// (`store::status::License`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LicenseRow {
     pub id: Uuid,
     /// The customer's own key, unique in the tenant.
-    #[schema(example = "LIC-001")]
     pub key: String,
-    #[schema(example = "Depot 7")]
     pub name: String,
     pub kind: LicenseKind,
     /// A heartbeat is fresh when received within this many seconds (60..86400).
-    #[schema(example = 600)]
     pub check_interval_seconds: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -43,6 +39,10 @@ pub enum SortKey {
     Name,
     Key,
     CreatedAt,
+    /// By urgency: inactive, partially active, not installed, all active.
+    Status,
+    /// By last activity; never-installed licenses count as the oldest.
+    LastActivity,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +76,8 @@ impl Sort {
             SortKey::Name => "name",
             SortKey::Key => "key",
             SortKey::CreatedAt => "created_at",
+            SortKey::Status => "status",
+            SortKey::LastActivity => "last_activity",
         };
         if self.descending {
             format!("-{field}")
@@ -84,14 +86,28 @@ impl Sort {
         }
     }
 
-    /// The value of the sort column of `l`, as it is carried in a cursor.
-    pub fn value_of(self, l: &License) -> String {
+    /// The SQL column of `store::status::STATUS_CTE` this sort orders by, and its type.
+    pub fn column(self) -> (&'static str, &'static str) {
+        match self.key {
+            SortKey::Name => ("name", "text"),
+            SortKey::Key => ("key", "text"),
+            SortKey::CreatedAt => ("created_at", "timestamptz"),
+            SortKey::Status => ("status_rank", "int4"),
+            SortKey::LastActivity => ("activity_key", "timestamptz"),
+        }
+    }
+
+    /// The value of the sort column of `l`, as a cursor carries it (text PostgreSQL casts back).
+    pub fn value_of(self, l: &crate::store::status::License) -> String {
+        let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         match self.key {
             SortKey::Name => l.name.clone(),
             SortKey::Key => l.key.clone(),
-            SortKey::CreatedAt => l
-                .created_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            SortKey::CreatedAt => time(l.created_at),
+            SortKey::Status => l.status.rank().to_string(),
+            SortKey::LastActivity => l
+                .last_activity_at
+                .map_or_else(|| "-infinity".to_owned(), time),
         }
     }
 }
@@ -105,29 +121,11 @@ impl Default for Sort {
     }
 }
 
-/// Where the previous page ended: the sort column's value and the id (the tie-breaker).
-#[derive(Debug, Clone)]
-pub struct After {
-    pub value: String,
-    pub id: Uuid,
-}
-
-pub struct ListQuery {
-    pub kind: Option<LicenseKind>,
-    /// Case-insensitive substring of the name or key.
-    pub text: Option<String>,
-    pub sort: Sort,
-    pub after: Option<After>,
-    pub limit: i64,
-}
-
-const COLUMNS: &str = "id, key, name, kind, check_interval_seconds, created_at, updated_at";
-
 pub async fn insert(
     conn: &mut PgConnection,
     tenant_id: Uuid,
     new: &NewLicense,
-) -> Result<License, sqlx::Error> {
+) -> Result<LicenseRow, sqlx::Error> {
     sqlx::query_as(
         "INSERT INTO licenses (tenant_id, id, key, name, kind, check_interval_seconds)
          VALUES ($1, $2, $3, $4, $5, $6)
@@ -147,7 +145,7 @@ pub async fn get(
     conn: &mut PgConnection,
     tenant_id: Uuid,
     id: Uuid,
-) -> Result<Option<License>, sqlx::Error> {
+) -> Result<Option<LicenseRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, key, name, kind, check_interval_seconds, created_at, updated_at
          FROM licenses WHERE tenant_id = $1 AND id = $2",
@@ -163,7 +161,7 @@ pub async fn update(
     tenant_id: Uuid,
     id: Uuid,
     patch: &LicensePatch,
-) -> Result<Option<License>, sqlx::Error> {
+) -> Result<Option<LicenseRow>, sqlx::Error> {
     sqlx::query_as(
         "UPDATE licenses SET
              key = COALESCE($3, key),
@@ -197,64 +195,6 @@ pub async fn delete(
     Ok(done.rows_affected() == 1)
 }
 
-/// One page (keyset pagination), fetching `limit + 1` rows so the caller knows if there is more.
-pub async fn list(
-    conn: &mut PgConnection,
-    tenant_id: Uuid,
-    q: &ListQuery,
-) -> Result<Vec<License>, sqlx::Error> {
-    let mut sql: QueryBuilder<Postgres> =
-        QueryBuilder::new(format!("SELECT {COLUMNS} FROM licenses WHERE tenant_id = "));
-    sql.push_bind(tenant_id);
-    if let Some(kind) = q.kind {
-        sql.push(" AND kind = ").push_bind(kind);
-    }
-    if let Some(text) = &q.text {
-        let pattern = format!("%{}%", like_escape(text));
-        sql.push(" AND (name ILIKE ")
-            .push_bind(pattern.clone())
-            .push(" OR key ILIKE ")
-            .push_bind(pattern)
-            .push(")");
-    }
-    // The column names below come from the SortKey enum, never from the request.
-    let column = match q.sort.key {
-        SortKey::Name => "name",
-        SortKey::Key => "key",
-        SortKey::CreatedAt => "created_at",
-    };
-    let (cmp, dir) = if q.sort.descending {
-        ("<", "DESC")
-    } else {
-        (">", "ASC")
-    };
-    if let Some(after) = &q.after {
-        sql.push(format!(" AND ({column}, id) {cmp} ("));
-        match q.sort.key {
-            SortKey::CreatedAt => {
-                let at = DateTime::parse_from_rfc3339(&after.value)
-                    .map(|t| t.with_timezone(&Utc))
-                    .unwrap_or_default();
-                sql.push_bind(at);
-            }
-            SortKey::Name | SortKey::Key => {
-                sql.push_bind(after.value.clone());
-            }
-        }
-        sql.push(", ").push_bind(after.id).push(")");
-    }
-    sql.push(format!(" ORDER BY {column} {dir}, id {dir} LIMIT "))
-        .push_bind(q.limit + 1);
-    sql.build_query_as().fetch_all(conn).await
-}
-
-/// Escapes LIKE's wildcards so that a search for `50%` finds "50%", not everything.
-fn like_escape(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,10 +213,5 @@ mod tests {
             Ok("name".to_owned())
         );
         assert!(Sort::parse("password_hash").is_err());
-    }
-
-    #[test]
-    fn like_wildcards_are_escaped() {
-        assert_eq!(like_escape(r"50%_a\b"), r"50\%\_a\\b");
     }
 }

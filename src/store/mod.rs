@@ -4,6 +4,8 @@
 
 pub mod agent_tokens;
 pub mod api_keys;
+pub mod instances;
 pub mod licenses;
+pub mod status;
 pub mod tenants;
 pub mod users;

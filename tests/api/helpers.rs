@@ -310,6 +310,17 @@ impl TestApp {
         )
     }
 
+    /// Pushes a heartbeat batch with an agent token.
+    pub async fn push(&self, agent_token: &str, batch: &Value) -> TestResponse {
+        let req = self
+            .client
+            .post(format!("{}/api/v1/ingest/heartbeats", self.address))
+            .bearer_auth(agent_token)
+            .header("Streamwatch-Protocol", "1")
+            .json(batch);
+        self.send(req).await
+    }
+
     /// Row count of a table, read as the owner role (past row-level security).
     pub async fn count(&self, table: &str) -> i64 {
         let sql = format!("SELECT count(*) FROM {table}");
@@ -334,6 +345,33 @@ impl TestApp {
         }
         counts
     }
+}
+
+/// A batch of one heartbeat (`seq`, observed now) from agent instance `instance`.
+pub fn heartbeat_batch(instance: uuid::Uuid, seq: u64, cameras: &[(&str, Value)]) -> Value {
+    json!({
+        "agent": {"instance_id": instance, "version": "0.1.0", "hostname": "site-box"},
+        "heartbeats": [heartbeat(seq, chrono::Utc::now(), cameras)]
+    })
+}
+
+/// One heartbeat document.
+pub fn heartbeat(
+    seq: u64,
+    observed_at: chrono::DateTime<chrono::Utc>,
+    cameras: &[(&str, Value)],
+) -> Value {
+    let cameras: serde_json::Map<String, Value> = cameras
+        .iter()
+        .map(|(id, c)| ((*id).to_owned(), c.clone()))
+        .collect();
+    json!({"seq": seq, "observed_at": observed_at, "cameras": cameras})
+}
+
+/// A camera report that makes an `active` camera: running, live, healthy, webhooks ok.
+pub fn active_camera() -> Value {
+    json!({"status": "running", "health": 95, "is_live": true, "last_frame_at": chrono::Utc::now(),
+           "received_fps": 25.0, "expected_fps": 25.0, "webhooks": {"status": "ok", "cached": 0}})
 }
 
 /// Test-only outer layer: reports the route template that answered.

@@ -1,3 +1,9 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is a failed test with its location"
+)]
+
 //! API tests against a real PostgreSQL: one fresh database per test (`#[sqlx::test]`, which
 //! needs `DATABASE_URL`; `scripts/test` provides it).
 

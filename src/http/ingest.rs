@@ -1,0 +1,212 @@
+//! `POST /api/v1/ingest/heartbeats` (SPEC section 3): the one route an agent token opens.
+
+use super::{
+    AppState,
+    error::{ApiError, ApiResult, Problem},
+};
+use crate::{
+    auth::token::{self, TokenKind},
+    ingest::{
+        validate,
+        writer::{AgentLicense, IngestRequest, SubmitError},
+    },
+};
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{DefaultBodyLimit, FromRequestParts, State},
+    http::{HeaderMap, header, request::Parts},
+};
+use chrono::{DateTime, Utc};
+use std::{io::Read, time::Duration};
+use streamwatch_protocol::{
+    IngestResponse, MAX_BODY_BYTES_COMPRESSED, MAX_BODY_BYTES_DECOMPRESSED, PROTOCOL_HEADER,
+    PROTOCOL_VERSION,
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    // Over the management API's 64 KiB: a batch may be up to 1 MiB on the wire.
+    OpenApiRouter::new()
+        .routes(routes!(ingest_heartbeats))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES_COMPRESSED))
+}
+
+/// An agent, by its agent token: the license it may report for.
+#[derive(Debug, Clone, Copy)]
+pub struct AgentAuth {
+    pub license: AgentLicense,
+    pub token_id: Uuid,
+    pub check_interval_seconds: i32,
+}
+
+impl FromRequestParts<AppState> for AgentAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let credential = super::auth::bearer(parts)?;
+        if TokenKind::of(credential) != Some(TokenKind::Agent) {
+            return Err(ApiError::Unauthorized(
+                "heartbeat ingest needs an agent token (swa_...)",
+            ));
+        }
+        type Row = (
+            Uuid,
+            Uuid,
+            Uuid,
+            Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
+            i32,
+        );
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT a.tenant_id, a.license_id, a.id, a.last_used_at, t.suspended_at, l.check_interval_seconds
+             FROM agent_tokens a
+             JOIN licenses l ON l.tenant_id = a.tenant_id AND l.id = a.license_id
+             JOIN tenants t ON t.id = a.tenant_id
+             WHERE a.secret_hash = $1 AND a.revoked_at IS NULL",
+        )
+        .bind(token::hash(credential))
+        .fetch_optional(&state.pool)
+        .await?;
+        let (tenant_id, license_id, token_id, last_used_at, suspended, check_interval_seconds) =
+            row.ok_or(ApiError::Unauthorized("invalid or revoked agent token"))?;
+        if suspended.is_some() {
+            return Err(ApiError::Forbidden("this license's tenant is suspended"));
+        }
+        // For "is this token still in use?"; once a minute is plenty.
+        if last_used_at.is_none_or(|t| Utc::now() - t > chrono::Duration::seconds(60)) {
+            sqlx::query(
+                "UPDATE agent_tokens SET last_used_at = now() WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant_id)
+            .bind(token_id)
+            .execute(&state.pool)
+            .await?;
+        }
+        Ok(Self {
+            license: AgentLicense {
+                tenant_id,
+                license_id,
+            },
+            token_id,
+            check_interval_seconds,
+        })
+    }
+}
+
+/// How often the agent should report: `min(60, check_interval / 3)` seconds (SPEC section 3).
+pub fn next_interval_seconds(check_interval_seconds: i32) -> u32 {
+    u32::try_from((check_interval_seconds / 3).clamp(1, 60)).unwrap_or(60)
+}
+
+/// The body, gunzipped if it says so, within the limits: 1 MiB on the wire (the body limit
+/// layer) and 8 MiB decoded. The decoder stops reading past 8 MiB, so a gzip bomb costs at most
+/// that much memory.
+fn decode_body(headers: &HeaderMap, body: &Bytes) -> ApiResult<Vec<u8>> {
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some("identity") => Ok(body.to_vec()),
+        Some("gzip") => {
+            let mut out = Vec::new();
+            let limit = u64::try_from(MAX_BODY_BYTES_DECOMPRESSED).unwrap_or(u64::MAX) + 1;
+            flate2::read::GzDecoder::new(&body[..])
+                .take(limit)
+                .read_to_end(&mut out)
+                .map_err(|e| {
+                    ApiError::Malformed(format!("the gzip body could not be decoded: {e}"))
+                })?;
+            if out.len() > MAX_BODY_BYTES_DECOMPRESSED {
+                return Err(ApiError::PayloadTooLarge(
+                    "the decompressed body is over 8 MiB".to_owned(),
+                ));
+            }
+            Ok(out)
+        }
+        Some(other) => Err(ApiError::UnsupportedMediaTypeDetail(format!(
+            "Content-Encoding '{other}' is not supported; use gzip or none"
+        ))),
+    }
+}
+
+/// Stores heartbeats of the agent token's license. A 2xx means they are committed.
+#[utoipa::path(post, path = "/ingest/heartbeats", tag = "ingest", security(("agent_token" = [])),
+    params(("Streamwatch-Protocol" = Option<u32>, Header, description = "Protocol version of the body (1); absent means 1")),
+    request_body(content = streamwatch_protocol::HeartbeatBatch, description = "A batch of heartbeats (SPEC section 3); may be gzipped (Content-Encoding: gzip)"),
+    responses(
+    (status = 200, description = "Committed: `accepted` new heartbeats, `duplicates` already stored", body = streamwatch_protocol::IngestResponse),
+    (status = 400, description = "Not JSON, bad gzip, or an unsupported protocol version", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "Missing, unknown or revoked agent token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "The license's tenant is suspended", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "Over 1 MiB compressed or 8 MiB decompressed", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "Not JSON, or an unsupported Content-Encoding", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "Invalid document: every bad field by pointer; nothing stored", body = Problem, content_type = "application/problem+json"),
+    (status = 429, description = "Shedding load; retry after Retry-After seconds", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "PostgreSQL is unreachable; retry after Retry-After seconds", body = Problem, content_type = "application/problem+json"),
+))]
+async fn ingest_heartbeats(
+    agent: AgentAuth,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<IngestResponse>> {
+    let received_at = state.clock.now();
+    if let Some(v) = headers.get(PROTOCOL_HEADER) {
+        match v.to_str().ok().and_then(|v| v.trim().parse::<u32>().ok()) {
+            Some(n) if (1..=PROTOCOL_VERSION).contains(&n) => {}
+            _ => {
+                return Err(ApiError::Malformed(format!(
+                    "unsupported {PROTOCOL_HEADER} version; this server speaks 1..={PROTOCOL_VERSION}"
+                )));
+            }
+        }
+    }
+    if !super::extract::is_json_content_type(&headers) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let decoded = decode_body(&headers, &body)?;
+    let batch = validate::parse_batch(&decoded)?;
+    let outcome = state
+        .ingest
+        .submit(IngestRequest {
+            license: agent.license,
+            batch,
+            received_at,
+        })
+        .await
+        .map_err(|e| match e {
+            SubmitError::Overloaded => ApiError::TooManyRequests(Duration::from_secs(1)),
+            SubmitError::Unavailable => {
+                ApiError::Unavailable(anyhow::anyhow!("PostgreSQL unavailable during ingest"))
+            }
+            SubmitError::Failed(e) => ApiError::Internal(anyhow::anyhow!("ingest failed: {e}")),
+            SubmitError::Stopped => {
+                ApiError::Unavailable(anyhow::anyhow!("the server is shutting down"))
+            }
+        })?;
+    Ok(Json(IngestResponse {
+        accepted: outcome.accepted,
+        duplicates: outcome.duplicates,
+        next_interval_seconds: next_interval_seconds(agent.check_interval_seconds),
+        server_time: state.clock.now(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reporting_interval_is_a_third_of_the_check_interval_at_most_a_minute() {
+        assert_eq!(next_interval_seconds(600), 60);
+        assert_eq!(next_interval_seconds(120), 40);
+        assert_eq!(next_interval_seconds(60), 20);
+        assert_eq!(next_interval_seconds(86_400), 60);
+    }
+}

@@ -1,0 +1,402 @@
+//! Validation of a heartbeat batch. The document is walked as JSON first, so that every
+//! invalid field is reported with its JSON pointer (serde would stop at the first). Then it is
+//! deserialized into the protocol types, which cannot fail after that walk.
+
+use crate::http::error::{ApiError, FieldError};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use streamwatch_protocol::{
+    HeartbeatBatch, MAX_CAMERAS_PER_HEARTBEAT, MAX_HEARTBEATS_PER_REQUEST, is_valid_camera_id,
+    strip_url_credentials,
+};
+
+/// Longest text kept from an agent's free-text fields (`last_error`, URLs, hostname). Longer
+/// text is cut, not refused: an agent must always be able to report.
+const MAX_TEXT: usize = 1024;
+
+struct Walker {
+    errors: Vec<FieldError>,
+}
+
+impl Walker {
+    fn err(&mut self, pointer: String, message: impl Into<String>) {
+        // A hostile document could have millions of errors; a hundred explain the problem.
+        if self.errors.len() < 100 {
+            self.errors.push(FieldError::new(pointer, message));
+        }
+    }
+
+    fn object<'a>(
+        &mut self,
+        v: Option<&'a Value>,
+        pointer: &str,
+        required: bool,
+    ) -> Option<&'a Map<String, Value>> {
+        match v {
+            Some(Value::Object(m)) => Some(m),
+            None if !required => None,
+            None => {
+                self.err(pointer.to_owned(), "is required");
+                None
+            }
+            Some(_) => {
+                self.err(pointer.to_owned(), "must be an object");
+                None
+            }
+        }
+    }
+
+    fn string(
+        &mut self,
+        obj: &Map<String, Value>,
+        key: &str,
+        pointer: &str,
+        required: bool,
+    ) -> Option<String> {
+        match obj.get(key) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Null) | None if !required => None,
+            None | Some(Value::Null) => {
+                self.err(format!("{pointer}/{key}"), "is required");
+                None
+            }
+            Some(_) => {
+                self.err(format!("{pointer}/{key}"), "must be a string");
+                None
+            }
+        }
+    }
+
+    fn timestamp(
+        &mut self,
+        obj: &Map<String, Value>,
+        key: &str,
+        pointer: &str,
+        required: bool,
+    ) -> Option<DateTime<Utc>> {
+        let s = self.string(obj, key, pointer, required)?;
+        match DateTime::parse_from_rfc3339(&s) {
+            Ok(t) => Some(t.with_timezone(&Utc)),
+            Err(_) => {
+                self.err(
+                    format!("{pointer}/{key}"),
+                    format!("must be an RFC 3339 timestamp, not '{}'", cut(&s, 64)),
+                );
+                None
+            }
+        }
+    }
+
+    /// A number that is either unknown (-1) or at least 0, within `max`.
+    fn number(&mut self, obj: &Map<String, Value>, key: &str, pointer: &str, max: f64) {
+        match obj.get(key) {
+            None => {}
+            Some(Value::Number(n)) => {
+                let x = n.as_f64().unwrap_or(f64::NAN);
+                if !(x == -1.0 || (0.0..=max).contains(&x)) {
+                    self.err(
+                        format!("{pointer}/{key}"),
+                        format!("must be -1 (unknown) or between 0 and {max}, not {n}"),
+                    );
+                }
+            }
+            Some(_) => self.err(format!("{pointer}/{key}"), "must be a number"),
+        }
+    }
+
+    fn integer(&mut self, obj: &Map<String, Value>, key: &str, pointer: &str, min: i64, max: i64) {
+        match obj.get(key) {
+            None => {}
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(x) if (min..=max).contains(&x) => {}
+                _ => self.err(
+                    format!("{pointer}/{key}"),
+                    format!("must be an integer from {min} to {max}, not {n}"),
+                ),
+            },
+            Some(_) => self.err(format!("{pointer}/{key}"), "must be an integer"),
+        }
+    }
+
+    fn boolean(&mut self, obj: &Map<String, Value>, key: &str, pointer: &str) {
+        if let Some(v) = obj.get(key)
+            && !v.is_boolean()
+        {
+            self.err(format!("{pointer}/{key}"), "must be true or false");
+        }
+    }
+
+    fn one_of(
+        &mut self,
+        obj: &Map<String, Value>,
+        key: &str,
+        pointer: &str,
+        allowed: &[&str],
+        required: bool,
+    ) {
+        if let Some(s) = self.string(obj, key, pointer, required)
+            && !allowed.contains(&s.as_str())
+        {
+            self.err(
+                format!("{pointer}/{key}"),
+                format!(
+                    "must be one of {}, not '{}'",
+                    allowed.join(", "),
+                    cut(&s, 32)
+                ),
+            );
+        }
+    }
+
+    fn camera(&mut self, v: &Value, pointer: &str) {
+        let Some(cam) = self.object(Some(v), pointer, true) else {
+            return;
+        };
+        self.one_of(
+            cam,
+            "status",
+            pointer,
+            &["starting", "running", "stopped", "offline", "error"],
+            true,
+        );
+        self.integer(cam, "health", pointer, -1, 100);
+        for key in ["url", "source", "last_error", "timezone"] {
+            self.string(cam, key, pointer, false);
+        }
+        for key in ["received_fps", "expected_fps", "processed_fps"] {
+            self.number(cam, key, pointer, 1000.0);
+        }
+        self.number(cam, "buffered_frames", pointer, 1e9);
+        self.number(cam, "bitrate_kbps", pointer, 1e9);
+        self.number(cam, "packet_loss_pct", pointer, 100.0);
+        self.number(cam, "jitter_ms", pointer, 1e9);
+        self.integer(cam, "bytes_received", pointer, -1, i64::MAX);
+        self.integer(cam, "restart_count", pointer, 0, i64::from(i32::MAX));
+        self.boolean(cam, "is_live", pointer);
+        for key in ["last_frame_at", "started_at", "last_restart_at"] {
+            self.timestamp(cam, key, pointer, false);
+        }
+        if let Some(fp) = self.object(
+            cam.get("file_processing"),
+            &format!("{pointer}/file_processing"),
+            false,
+        ) {
+            let p = format!("{pointer}/file_processing");
+            self.number(fp, "processed_seconds", &p, 1e12);
+            self.number(fp, "total_seconds", &p, 1e12);
+        }
+        if let Some(wh) = self.object(cam.get("webhooks"), &format!("{pointer}/webhooks"), false) {
+            let p = format!("{pointer}/webhooks");
+            self.one_of(wh, "status", &p, &["ok", "failing", "none"], false);
+            self.integer(wh, "cached", &p, 0, i64::from(i32::MAX));
+            self.string(wh, "last_error", &p, false);
+        }
+    }
+}
+
+/// RFC 6901 escaping of one reference token.
+fn escape(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        s.chars().take(max).collect::<String>() + "…"
+    }
+}
+
+/// Parses and checks a decoded request body. Every problem is reported at once; a batch with
+/// any problem is refused whole (422), so nothing of it is stored.
+pub fn parse_batch(body: &[u8]) -> Result<HeartbeatBatch, ApiError> {
+    let doc: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::Malformed(format!("the request body is not valid JSON: {e}")))?;
+    let mut w = Walker { errors: Vec::new() };
+    let Some(root) = w.object(Some(&doc), "", true) else {
+        return Err(ApiError::Invalid(w.errors));
+    };
+
+    if let Some(agent) = w.object(root.get("agent"), "/agent", true) {
+        if let Some(id) = w.string(agent, "instance_id", "/agent", true)
+            && uuid::Uuid::parse_str(&id).is_err()
+        {
+            w.err("/agent/instance_id".to_owned(), "must be a UUID");
+        }
+        w.string(agent, "version", "/agent", false);
+        w.string(agent, "hostname", "/agent", false);
+        w.timestamp(agent, "sent_at", "/agent", false);
+    }
+    match root.get("heartbeats") {
+        Some(Value::Array(list)) => {
+            if list.is_empty() || list.len() > MAX_HEARTBEATS_PER_REQUEST {
+                w.err(
+                    "/heartbeats".to_owned(),
+                    format!(
+                        "must hold 1 to {MAX_HEARTBEATS_PER_REQUEST} heartbeats, not {}",
+                        list.len()
+                    ),
+                );
+            }
+            for (i, hb) in list.iter().enumerate().take(MAX_HEARTBEATS_PER_REQUEST) {
+                let p = format!("/heartbeats/{i}");
+                let Some(hb) = w.object(Some(hb), &p, true) else {
+                    continue;
+                };
+                w.integer(hb, "seq", &p, 0, i64::MAX);
+                if !hb.contains_key("seq") {
+                    w.err(format!("{p}/seq"), "is required");
+                }
+                w.timestamp(hb, "observed_at", &p, true);
+                match hb.get("cameras") {
+                    Some(Value::Object(cams)) => {
+                        if cams.len() > MAX_CAMERAS_PER_HEARTBEAT {
+                            w.err(
+                                format!("{p}/cameras"),
+                                format!(
+                                    "must hold at most {MAX_CAMERAS_PER_HEARTBEAT} cameras, not {}",
+                                    cams.len()
+                                ),
+                            );
+                        }
+                        for (id, cam) in cams.iter().take(MAX_CAMERAS_PER_HEARTBEAT) {
+                            let cp = format!("{p}/cameras/{}", escape(id));
+                            if !is_valid_camera_id(id) {
+                                w.err(cp.clone(), "a camera id is 1 to 128 characters of A-Z, a-z, 0-9, '.', '_' and '-'");
+                            }
+                            w.camera(cam, &cp);
+                        }
+                    }
+                    None => w.err(format!("{p}/cameras"), "is required"),
+                    Some(_) => w.err(
+                        format!("{p}/cameras"),
+                        "must be an object keyed by camera id",
+                    ),
+                }
+            }
+        }
+        None => w.err("/heartbeats".to_owned(), "is required"),
+        Some(_) => w.err("/heartbeats".to_owned(), "must be an array"),
+    }
+    if !w.errors.is_empty() {
+        return Err(ApiError::Invalid(w.errors));
+    }
+    let mut batch: HeartbeatBatch =
+        serde_json::from_value(doc).map_err(|e| ApiError::invalid("", e.to_string()))?;
+    sanitize(&mut batch);
+    Ok(batch)
+}
+
+/// Strips credentials from URLs (SPEC section 3: never stored or shown) and cuts over-long text.
+fn sanitize(batch: &mut HeartbeatBatch) {
+    batch.agent.hostname = cut(&batch.agent.hostname, 255);
+    batch.agent.version = cut(&batch.agent.version, 64);
+    for hb in &mut batch.heartbeats {
+        for cam in hb.cameras.values_mut() {
+            cam.url = cam
+                .url
+                .as_deref()
+                .map(|u| cut(&strip_url_credentials(u), MAX_TEXT));
+            cam.last_error = cam.last_error.as_deref().map(|e| cut(e, MAX_TEXT));
+            cam.webhooks.last_error = cam.webhooks.last_error.as_deref().map(|e| cut(e, MAX_TEXT));
+            cam.source = cam.source.as_deref().map(|s| cut(s, 64));
+            cam.timezone = cam.timezone.as_deref().map(|s| cut(s, 64));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pointers(body: &str) -> Vec<String> {
+        match parse_batch(body.as_bytes()) {
+            Err(ApiError::Invalid(errors)) => errors.into_iter().map(|e| e.pointer).collect(),
+            other => panic!("expected 422, got {other:?}"),
+        }
+    }
+
+    const ID: &str = "6f1c2b1e-8a51-4d8e-9b5e-0d1f0a6c2b11";
+
+    #[test]
+    fn a_valid_batch_parses_and_loses_its_url_credentials() {
+        let body = format!(
+            r#"{{"agent": {{"instance_id": "{ID}"}}, "heartbeats": [{{"seq": 1, "observed_at": "2026-11-23T10:00:00Z",
+            "cameras": {{"camera-1": {{"status": "running", "url": "rtsp://user:secret@10.0.0.5/stream1"}}}}}}]}}"#
+        );
+        let batch = parse_batch(body.as_bytes()).unwrap();
+        assert_eq!(
+            batch.heartbeats[0].cameras["camera-1"].url.as_deref(),
+            Some("rtsp://10.0.0.5/stream1")
+        );
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_by_pointer() {
+        let body = r#"{"agent": {"instance_id": "nope"}, "heartbeats": [
+              {"seq": -1, "observed_at": "yesterday", "cameras": {"bad id!": {"status": "dancing", "health": 101,
+                "received_fps": "fast", "packet_loss_pct": 200, "is_live": "yes", "webhooks": {"status": "meh"}}}},
+              {"observed_at": "2026-11-23T10:00:00Z", "cameras": []}
+            ]}"#;
+        let p = pointers(body);
+        for expected in [
+            "/agent/instance_id",
+            "/heartbeats/0/seq",
+            "/heartbeats/0/observed_at",
+            "/heartbeats/0/cameras/bad id!",
+            "/heartbeats/0/cameras/bad id!/status",
+            "/heartbeats/0/cameras/bad id!/health",
+            "/heartbeats/0/cameras/bad id!/received_fps",
+            "/heartbeats/0/cameras/bad id!/packet_loss_pct",
+            "/heartbeats/0/cameras/bad id!/is_live",
+            "/heartbeats/0/cameras/bad id!/webhooks/status",
+            "/heartbeats/1/seq",
+            "/heartbeats/1/cameras",
+        ] {
+            assert!(
+                p.contains(&expected.to_owned()),
+                "{expected} missing from {p:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let hb = r#"{"seq": 1, "observed_at": "2026-11-23T10:00:00Z", "cameras": {}}"#;
+        let many = vec![hb; MAX_HEARTBEATS_PER_REQUEST + 1].join(",");
+        assert_eq!(
+            pointers(&format!(
+                r#"{{"agent": {{"instance_id": "{ID}"}}, "heartbeats": [{many}]}}"#
+            )),
+            ["/heartbeats"]
+        );
+        assert_eq!(
+            pointers(&format!(
+                r#"{{"agent": {{"instance_id": "{ID}"}}, "heartbeats": []}}"#
+            )),
+            ["/heartbeats"]
+        );
+        let cams: Vec<String> = (0..=MAX_CAMERAS_PER_HEARTBEAT)
+            .map(|i| format!(r#""c{i}": {{"status": "running"}}"#))
+            .collect();
+        let body = format!(
+            r#"{{"agent": {{"instance_id": "{ID}"}}, "heartbeats": [{{"seq": 1, "observed_at": "2026-11-23T10:00:00Z", "cameras": {{{}}}}}]}}"#,
+            cams.join(",")
+        );
+        assert_eq!(pointers(&body), ["/heartbeats/0/cameras"]);
+        let long_id = "c".repeat(129);
+        let body = format!(
+            r#"{{"agent": {{"instance_id": "{ID}"}}, "heartbeats": [{{"seq": 1, "observed_at": "2026-11-23T10:00:00Z", "cameras": {{"{long_id}": {{"status": "running"}}}}}}]}}"#
+        );
+        assert_eq!(
+            pointers(&body),
+            [format!("/heartbeats/0/cameras/{long_id}")]
+        );
+    }
+
+    #[test]
+    fn not_json_is_malformed() {
+        assert!(matches!(parse_batch(b"{"), Err(ApiError::Malformed(_))));
+        assert_eq!(pointers("[]"), [""]);
+    }
+}

@@ -1,0 +1,671 @@
+//! The group-commit writer: requests that arrive together share one transaction and one
+//! commit, and each request is answered only after its data is committed (a 2xx means
+//! committed).
+//!
+//! A commit costs an fsync, so a writer that commits once per request tops out at the disk's
+//! fsync rate. Here a writer task takes every request waiting in its queue (up to a bound),
+//! writes them with a handful of set-based statements, commits once, and then answers them
+//! all. Under light load a batch is one request and nothing waits; under heavy load batches
+//! grow by themselves.
+//!
+//! Exactly-once: each agent instance has a sequence high-water mark. The writer locks the
+//! instance rows of a batch (in key order, so two writers cannot deadlock), drops every
+//! heartbeat at or below the mark as a duplicate, and raises the mark in the same
+//! transaction. A retry of a committed request therefore finds its heartbeats duplicates, and a
+//! retry of a failed one finds nothing of it stored.
+
+use crate::domain::status::{self, CameraState};
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Postgres, Transaction};
+use std::collections::{BTreeMap, HashMap};
+use streamwatch_protocol::{CameraReport, Heartbeat, HeartbeatBatch};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+/// The license an agent token belongs to, as the ingest route resolved it.
+#[derive(Debug, Clone, Copy)]
+pub struct AgentLicense {
+    pub tenant_id: Uuid,
+    pub license_id: Uuid,
+}
+
+/// One authenticated, validated request.
+#[derive(Debug)]
+pub struct IngestRequest {
+    pub license: AgentLicense,
+    pub batch: HeartbeatBatch,
+    /// Server receive time: the only trusted clock for activity.
+    pub received_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Outcome {
+    pub accepted: u32,
+    pub duplicates: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The queue is full: shed load (429).
+    #[error("the ingest queue is full")]
+    Overloaded,
+    /// PostgreSQL is unreachable (503); nothing of the request was committed.
+    #[error("PostgreSQL is unavailable")]
+    Unavailable,
+    /// Storing failed for another reason (500); nothing of the request was committed.
+    #[error("storing heartbeats failed: {0}")]
+    Failed(String),
+    /// The writer is gone (shutting down).
+    #[error("the ingest writer has stopped")]
+    Stopped,
+}
+
+struct Job {
+    request: IngestRequest,
+    reply: oneshot::Sender<Result<Outcome, SubmitError>>,
+}
+
+/// Bounds of one writer.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterConfig {
+    /// Requests waiting beyond this are refused with 429.
+    pub queue_capacity: usize,
+    /// At most this many heartbeats go into one transaction.
+    pub max_batch_heartbeats: usize,
+    /// Writer tasks (each one transaction at a time).
+    pub writers: usize,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 4096,
+            max_batch_heartbeats: 5000,
+            writers: 2,
+        }
+    }
+}
+
+/// The handle request handlers submit to. Cloning is cheap.
+#[derive(Clone)]
+pub struct Writer {
+    queue: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer tasks. They stop when every `Writer` handle is dropped, after
+    /// finishing what is queued.
+    pub fn spawn(pool: &PgPool, config: WriterConfig) -> Self {
+        let (tx, rx) = mpsc::channel::<Job>(config.queue_capacity);
+        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..config.writers.max(1) {
+            let (pool, rx) = (pool.clone(), rx.clone());
+            tokio::spawn(async move {
+                loop {
+                    // Take the first job (waiting), then everything else already queued.
+                    let mut jobs = Vec::new();
+                    {
+                        let mut rx = rx.lock().await;
+                        let Some(first) = rx.recv().await else { return };
+                        let mut heartbeats = first.request.batch.heartbeats.len();
+                        jobs.push(first);
+                        while heartbeats < config.max_batch_heartbeats {
+                            match rx.try_recv() {
+                                Ok(job) => {
+                                    heartbeats += job.request.batch.heartbeats.len();
+                                    jobs.push(job);
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    run_jobs(&pool, jobs).await;
+                }
+            });
+        }
+        Self { queue: tx }
+    }
+
+    /// Queues a request and waits until it is committed (or failed).
+    pub async fn submit(&self, request: IngestRequest) -> Result<Outcome, SubmitError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .try_send(Job { request, reply })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => SubmitError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => SubmitError::Stopped,
+            })?;
+        answer.await.map_err(|_| SubmitError::Stopped)?
+    }
+}
+
+async fn run_jobs(pool: &PgPool, jobs: Vec<Job>) {
+    let started = std::time::Instant::now();
+    let requests: Vec<&IngestRequest> = jobs.iter().map(|j| &j.request).collect();
+    match write_batch(pool, &requests).await {
+        Ok(outcomes) => {
+            metrics::histogram!("ingest_batch_requests").record(jobs.len() as f64);
+            metrics::histogram!("ingest_batch_seconds").record(started.elapsed().as_secs_f64());
+            for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                metrics::counter!("ingest_heartbeats_accepted_total")
+                    .increment(u64::from(outcome.accepted));
+                metrics::counter!("ingest_heartbeats_duplicate_total")
+                    .increment(u64::from(outcome.duplicates));
+                let _ = job.reply.send(Ok(outcome));
+            }
+        }
+        Err(e) if jobs.len() > 1 && !is_unavailable(&e) => {
+            // One request may have made the whole batch fail (say, its license was deleted a
+            // moment ago). Write each alone so that the others still get in.
+            tracing::warn!(error = %e, requests = jobs.len(), "ingest batch failed; retrying its requests one by one");
+            for job in jobs {
+                let result = write_batch(pool, &[&job.request])
+                    .await
+                    .map(|mut o| o.remove(0))
+                    .map_err(|e| submit_error(&e));
+                let _ = job.reply.send(result);
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, requests = jobs.len(), "ingest batch failed");
+            for job in jobs {
+                let _ = job.reply.send(Err(submit_error(&e)));
+            }
+        }
+    }
+}
+
+fn submit_error(e: &sqlx::Error) -> SubmitError {
+    if is_unavailable(e) {
+        SubmitError::Unavailable
+    } else {
+        SubmitError::Failed(e.to_string())
+    }
+}
+
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+    )
+}
+
+/// The time rules of SPEC section 3, for one request.
+///
+/// `offset` is the agent's clock minus the server's, measured on this request: the agent's
+/// `sent_at` (or, from agents that do not send it, its newest observation) minus the receive
+/// time. A heartbeat counts as activity at `min(observed_at - offset, received_at)`. A
+/// replayed heartbeat keeps its (corrected) observation time, and one from the future is
+/// clamped to the receive time.
+pub fn clock_offset(batch: &HeartbeatBatch, received_at: DateTime<Utc>) -> chrono::Duration {
+    let agent_now = batch
+        .agent
+        .sent_at
+        .or_else(|| batch.heartbeats.iter().map(|h| h.observed_at).max());
+    agent_now.map_or(chrono::Duration::zero(), |t| t - received_at)
+}
+
+pub fn activity_time(
+    observed_at: DateTime<Utc>,
+    offset: chrono::Duration,
+    received_at: DateTime<Utc>,
+) -> DateTime<Utc> {
+    (observed_at - offset).min(received_at)
+}
+
+/// The state each camera of a report would have if the report is fresh (SPEC section 4).
+pub fn camera_states(hb: &Heartbeat, observed_at: DateTime<Utc>) -> Vec<(String, CameraState)> {
+    hb.cameras
+        .iter()
+        .map(|(id, cam)| {
+            (
+                id.clone(),
+                status::camera_state(&to_status_report(id, cam, observed_at), true),
+            )
+        })
+        .collect()
+}
+
+/// The protocol's camera report as the status rules see it.
+pub fn to_status_report(
+    id: &str,
+    cam: &CameraReport,
+    observed_at: DateTime<Utc>,
+) -> status::CameraReport {
+    use streamwatch_protocol::{CameraStatus as P, WebhookStatus as W};
+    status::CameraReport {
+        camera_id: id.to_owned(),
+        status: match cam.status {
+            P::Starting => status::CameraStatus::Starting,
+            P::Running => status::CameraStatus::Running,
+            P::Stopped => status::CameraStatus::Stopped,
+            P::Offline => status::CameraStatus::Offline,
+            P::Error => status::CameraStatus::Error,
+        },
+        health: cam.health,
+        is_live: cam.is_live,
+        last_frame_at: cam.last_frame_at,
+        observed_at,
+        webhooks_status: match cam.webhooks.status {
+            W::Ok => status::WebhookStatus::Ok,
+            W::Failing => status::WebhookStatus::Failing,
+            W::None => status::WebhookStatus::None,
+        },
+        webhooks_cached: cam.webhooks.cached,
+        last_error: cam.last_error.clone(),
+        reported_at: observed_at,
+    }
+}
+
+/// What one instance's part of a batch changes.
+struct InstanceUpdate<'a> {
+    key: (Uuid, Uuid, Uuid),
+    hostname: &'a str,
+    version: &'a str,
+    high_water: i64,
+    received_at: DateTime<Utc>,
+    activity_at: DateTime<Utc>,
+    offset_ms: i64,
+    newest: &'a Heartbeat,
+    newest_observed_at: DateTime<Utc>,
+    accepted: i64,
+}
+
+/// Writes a batch of requests in one transaction; returns each request's outcome, in order.
+/// This is the writer's single step, public so that tests drive it directly.
+pub async fn write_batch(
+    pool: &PgPool,
+    requests: &[&IngestRequest],
+) -> Result<Vec<Outcome>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let marks = lock_instances(&mut tx, requests).await?;
+
+    // Decide, in memory, what is new. Requests of one instance are applied in arrival order.
+    let mut high_water: HashMap<(Uuid, Uuid, Uuid), i64> = marks;
+    let mut updates: BTreeMap<(Uuid, Uuid, Uuid), InstanceUpdate<'_>> = BTreeMap::new();
+    let mut outcomes = Vec::with_capacity(requests.len());
+    let mut history = History::default();
+    for req in requests {
+        let key = (
+            req.license.tenant_id,
+            req.license.license_id,
+            req.batch.agent.instance_id,
+        );
+        let offset = clock_offset(&req.batch, req.received_at);
+        let mut heartbeats: Vec<&Heartbeat> = req.batch.heartbeats.iter().collect();
+        heartbeats.sort_by_key(|h| h.seq);
+        let mut outcome = Outcome::default();
+        for hb in heartbeats {
+            let seq = i64::try_from(hb.seq).unwrap_or(i64::MAX);
+            let mark = high_water.entry(key).or_insert(-1);
+            if seq <= *mark {
+                outcome.duplicates += 1;
+                continue;
+            }
+            *mark = seq;
+            outcome.accepted += 1;
+            let activity_at = activity_time(hb.observed_at, offset, req.received_at);
+            let observed_at = hb.observed_at - offset;
+            let states = camera_states(hb, observed_at);
+            history.push(
+                key,
+                seq,
+                activity_at,
+                req.received_at,
+                hb.observed_at,
+                &states,
+            );
+            let entry = updates.entry(key).or_insert_with(|| InstanceUpdate {
+                key,
+                hostname: &req.batch.agent.hostname,
+                version: &req.batch.agent.version,
+                high_water: seq,
+                received_at: req.received_at,
+                activity_at,
+                offset_ms: offset.num_milliseconds(),
+                newest: hb,
+                newest_observed_at: observed_at,
+                accepted: 0,
+            });
+            entry.hostname = &req.batch.agent.hostname;
+            entry.version = &req.batch.agent.version;
+            entry.high_water = seq;
+            entry.received_at = req.received_at;
+            entry.activity_at = entry.activity_at.max(activity_at);
+            entry.offset_ms = offset.num_milliseconds();
+            entry.newest = hb;
+            entry.newest_observed_at = observed_at;
+            entry.accepted += 1;
+        }
+        outcomes.push(outcome);
+    }
+
+    if !updates.is_empty() {
+        history.insert(&mut tx).await?;
+        let updates: Vec<&InstanceUpdate<'_>> = updates.values().collect();
+        update_instances(&mut tx, &updates).await?;
+        update_cameras(&mut tx, &updates).await?;
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// Creates missing instance rows and locks all of the batch's, in key order. Returns their
+/// high-water marks (-1 for a new instance).
+async fn lock_instances(
+    tx: &mut Transaction<'static, Postgres>,
+    requests: &[&IngestRequest],
+) -> Result<HashMap<(Uuid, Uuid, Uuid), i64>, sqlx::Error> {
+    let mut keys: Vec<(Uuid, Uuid, Uuid)> = requests
+        .iter()
+        .map(|r| {
+            (
+                r.license.tenant_id,
+                r.license.license_id,
+                r.batch.agent.instance_id,
+            )
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let (t, l, i): (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) =
+        keys.iter().fold((vec![], vec![], vec![]), |mut acc, k| {
+            acc.0.push(k.0);
+            acc.1.push(k.1);
+            acc.2.push(k.2);
+            acc
+        });
+    // A placeholder row for a new instance; it gets real values below, in this transaction.
+    sqlx::query(
+        "INSERT INTO agent_instances (tenant_id, license_id, instance_id, high_water_seq, first_seen_at,
+             last_received_at, last_activity_at, last_seq, last_observed_at)
+         SELECT u.t, u.l, u.i, -1, now(), '-infinity', '-infinity', -1, '-infinity'
+         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS u(t, l, i)
+         ORDER BY u.t, u.l, u.i
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&t)
+    .bind(&l)
+    .bind(&i)
+    .execute(&mut **tx)
+    .await?;
+    let rows: Vec<(Uuid, Uuid, Uuid, i64)> = sqlx::query_as(
+        "SELECT a.tenant_id, a.license_id, a.instance_id, a.high_water_seq
+         FROM agent_instances a
+         JOIN unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS u(t, l, i)
+           ON a.tenant_id = u.t AND a.license_id = u.l AND a.instance_id = u.i
+         ORDER BY a.tenant_id, a.license_id, a.instance_id
+         FOR UPDATE OF a",
+    )
+    .bind(&t)
+    .bind(&l)
+    .bind(&i)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(t, l, i, hw)| ((t, l, i), hw))
+        .collect())
+}
+
+/// Rows for the `heartbeats` history, as column arrays for one `unnest` insert.
+#[derive(Default)]
+struct History {
+    tenant: Vec<Uuid>,
+    license: Vec<Uuid>,
+    instance: Vec<Uuid>,
+    seq: Vec<i64>,
+    activity_at: Vec<DateTime<Utc>>,
+    received_at: Vec<DateTime<Utc>>,
+    observed_at: Vec<DateTime<Utc>>,
+    total: Vec<i16>,
+    active: Vec<i16>,
+}
+
+impl History {
+    fn push(
+        &mut self,
+        key: (Uuid, Uuid, Uuid),
+        seq: i64,
+        activity_at: DateTime<Utc>,
+        received_at: DateTime<Utc>,
+        observed_at: DateTime<Utc>,
+        states: &[(String, CameraState)],
+    ) {
+        self.tenant.push(key.0);
+        self.license.push(key.1);
+        self.instance.push(key.2);
+        self.seq.push(seq);
+        self.activity_at.push(activity_at);
+        self.received_at.push(received_at);
+        self.observed_at.push(observed_at);
+        // At most 256 cameras per heartbeat, so these fit.
+        self.total
+            .push(i16::try_from(states.len()).unwrap_or(i16::MAX));
+        self.active.push(
+            i16::try_from(
+                states
+                    .iter()
+                    .filter(|(_, s)| *s == CameraState::Active)
+                    .count(),
+            )
+            .unwrap_or(i16::MAX),
+        );
+    }
+
+    async fn insert(&self, tx: &mut Transaction<'static, Postgres>) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO heartbeats (tenant_id, license_id, instance_id, seq, activity_at, received_at, observed_at, cameras_total, cameras_active)
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::int2[], $9::int2[])",
+        )
+        .bind(&self.tenant)
+        .bind(&self.license)
+        .bind(&self.instance)
+        .bind(&self.seq)
+        .bind(&self.activity_at)
+        .bind(&self.received_at)
+        .bind(&self.observed_at)
+        .bind(&self.total)
+        .bind(&self.active)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+}
+
+async fn update_instances(
+    tx: &mut Transaction<'static, Postgres>,
+    updates: &[&InstanceUpdate<'_>],
+) -> Result<(), sqlx::Error> {
+    let mut cols = (
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+    );
+    let (mut webhooks_failing, mut webhooks_cached): (Vec<i32>, Vec<i64>) = (vec![], vec![]);
+    for u in updates {
+        let cams = u.newest.cameras.values();
+        webhooks_failing.push(
+            i32::try_from(
+                cams.clone()
+                    .filter(|c| c.webhooks.status == streamwatch_protocol::WebhookStatus::Failing)
+                    .count(),
+            )
+            .unwrap_or(i32::MAX),
+        );
+        webhooks_cached.push(cams.map(|c| c.webhooks.cached.max(0)).sum());
+        cols.0.push(u.key.0);
+        cols.1.push(u.key.1);
+        cols.2.push(u.key.2);
+        cols.3.push(u.hostname.to_owned());
+        cols.4.push(u.version.to_owned());
+        cols.5.push(u.high_water);
+        cols.6.push(u.received_at);
+        cols.7.push(u.activity_at);
+        cols.8.push(u.offset_ms);
+        cols.9.push(u.newest_observed_at);
+        cols.10
+            .push(serde_json::to_value(&u.newest.cameras).unwrap_or_default());
+        cols.11.push(u.accepted);
+        cols.12.push(u.high_water);
+    }
+    sqlx::query(
+        "UPDATE agent_instances a SET
+             hostname = u.hostname, version = u.version,
+             high_water_seq = u.hw, last_seq = u.last_seq,
+             first_seen_at = CASE WHEN a.high_water_seq < 0 THEN u.received ELSE a.first_seen_at END,
+             last_received_at = u.received,
+             last_activity_at = GREATEST(a.last_activity_at, u.activity),
+             clock_offset_ms = u.offset_ms,
+             last_observed_at = u.observed,
+             cameras = u.cameras,
+             webhooks_failing = u.wh_failing,
+             webhooks_cached = u.wh_cached,
+             heartbeats_total = a.heartbeats_total + u.n
+         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int8[], $7::timestamptz[],
+                     $8::timestamptz[], $9::int8[], $10::timestamptz[], $11::jsonb[], $12::int8[], $13::int8[],
+                     $14::int4[], $15::int8[])
+              AS u(t, l, i, hostname, version, hw, received, activity, offset_ms, observed, cameras, n, last_seq,
+                   wh_failing, wh_cached)
+         WHERE a.tenant_id = u.t AND a.license_id = u.l AND a.instance_id = u.i",
+    )
+    .bind(&cols.0)
+    .bind(&cols.1)
+    .bind(&cols.2)
+    .bind(&cols.3)
+    .bind(&cols.4)
+    .bind(&cols.5)
+    .bind(&cols.6)
+    .bind(&cols.7)
+    .bind(&cols.8)
+    .bind(&cols.9)
+    .bind(&cols.10)
+    .bind(&cols.11)
+    .bind(&cols.12)
+    .bind(&webhooks_failing)
+    .bind(&webhooks_cached)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Camera rows follow each instance's newest heartbeat: a listed camera is (re)assigned to
+/// the instance with the state its report implies, written only when that changes; a camera
+/// the instance reported before but no longer lists is retired.
+async fn update_cameras(
+    tx: &mut Transaction<'static, Postgres>,
+    updates: &[&InstanceUpdate<'_>],
+) -> Result<(), sqlx::Error> {
+    // One row per (license, camera): if two instances of a license list the same camera in
+    // one batch, the later activity wins (ON CONFLICT cannot touch a row twice).
+    type CameraKey = (Uuid, Uuid, String);
+    let mut cameras: BTreeMap<CameraKey, (Uuid, CameraState, DateTime<Utc>)> = BTreeMap::new();
+    let mut retire = (vec![], vec![], vec![], vec![]);
+    for u in updates {
+        for (id, state) in camera_states(u.newest, u.newest_observed_at) {
+            let entry =
+                cameras
+                    .entry((u.key.0, u.key.1, id))
+                    .or_insert((u.key.2, state, u.activity_at));
+            if u.activity_at >= entry.2 {
+                *entry = (u.key.2, state, u.activity_at);
+            }
+        }
+        retire.0.push(u.key.0);
+        retire.1.push(u.key.1);
+        retire.2.push(u.key.2);
+        // Camera ids are [A-Za-z0-9._-], so a comma cannot occur in one.
+        retire.3.push(
+            u.newest
+                .cameras
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+    }
+    sqlx::query(
+        "DELETE FROM camera_state c
+         USING unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[]) AS u(t, l, i, ids)
+         WHERE c.tenant_id = u.t AND c.license_id = u.l AND c.instance_id = u.i
+           AND NOT (c.camera_id = ANY (string_to_array(u.ids, ',')))",
+    )
+    .bind(&retire.0)
+    .bind(&retire.1)
+    .bind(&retire.2)
+    .bind(&retire.3)
+    .execute(&mut **tx)
+    .await?;
+    if cameras.is_empty() {
+        return Ok(());
+    }
+    let mut cols = (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for ((t, l, id), (i, state, at)) in cameras {
+        cols.0.push(t);
+        cols.1.push(l);
+        cols.2.push(id);
+        cols.3.push(i);
+        cols.4.push(state.as_str().to_owned());
+        cols.5.push(at);
+    }
+    sqlx::query(
+        "INSERT INTO camera_state (tenant_id, license_id, camera_id, instance_id, state_if_fresh, changed_at)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::timestamptz[])
+         ON CONFLICT (tenant_id, license_id, camera_id) DO UPDATE
+             SET instance_id = EXCLUDED.instance_id, state_if_fresh = EXCLUDED.state_if_fresh, changed_at = EXCLUDED.changed_at
+             WHERE (camera_state.instance_id, camera_state.state_if_fresh) IS DISTINCT FROM (EXCLUDED.instance_id, EXCLUDED.state_if_fresh)",
+    )
+    .bind(&cols.0)
+    .bind(&cols.1)
+    .bind(&cols.2)
+    .bind(&cols.3)
+    .bind(&cols.4)
+    .bind(&cols.5)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_800_000_000 + s, 0).unwrap()
+    }
+
+    #[test]
+    fn a_live_heartbeat_counts_at_receive_time_even_with_a_fast_clock() {
+        let offset = chrono::Duration::seconds(300); // agent clock 5 min ahead
+        assert_eq!(activity_time(t(300), offset, t(0)), t(0));
+    }
+
+    #[test]
+    fn a_replayed_heartbeat_counts_at_its_corrected_observation_time() {
+        let offset = chrono::Duration::seconds(300);
+        // Observed an hour ago by the agent's (fast) clock.
+        assert_eq!(activity_time(t(300 - 3600), offset, t(0)), t(-3600));
+    }
+
+    #[test]
+    fn a_heartbeat_from_the_future_is_clamped_to_receive_time() {
+        assert_eq!(
+            activity_time(t(10_000), chrono::Duration::zero(), t(0)),
+            t(0)
+        );
+    }
+}
