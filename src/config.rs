@@ -122,8 +122,9 @@ fn defaults() -> serde_json::Value {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("configuration: {0}")]
-    Load(#[from] Box<figment::Error>),
+    /// Not `#[source]`: figment's message is complete, and a source would print it twice.
+    #[error("configuration (file or STREAMWATCH__SECTION__KEY variables): {0}")]
+    Load(Box<figment::Error>),
     #[error("configuration: {0}")]
     Invalid(String),
 }
@@ -142,7 +143,9 @@ impl Settings {
             figment = figment.merge(Toml::file_exact(file));
         }
         figment = figment.merge(Env::prefixed("STREAMWATCH__").split("__"));
-        let mut settings: Settings = figment.extract().map_err(Box::new)?;
+        let mut settings: Settings = figment
+            .extract()
+            .map_err(|e| ConfigError::Load(Box::new(e)))?;
         if settings.database.url.is_none() {
             settings.database.url = std::env::var("DATABASE_URL").ok().map(SecretString::from);
         }

@@ -86,6 +86,7 @@ pub struct PageParams {
 #[utoipa::path(post, path = "/admin/tenants", tag = "admin", security(("admin_token" = [])), request_body = CreateTenant, responses(
     (status = 201, description = "Created", body = CreatedTenant),
     (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "The admin API is disabled", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "The owner's e-mail address already has an account", body = Problem, content_type = "application/problem+json"),
@@ -179,6 +180,7 @@ async fn get_tenant(
 #[utoipa::path(patch, path = "/admin/tenants/{id}", tag = "admin", security(("admin_token" = [])), params(("id" = Uuid, Path, description = "Tenant id")), request_body = UpdateTenant, responses(
     (status = 200, description = "The updated tenant", body = Tenant),
     (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "No such tenant, or the admin API is disabled", body = Problem, content_type = "application/problem+json"),
     (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),

@@ -111,6 +111,7 @@ async fn list_tokens(
 #[utoipa::path(post, path = "/licenses/{id}/agent-tokens", tag = "agent-tokens", security(("bearer" = [])), params(("id" = Uuid, Path, description = "License id")), request_body(content = Option<CreateAgentToken>, description = "Optional"), responses(
     (status = 201, description = "Created; keep `token` now", body = CreatedAgentToken),
     (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "Not an admin or owner", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "No such license in this tenant", body = Problem, content_type = "application/problem+json"),

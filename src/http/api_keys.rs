@@ -81,6 +81,7 @@ async fn list_keys(
 #[utoipa::path(post, path = "/api-keys", tag = "api-keys", security(("bearer" = [])), request_body = CreateApiKey, responses(
     (status = 201, description = "Created; keep `key` now", body = CreatedApiKey),
     (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "Not an admin or owner, or the caller is an API key", body = Problem, content_type = "application/problem+json"),
     (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),

@@ -145,6 +145,7 @@ async fn list_licenses(
 #[utoipa::path(post, path = "/licenses", tag = "licenses", security(("bearer" = [])), request_body = CreateLicense, responses(
     (status = 201, description = "Created", body = License),
     (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "Not an admin or owner", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "The key is taken in this tenant", body = Problem, content_type = "application/problem+json"),
@@ -223,6 +224,7 @@ async fn get_license(
 #[utoipa::path(patch, path = "/licenses/{id}", tag = "licenses", security(("bearer" = [])), params(("id" = Uuid, Path, description = "License id")), request_body = UpdateLicense, responses(
     (status = 200, description = "The updated license", body = License),
     (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "Not an admin or owner", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "No such license in this tenant", body = Problem, content_type = "application/problem+json"),

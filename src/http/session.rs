@@ -78,6 +78,7 @@ const BAD_LOGIN: &str = "invalid e-mail address or password";
 #[utoipa::path(post, path = "/auth/token", tag = "auth", request_body = TokenRequest, responses(
     (status = 200, description = "Logged in", body = TokenResponse),
     (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "Wrong e-mail address or password", body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "The tenant is suspended", body = Problem, content_type = "application/problem+json"),
     (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
@@ -179,6 +180,7 @@ async fn me(auth: AuthUser, State(state): State<AppState>) -> ApiResult<Json<Me>
 #[utoipa::path(put, path = "/me/password", tag = "auth", security(("bearer" = [])), request_body = ChangePassword, responses(
     (status = 204, description = "Changed; log in again"),
     (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "An API key has no password", body = Problem, content_type = "application/problem+json"),
     (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),

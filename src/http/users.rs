@@ -80,6 +80,7 @@ async fn list_users(
 #[utoipa::path(post, path = "/users", tag = "users", security(("bearer" = [])), request_body = CreateUser, responses(
     (status = 201, description = "Created", body = User),
     (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "Not an owner", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "The e-mail address already has an account", body = Problem, content_type = "application/problem+json"),
@@ -131,6 +132,7 @@ async fn get_user(
 #[utoipa::path(patch, path = "/users/{id}", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path, description = "User id")), request_body = UpdateUser, responses(
     (status = 200, description = "The updated user", body = User),
     (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "Not an owner", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "No such user in this tenant", body = Problem, content_type = "application/problem+json"),
