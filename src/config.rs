@@ -24,6 +24,13 @@ pub struct Settings {
     pub smtp: SmtpSettings,
     pub clock: ClockSettings,
     pub log: LogSettings,
+    pub retention: RetentionSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RetentionSettings {
+    /// Days of heartbeat history kept (the activity timeline reads it); at least 1.
+    pub heartbeat_days: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,7 +123,8 @@ fn defaults() -> serde_json::Value {
         },
         "smtp": {},
         "clock": { "simulated": false },
-        "log": { "format": "pretty", "filter": "info" }
+        "log": { "format": "pretty", "filter": "info" },
+        "retention": { "heartbeat_days": 30 }
     })
 }
 
@@ -170,6 +178,11 @@ impl Settings {
             && token.expose_secret().trim().is_empty()
         {
             return invalid("auth.admin_token (STREAMWATCH__AUTH__ADMIN_TOKEN) must not be empty");
+        }
+        if self.retention.heartbeat_days == 0 {
+            return invalid(
+                "retention.heartbeat_days (STREAMWATCH__RETENTION__HEARTBEAT_DAYS) must be at least 1",
+            );
         }
         if self.environment == Environment::Production {
             if self.auth.jwt_secret.is_none() {

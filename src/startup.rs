@@ -7,7 +7,7 @@ use crate::{
     db,
     http::{self, AppState},
     ingest::writer::{Writer, WriterConfig},
-    telemetry,
+    store, telemetry,
 };
 use anyhow::Context;
 use rand::RngCore;
@@ -60,6 +60,24 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let addr = self.listener.local_addr()?;
+        // History partitions must exist before heartbeats arrive; then keep them up hourly.
+        // (The notifications issue moves this onto its scheduler.)
+        let pool = self.state.pool.clone();
+        let clock = self.state.clock.clone();
+        let days = self.state.settings.retention.heartbeat_days;
+        store::heartbeats::maintain(&pool, clock.now(), days)
+            .await
+            .context("creating heartbeat history partitions")?;
+        let maintenance = tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(3600));
+            every.tick().await;
+            loop {
+                every.tick().await;
+                if let Err(e) = store::heartbeats::maintain(&pool, clock.now(), days).await {
+                    tracing::warn!(error = %e, "heartbeat history maintenance failed; retrying in an hour");
+                }
+            }
+        });
         tracing::info!(%addr, "listening");
         let app = http::router(self.state);
         axum::serve(
@@ -68,7 +86,9 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await
-        .context("HTTP server")
+        .context("HTTP server")?;
+        maintenance.abort();
+        Ok(())
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod agent_tokens;
 pub mod api_keys;
+pub mod heartbeats;
 pub mod instances;
 pub mod licenses;
 pub mod status;

@@ -15,4 +15,5 @@ mod contract;
 mod isolation;
 mod licenses;
 mod login;
+mod retention;
 mod tokens;
