@@ -52,6 +52,18 @@ where
     }
 }
 
+/// The raw body, with over-size and unreadable bodies answered as problem+json (413 / 400)
+/// instead of axum's plain text.
+pub struct ApiBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        read_body(req, state).await.map(Self)
+    }
+}
+
 fn is_json(req: &Request) -> bool {
     is_json_content_type(req.headers())
 }

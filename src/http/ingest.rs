@@ -2,6 +2,7 @@
 
 use super::{
     AppState,
+    extract::ApiBytes,
     error::{ApiError, ApiResult, Problem},
 };
 use crate::{
@@ -13,7 +14,6 @@ use crate::{
 };
 use axum::{
     Json,
-    body::Bytes,
     extract::{DefaultBodyLimit, FromRequestParts, State},
     http::{HeaderMap, header, request::Parts},
 };
@@ -106,7 +106,7 @@ pub fn next_interval_seconds(check_interval_seconds: i32) -> u32 {
 /// The body, gunzipped if it says so, within the limits: 1 MiB on the wire (the body limit
 /// layer) and 8 MiB decoded. The decoder stops reading past 8 MiB, so a gzip bomb costs at most
 /// that much memory.
-fn decode_body(headers: &HeaderMap, body: &Bytes) -> ApiResult<Vec<u8>> {
+fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Vec<u8>> {
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -154,7 +154,7 @@ async fn ingest_heartbeats(
     agent: AgentAuth,
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> ApiResult<Json<IngestResponse>> {
     let received_at = state.clock.now();
     if let Some(v) = headers.get(PROTOCOL_HEADER) {

@@ -12,6 +12,8 @@ mod helpers;
 mod bad_input;
 mod cli;
 mod contract;
+mod durability;
+mod ingest;
 mod isolation;
 mod licenses;
 mod login;

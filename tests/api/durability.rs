@@ -1,0 +1,414 @@
+//! "A 2xx means committed" (SPEC section 3), checked with real processes: the `streamwatch`
+//! binary serves, agents push as fast as they can, and the server is killed with SIGKILL in
+//! the middle. Everything acknowledged must be in PostgreSQL, and a resend of what was in
+//! flight must be stored at most once.
+//!
+//! Nothing here measures time: every wait is a bounded number of polls.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers of tests: a panic is a failed test with its location"
+)]
+
+use crate::helpers::{PASSWORD, active_camera, heartbeat};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::{
+    collections::BTreeSet,
+    process::Stdio,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+use tokio::{io::AsyncReadExt, process::Child, task::JoinSet};
+use uuid::Uuid;
+
+const ADMIN: &str = "durability-test-platform-admin-token-0123456789";
+const JWT_SECRET: &str = "durability-test-jwt-secret-that-is-long-enough-0123456789";
+/// Concurrent agents, each with its own instance id and agent token (one license).
+const AGENTS: usize = 8;
+const MAX_REQUESTS_PER_AGENT: u64 = 2000;
+const HEARTBEATS_PER_REQUEST: u64 = 3;
+/// The server is killed once this many heartbeats have been acknowledged.
+const KILL_AFTER_ACKNOWLEDGED: u64 = 300;
+/// How often something is polled, and at most how many times before the test gives up.
+const POLL: Duration = Duration::from_millis(20);
+const MAX_POLLS: u32 = 3000;
+const INGEST: &str = "/api/v1/ingest/heartbeats";
+
+/// The URL of the test's own fresh database: `DATABASE_URL` with the database name replaced.
+fn database_url(pool: &PgPool) -> String {
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL (scripts/test sets it)");
+    let mut url = reqwest::Url::parse(&base).unwrap();
+    url.set_path(pool.connect_options().get_database().unwrap());
+    url.to_string()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `streamwatch serve` process, answering at `base`.
+struct Server {
+    child: Child,
+    base: String,
+    stderr: tokio::task::JoinHandle<String>,
+}
+
+impl Server {
+    /// Starts `streamwatch serve` with a clean environment (only PATH, HOME and the documented
+    /// variables) and waits until `/healthz` answers.
+    async fn start(database_url: &str) -> Self {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_streamwatch"));
+        cmd.env_clear();
+        for var in ["PATH", "HOME"] {
+            if let Ok(value) = std::env::var(var) {
+                cmd.env(var, value);
+            }
+        }
+        cmd.envs([
+            ("STREAMWATCH__DATABASE__URL", database_url),
+            ("STREAMWATCH__AUTH__ADMIN_TOKEN", ADMIN),
+            ("STREAMWATCH__AUTH__JWT_SECRET", JWT_SECRET),
+            ("STREAMWATCH__HTTP__ADDR", &addr),
+            ("STREAMWATCH__LOG__FILTER", "warn"),
+        ])
+        .arg("serve")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+        let mut child = cmd.spawn().unwrap();
+        let mut pipe = child.stderr.take().unwrap();
+        let stderr = tokio::spawn(async move {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes).await;
+            String::from_utf8_lossy(&bytes).into_owned()
+        });
+        let mut server = Self {
+            child,
+            base: format!("http://{addr}"),
+            stderr,
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..MAX_POLLS {
+            if server.child.try_wait().unwrap().is_some() {
+                break;
+            }
+            if client
+                .get(format!("{}/healthz", server.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                return server;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        let _ = server.child.kill().await;
+        panic!(
+            "serve never answered /healthz; stderr: {}",
+            server.stderr.await.unwrap_or_default()
+        );
+    }
+
+    /// SIGKILL: no graceful shutdown, no chance to flush anything.
+    async fn kill(mut self) {
+        self.child.kill().await.unwrap();
+    }
+}
+
+/// A tenant, its owner's login, one license, and one agent token per agent.
+async fn set_up(client: &reqwest::Client, base: &str) -> Vec<String> {
+    let r = client
+        .post(format!("{base}/api/v1/admin/tenants"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"name": "Acme", "timezone": "Europe/Berlin",
+                      "owner": {"email": "ops@acme.test", "password": PASSWORD}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = client
+        .post(format!("{base}/api/v1/auth/token"))
+        .json(&json!({"email": "ops@acme.test", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let owner = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = client
+        .post(format!("{base}/api/v1/licenses"))
+        .bearer_auth(&owner)
+        .json(&json!({"key": "LIC-001", "name": "Depot 7", "check_interval_seconds": 600}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let license = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut tokens = Vec::new();
+    for _ in 0..AGENTS {
+        let r = client
+            .post(format!("{base}/api/v1/licenses/{license}/agent-tokens"))
+            .bearer_auth(&owner)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        tokens.push(
+            r.json::<Value>().await.unwrap()["token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    tokens
+}
+
+fn batch(instance: Uuid, first_seq: u64) -> Value {
+    let heartbeats: Vec<Value> = (first_seq..first_seq + HEARTBEATS_PER_REQUEST)
+        .map(|seq| {
+            heartbeat(
+                seq,
+                chrono::Utc::now(),
+                &[("camera-1", active_camera()), ("camera-2", active_camera())],
+            )
+        })
+        .collect();
+    json!({"agent": {"instance_id": instance, "version": "0.1.0", "hostname": "load-box",
+                     "sent_at": chrono::Utc::now()},
+           "heartbeats": heartbeats})
+}
+
+fn seqs_of(batch: &Value) -> Vec<i64> {
+    batch["heartbeats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["seq"].as_i64().unwrap())
+        .collect()
+}
+
+/// What one agent saw.
+struct Pushed {
+    instance: Uuid,
+    token: String,
+    /// Every seq of a request answered 2xx.
+    acknowledged: Vec<i64>,
+    /// The batch in flight (or about to be sent) when the connection failed.
+    unacknowledged: Option<Value>,
+    /// Answers no agent should get here.
+    surprises: Vec<String>,
+}
+
+/// Pushes batches with increasing seqs until the connection fails (or the bound is reached).
+async fn push_until_the_server_dies(
+    client: reqwest::Client,
+    base: String,
+    token: String,
+    acknowledged_total: Arc<AtomicU64>,
+) -> Pushed {
+    let mut pushed = Pushed {
+        instance: Uuid::new_v4(),
+        token,
+        acknowledged: Vec::new(),
+        unacknowledged: None,
+        surprises: Vec::new(),
+    };
+    let mut next_seq = 1;
+    for _ in 0..MAX_REQUESTS_PER_AGENT {
+        let body = batch(pushed.instance, next_seq);
+        let answer = client
+            .post(format!("{base}{INGEST}"))
+            .bearer_auth(&pushed.token)
+            .header("Streamwatch-Protocol", "1")
+            .json(&body)
+            .send()
+            .await;
+        match answer {
+            // The status line says committed, whether or not the body still arrives.
+            Ok(r) if r.status().is_success() => {
+                let seqs = seqs_of(&body);
+                if let Ok(answer) = r.json::<Value>().await {
+                    let counted = answer["accepted"].as_u64().unwrap_or(0)
+                        + answer["duplicates"].as_u64().unwrap_or(0);
+                    if counted != HEARTBEATS_PER_REQUEST {
+                        pushed.surprises.push(format!("seqs {seqs:?}: {answer}"));
+                    }
+                }
+                acknowledged_total.fetch_add(HEARTBEATS_PER_REQUEST, Ordering::Relaxed);
+                pushed.acknowledged.extend(seqs);
+                next_seq += HEARTBEATS_PER_REQUEST;
+            }
+            // Shedding load: resend the same batch, as an agent would after Retry-After.
+            Ok(r) if r.status() == 429 || r.status() == 503 => {}
+            Ok(r) => {
+                let status = r.status();
+                let text = r.text().await.unwrap_or_default();
+                pushed.surprises.push(format!("{status}: {text}"));
+                pushed.unacknowledged = Some(body);
+                break;
+            }
+            Err(_) => {
+                pushed.unacknowledged = Some(body);
+                break;
+            }
+        }
+    }
+    pushed
+}
+
+/// The seqs stored for an instance, with how often each is stored.
+async fn stored(pool: &PgPool, instance: Uuid) -> Vec<(i64, i64)> {
+    sqlx::query_as(
+        "SELECT seq, count(*) FROM heartbeats WHERE instance_id = $1 GROUP BY seq ORDER BY seq",
+    )
+    .bind(instance)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test(migrations = false)]
+async fn every_heartbeat_that_got_a_2xx_is_in_the_database_after_the_server_is_killed_with_sigkill_while_a_load_generator_pushes(
+    pool: PgPool,
+) {
+    let db = database_url(&pool);
+    let server = Server::start(&db).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let tokens = set_up(&client, &server.base).await;
+
+    let acknowledged_total = Arc::new(AtomicU64::new(0));
+    let mut agents = JoinSet::new();
+    for token in tokens {
+        agents.spawn(push_until_the_server_dies(
+            client.clone(),
+            server.base.clone(),
+            token,
+            acknowledged_total.clone(),
+        ));
+    }
+    for _ in 0..MAX_POLLS {
+        if acknowledged_total.load(Ordering::Relaxed) >= KILL_AFTER_ACKNOWLEDGED {
+            break;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    server.kill().await;
+    let mut pushed = Vec::new();
+    while let Some(agent) = agents.join_next().await {
+        pushed.push(agent.unwrap());
+    }
+
+    let surprises: Vec<&String> = pushed.iter().flat_map(|p| &p.surprises).collect();
+    assert!(surprises.is_empty(), "unexpected answers: {surprises:?}");
+    let total: usize = pushed.iter().map(|p| p.acknowledged.len()).sum();
+    assert!(
+        total >= usize::try_from(KILL_AFTER_ACKNOWLEDGED).unwrap(),
+        "the server was killed under load, after {total} acknowledged heartbeats"
+    );
+    assert!(
+        pushed.iter().any(|p| p.unacknowledged.is_some()),
+        "the kill interrupted the agents"
+    );
+
+    // Everything acknowledged survived, once, and the marks cover it.
+    for p in &pushed {
+        let rows = stored(&pool, p.instance).await;
+        let seqs: BTreeSet<i64> = rows.iter().map(|(seq, _)| *seq).collect();
+        let lost: Vec<&i64> = p
+            .acknowledged
+            .iter()
+            .filter(|s| !seqs.contains(s))
+            .collect();
+        assert!(
+            lost.is_empty(),
+            "instance {}: acknowledged but not stored: {lost:?}",
+            p.instance
+        );
+        let twice: Vec<&(i64, i64)> = rows.iter().filter(|(_, n)| *n > 1).collect();
+        assert!(twice.is_empty(), "stored twice: {twice:?}");
+        if let Some(max) = p.acknowledged.iter().max() {
+            let mark: i64 = sqlx::query_scalar(
+                "SELECT high_water_seq FROM agent_instances WHERE instance_id = $1",
+            )
+            .bind(p.instance)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            assert!(
+                mark >= *max,
+                "instance {}: mark {mark} below acknowledged seq {max}",
+                p.instance
+            );
+        }
+    }
+
+    // After a restart, the agents resend what was in flight: whatever of it was committed
+    // before the kill comes back as duplicates, the rest is stored now, and nothing twice.
+    let server = Server::start(&db).await;
+    for p in &pushed {
+        let Some(body) = &p.unacknowledged else {
+            continue;
+        };
+        let seqs = seqs_of(body);
+        let already: Vec<i64> = stored(&pool, p.instance)
+            .await
+            .into_iter()
+            .map(|(seq, _)| seq)
+            .filter(|s| seqs.contains(s))
+            .collect();
+        let r = client
+            .post(format!("{}{INGEST}", server.base))
+            .bearer_auth(&p.token)
+            .header("Streamwatch-Protocol", "1")
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "the resend of {seqs:?} is accepted");
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(
+            (
+                answer["accepted"].as_u64().unwrap(),
+                answer["duplicates"].as_u64().unwrap()
+            ),
+            ((seqs.len() - already.len()) as u64, already.len() as u64),
+            "seqs {seqs:?}, of which {already:?} were committed before the kill"
+        );
+        let rows = stored(&pool, p.instance).await;
+        for seq in &seqs {
+            assert_eq!(
+                rows.iter().find(|(s, _)| s == seq).map(|(_, n)| *n),
+                Some(1),
+                "instance {}: seq {seq} is stored exactly once",
+                p.instance
+            );
+        }
+    }
+    let twice: Vec<(Uuid, i64, i64)> = sqlx::query_as(
+        "SELECT instance_id, seq, count(*) FROM heartbeats GROUP BY 1, 2 HAVING count(*) > 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(twice.is_empty(), "stored twice: {twice:?}");
+    server.kill().await;
+}

@@ -1,0 +1,877 @@
+//! Heartbeat ingest (SPEC section 3, docs/PROTOCOL.md): exactly-once by high-water mark, the
+//! 200 answer, gzip, bad input (every case refused whole, nothing stored), agent credentials,
+//! credentials in camera URLs, the time rules, and the writer's single step driven directly.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers of tests: a panic is a failed test with its location"
+)]
+
+use crate::helpers::*;
+use chrono::{DateTime, Duration, Utc};
+use flate2::{Compression, write::GzEncoder};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::{io::Write, sync::Arc};
+use streamwatch::ingest::writer::{AgentLicense, IngestRequest, Outcome, write_batch};
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+const INGEST: &str = "/api/v1/ingest/heartbeats";
+
+/// A tenant with one license (check interval 600 s) and one agent token for it.
+struct Site {
+    tenant_id: String,
+    owner: String,
+    license_id: String,
+    agent_token: String,
+}
+
+async fn site(app: &TestApp, slug: &str) -> Site {
+    let tenant = app.create_tenant(slug).await;
+    let license = app
+        .create_license(&tenant.owner_token, &format!("LIC-{slug}"))
+        .await;
+    let license_id = license["id"].as_str().unwrap().to_owned();
+    let (_, agent_token) = app
+        .create_agent_token(&tenant.owner_token, &license_id)
+        .await;
+    Site {
+        tenant_id: tenant.id,
+        owner: tenant.owner_token,
+        license_id,
+        agent_token,
+    }
+}
+
+/// A batch of heartbeats with these seqs, observed now, each listing one active camera.
+fn batch(instance: Uuid, seqs: std::ops::RangeInclusive<u64>) -> Value {
+    let heartbeats: Vec<Value> = seqs
+        .map(|seq| heartbeat(seq, Utc::now(), &[("camera-1", active_camera())]))
+        .collect();
+    json!({
+        "agent": {"instance_id": instance, "version": "0.1.0", "hostname": "site-box"},
+        "heartbeats": heartbeats
+    })
+}
+
+/// `(accepted, duplicates)` of a 200 answer.
+#[track_caller]
+fn outcome(r: &TestResponse) -> (u64, u64) {
+    r.assert_status(200);
+    (
+        r.body["accepted"].as_u64().unwrap(),
+        r.body["duplicates"].as_u64().unwrap(),
+    )
+}
+
+async fn stored_rows(app: &TestApp, instance: Uuid) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM heartbeats WHERE instance_id = $1")
+        .bind(instance)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+async fn high_water(app: &TestApp, instance: Uuid) -> Option<i64> {
+    sqlx::query_scalar("SELECT high_water_seq FROM agent_instances WHERE instance_id = $1")
+        .bind(instance)
+        .fetch_optional(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// Everything an ingest request could write: the account tables and the three ingest tables.
+async fn written(app: &TestApp) -> (Vec<i64>, [i64; 3]) {
+    (
+        app.snapshot().await,
+        [
+            app.count("heartbeats").await,
+            app.count("agent_instances").await,
+            app.count("camera_state").await,
+        ],
+    )
+}
+
+fn timestamp(v: &Value) -> DateTime<Utc> {
+    serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{v} is not a timestamp: {e}"))
+}
+
+fn gzip(bytes: &[u8], level: Compression) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), level);
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+// --- exactly-once ---------------------------------------------------------------------------
+
+#[sqlx::test]
+async fn a_batch_sent_again_is_acknowledged_as_duplicates_and_stored_once(pool: PgPool) {
+    let app = Arc::new(TestApp::spawn(pool).await);
+    let site = site(&app, "acme").await;
+    let token = site.agent_token.as_str();
+
+    // In sequence: the first answer stores, the retries are duplicates.
+    let instance = Uuid::new_v4();
+    let once = batch(instance, 1..=3);
+    let answers = [
+        app.push(token, &once).await,
+        app.push(token, &once).await,
+        app.push(token, &once).await,
+    ];
+    let outcomes: Vec<(u64, u64)> = answers.iter().map(outcome).collect();
+    assert_eq!(outcomes, [(3, 0), (0, 3), (0, 3)]);
+    assert_eq!(stored_rows(&app, instance).await, 3);
+    assert_eq!(app.count("heartbeats").await, 3);
+    assert_eq!(high_water(&app, instance).await, Some(3));
+
+    // Concurrently: whichever request commits first stores all three, the others none.
+    let other = Uuid::new_v4();
+    let same = batch(other, 1..=3);
+    let mut pushes = JoinSet::new();
+    for _ in 0..3 {
+        let (app, token, same) = (app.clone(), site.agent_token.clone(), same.clone());
+        pushes.spawn(async move { outcome(&app.push(&token, &same).await) });
+    }
+    let (mut accepted, mut duplicates) = (0, 0);
+    while let Some(answer) = pushes.join_next().await {
+        let (a, d) = answer.unwrap();
+        accepted += a;
+        duplicates += d;
+    }
+    assert_eq!((accepted, duplicates), (3, 6), "three copies, stored once");
+    assert_eq!(stored_rows(&app, other).await, 3);
+    assert_eq!(high_water(&app, other).await, Some(3));
+
+    // Overlapping the first instance's mark (3): 2 and 3 are duplicates, 4 and 5 new.
+    let overlap = app.push(token, &batch(instance, 2..=5)).await;
+    assert_eq!(outcome(&overlap), (2, 2));
+    assert_eq!(stored_rows(&app, instance).await, 5);
+    assert_eq!(high_water(&app, instance).await, Some(5));
+    let per_seq: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT seq, count(*) FROM heartbeats WHERE instance_id = $1 GROUP BY seq ORDER BY seq",
+    )
+    .bind(instance)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(per_seq, [(1, 1), (2, 1), (3, 1), (4, 1), (5, 1)]);
+}
+
+#[sqlx::test]
+async fn an_agent_that_restarts_with_a_new_instance_id_starts_a_new_sequence_space(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let site = site(&app, "acme").await;
+    let (before, after) = (Uuid::new_v4(), Uuid::new_v4());
+
+    let r = app.push(&site.agent_token, &batch(before, 1..=3)).await;
+    assert_eq!(outcome(&r), (3, 0));
+    // A reinstall: new state directory, new instance id, seq from 1 again.
+    let r = app.push(&site.agent_token, &batch(after, 1..=1)).await;
+    assert_eq!(
+        outcome(&r),
+        (1, 0),
+        "seq 1 of a new instance is not a duplicate"
+    );
+    assert_eq!(high_water(&app, before).await, Some(3));
+    assert_eq!(high_water(&app, after).await, Some(1));
+
+    let status = app
+        .get(
+            &format!("/api/v1/licenses/{}/status", site.license_id),
+            &site.owner,
+        )
+        .await;
+    status.assert_status(200);
+    let mut agents: Vec<String> = status.body["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["instance_id"].as_str().unwrap().to_owned())
+        .collect();
+    agents.sort();
+    let mut expected = vec![before.to_string(), after.to_string()];
+    expected.sort();
+    assert_eq!(agents, expected);
+}
+
+// --- the 200 answer and the transport --------------------------------------------------------
+
+#[sqlx::test]
+async fn the_answer_says_what_was_stored_how_often_to_report_and_the_server_time(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let site = site(&app, "acme").await;
+
+    let before = Utc::now();
+    let r = app
+        .push(&site.agent_token, &batch(Uuid::new_v4(), 1..=2))
+        .await;
+    let after = Utc::now();
+    r.assert_status(200);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let mut keys: Vec<&str> = r
+        .body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "accepted",
+            "duplicates",
+            "next_interval_seconds",
+            "server_time"
+        ]
+    );
+    assert_eq!(outcome(&r), (2, 0));
+    assert_eq!(
+        r.body["next_interval_seconds"], 60,
+        "min(60, 600 / 3) for the default check interval"
+    );
+    let server_time = timestamp(&r.body["server_time"]);
+    assert!(
+        before <= server_time && server_time <= after,
+        "{before} <= {server_time} <= {after}"
+    );
+
+    // A license checked every minute asks for a report every 20 s.
+    let r = app
+        .post(
+            "/api/v1/licenses",
+            &site.owner,
+            json!({"key": "LIC-FAST", "name": "Fast", "check_interval_seconds": 60}),
+        )
+        .await;
+    r.assert_status(201);
+    let fast = r.body["id"].as_str().unwrap().to_owned();
+    let (_, fast_token) = app.create_agent_token(&site.owner, &fast).await;
+    let r = app.push(&fast_token, &batch(Uuid::new_v4(), 1..=1)).await;
+    assert_eq!(outcome(&r), (1, 0));
+    assert_eq!(r.body["next_interval_seconds"], 20);
+}
+
+#[sqlx::test]
+async fn a_gzipped_batch_is_accepted(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let site = site(&app, "acme").await;
+    let instance = Uuid::new_v4();
+    let body = serde_json::to_vec(&batch(instance, 1..=3)).unwrap();
+
+    let req = app
+        .client
+        .post(format!("{}{INGEST}", app.address))
+        .bearer_auth(&site.agent_token)
+        .header("Streamwatch-Protocol", "1")
+        .header("Content-Type", "application/json")
+        .header("Content-Encoding", "gzip")
+        .body(gzip(&body, Compression::default()));
+    let r = app.send(req).await;
+    assert_eq!(outcome(&r), (3, 0));
+    assert_eq!(stored_rows(&app, instance).await, 3);
+}
+
+#[sqlx::test]
+async fn a_batch_over_the_management_apis_64_kib_but_under_1_mib_is_accepted(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let site = site(&app, "acme").await;
+    let instance = Uuid::new_v4();
+    // 500 heartbeats of 4 cameras: several hundred KiB of plain JSON.
+    let cameras: Vec<(String, Value)> = (0..4)
+        .map(|i| (format!("camera-{i}"), active_camera()))
+        .collect();
+    let cameras: Vec<(&str, Value)> = cameras
+        .iter()
+        .map(|(id, c)| (id.as_str(), c.clone()))
+        .collect();
+    let heartbeats: Vec<Value> = (1..=500)
+        .map(|seq| heartbeat(seq, Utc::now(), &cameras))
+        .collect();
+    let big = json!({"agent": {"instance_id": instance}, "heartbeats": heartbeats});
+    let size = serde_json::to_vec(&big).unwrap().len();
+    assert!(
+        (64 * 1024..1024 * 1024).contains(&size),
+        "the body is {size} bytes"
+    );
+
+    let r = app.push(&site.agent_token, &big).await;
+    assert_eq!(outcome(&r), (500, 0));
+    assert_eq!(stored_rows(&app, instance).await, 500);
+}
+
+// --- bad input ------------------------------------------------------------------------------
+
+/// What a bad-input case sends.
+enum Body {
+    /// A JSON document, as `application/json`.
+    Json(Value),
+    /// Bytes as they are, with this `Content-Type` and `Content-Encoding` (none when `None`).
+    Raw {
+        content_type: &'static str,
+        encoding: Option<&'static str>,
+        bytes: Vec<u8>,
+    },
+}
+
+struct Case {
+    what: &'static str,
+    body: Body,
+    /// The `Streamwatch-Protocol` header.
+    protocol: &'static str,
+    status: u16,
+    /// Exactly the pointers the answer's `errors` must name (in any order).
+    pointers: Vec<String>,
+}
+
+fn case(what: &'static str, body: Value, status: u16, pointers: &[&str]) -> Case {
+    Case {
+        what,
+        body: Body::Json(body),
+        protocol: "1",
+        status,
+        pointers: pointers.iter().map(|p| (*p).to_owned()).collect(),
+    }
+}
+
+fn raw(
+    what: &'static str,
+    content_type: &'static str,
+    encoding: Option<&'static str>,
+    bytes: Vec<u8>,
+    status: u16,
+) -> Case {
+    Case {
+        what,
+        body: Body::Raw {
+            content_type,
+            encoding,
+            bytes,
+        },
+        protocol: "1",
+        status,
+        pointers: vec![],
+    }
+}
+
+/// A valid batch of one heartbeat whose one camera is `camera`.
+fn with_camera(id: &str, camera: &Value) -> Value {
+    json!({"agent": {"instance_id": Uuid::new_v4()},
+           "heartbeats": [{"seq": 1, "observed_at": Utc::now(), "cameras": {id: camera}}]})
+}
+
+fn bad_input_cases() -> Vec<Case> {
+    let instance = Uuid::new_v4();
+    let valid = batch(instance, 1..=1);
+    let valid_bytes = serde_json::to_vec(&valid).unwrap();
+    let hb = |seq: u64| json!({"seq": seq, "observed_at": Utc::now(), "cameras": {}});
+    let long_id = "c".repeat(129);
+    let long_id_pointer = format!("/heartbeats/0/cameras/{long_id}");
+    let many_cameras: serde_json::Map<String, Value> = (0..257)
+        .map(|i| (format!("c{i}"), json!({"status": "running"})))
+        .collect();
+    // 20 MiB of spaces in a string: about 20 KiB gzipped.
+    let bomb = {
+        let mut doc = serde_json::to_vec(
+            &json!({"agent": {"instance_id": instance, "hostname": "HOST"},
+            "heartbeats": [hb(1)]}),
+        )
+        .unwrap();
+        let at = doc.windows(4).position(|w| w == b"HOST").unwrap();
+        doc.splice(at..at + 4, std::iter::repeat_n(b' ', 20 * 1024 * 1024));
+        let zipped = gzip(&doc, Compression::best());
+        assert!(zipped.len() < 1024 * 1024, "the bomb is small on the wire");
+        zipped
+    };
+    // Over 1 MiB on the wire, valid JSON otherwise.
+    let oversized = {
+        let padding = "x".repeat(1024 * 1024);
+        serde_json::to_vec(
+            &json!({"agent": {"instance_id": instance, "hostname": padding},
+            "heartbeats": [hb(1)]}),
+        )
+        .unwrap()
+    };
+    let oversized_gzip = gzip(&oversized, Compression::none());
+
+    let mut cases = vec![
+        raw(
+            "malformed JSON",
+            "application/json",
+            None,
+            b"{\"agent\": ".to_vec(),
+            400,
+        ),
+        case("not an object", json!([1, 2, 3]), 422, &[""]),
+        case("no agent", json!({"heartbeats": [hb(1)]}), 422, &["/agent"]),
+        case(
+            "an instance id that is not a UUID",
+            json!({"agent": {"instance_id": "site-7"}, "heartbeats": [hb(1)]}),
+            422,
+            &["/agent/instance_id"],
+        ),
+        case(
+            "no heartbeats",
+            json!({"agent": {"instance_id": instance}, "heartbeats": []}),
+            422,
+            &["/heartbeats"],
+        ),
+        case(
+            "501 heartbeats",
+            json!({"agent": {"instance_id": instance}, "heartbeats": (1..=501).map(hb).collect::<Vec<_>>()}),
+            422,
+            &["/heartbeats"],
+        ),
+        case(
+            "257 cameras in one heartbeat",
+            json!({"agent": {"instance_id": instance},
+                   "heartbeats": [{"seq": 1, "observed_at": Utc::now(), "cameras": many_cameras}]}),
+            422,
+            &["/heartbeats/0/cameras"],
+        ),
+        Case {
+            pointers: vec![long_id_pointer],
+            ..case(
+                "a camera id of 129 characters",
+                with_camera(&long_id, &json!({"status": "running"})),
+                422,
+                &[],
+            )
+        },
+        case(
+            "a camera id with characters outside [A-Za-z0-9._-]",
+            with_camera("bad id!", &json!({"status": "running"})),
+            422,
+            &["/heartbeats/0/cameras/bad id!"],
+        ),
+        case(
+            "a camera id with a slash, escaped in the pointer",
+            with_camera("a/b", &json!({"status": "running"})),
+            422,
+            &["/heartbeats/0/cameras/a~1b"],
+        ),
+        case(
+            "an unknown camera status",
+            with_camera("camera-1", &json!({"status": "dancing"})),
+            422,
+            &["/heartbeats/0/cameras/camera-1/status"],
+        ),
+        case(
+            "health 101",
+            with_camera("camera-1", &json!({"status": "running", "health": 101})),
+            422,
+            &["/heartbeats/0/cameras/camera-1/health"],
+        ),
+        case(
+            "a string where a number belongs",
+            with_camera(
+                "camera-1",
+                &json!({"status": "running", "received_fps": "fast"}),
+            ),
+            422,
+            &["/heartbeats/0/cameras/camera-1/received_fps"],
+        ),
+        case(
+            "observed_at that is not a timestamp",
+            json!({"agent": {"instance_id": instance},
+                   "heartbeats": [{"seq": 1, "observed_at": "yesterday", "cameras": {}}]}),
+            422,
+            &["/heartbeats/0/observed_at"],
+        ),
+        case(
+            "a valid heartbeat together with an invalid one",
+            json!({"agent": {"instance_id": instance},
+                   "heartbeats": [valid["heartbeats"][0].clone(),
+                                  {"seq": 2, "observed_at": Utc::now(), "cameras": {"camera-1": {"status": "dancing"}}}]}),
+            422,
+            &["/heartbeats/1/cameras/camera-1/status"],
+        ),
+        case(
+            "many bad fields at once, all reported",
+            json!({"agent": {"instance_id": "nope"},
+                   "heartbeats": [{"seq": -1, "observed_at": "yesterday",
+                                   "cameras": {"camera-1": {"status": "running", "health": 101, "is_live": "yes"}}},
+                                  {"observed_at": Utc::now(), "cameras": []}]}),
+            422,
+            &[
+                "/agent/instance_id",
+                "/heartbeats/0/seq",
+                "/heartbeats/0/observed_at",
+                "/heartbeats/0/cameras/camera-1/health",
+                "/heartbeats/0/cameras/camera-1/is_live",
+                "/heartbeats/1/seq",
+                "/heartbeats/1/cameras",
+            ],
+        ),
+        raw(
+            "a Content-Type that is not JSON",
+            "text/plain",
+            None,
+            valid_bytes.clone(),
+            415,
+        ),
+        raw(
+            "an unsupported Content-Encoding",
+            "application/json",
+            Some("br"),
+            valid_bytes.clone(),
+            415,
+        ),
+        raw(
+            "a gzip body that is not gzip",
+            "application/json",
+            Some("gzip"),
+            valid_bytes,
+            400,
+        ),
+        raw(
+            "a body over 1 MiB",
+            "application/json",
+            None,
+            oversized,
+            413,
+        ),
+        raw(
+            "a gzipped body over 1 MiB on the wire",
+            "application/json",
+            Some("gzip"),
+            oversized_gzip,
+            413,
+        ),
+        raw(
+            "a gzip bomb: 20 MiB decompressed from a small body",
+            "application/json",
+            Some("gzip"),
+            bomb,
+            413,
+        ),
+    ];
+    cases.push(Case {
+        protocol: "99",
+        ..case(
+            "a protocol version the server does not speak",
+            valid,
+            400,
+            &[],
+        )
+    });
+    cases
+}
+
+/// Sends one case and checks its answer, and that nothing was written.
+async fn refuse(app: &TestApp, agent_token: &str, case: Case) {
+    let Case {
+        what,
+        body,
+        protocol,
+        status,
+        mut pointers,
+    } = case;
+    let before = written(app).await;
+    let req = app
+        .client
+        .post(format!("{}{INGEST}", app.address))
+        .bearer_auth(agent_token)
+        .header("Streamwatch-Protocol", protocol);
+    let req = match body {
+        Body::Json(v) => req.json(&v),
+        Body::Raw {
+            content_type,
+            encoding,
+            bytes,
+        } => {
+            let req = req.header("Content-Type", content_type).body(bytes);
+            match encoding {
+                Some(e) => req.header("Content-Encoding", e),
+                None => req,
+            }
+        }
+    };
+    let r = app.send(req).await;
+    assert_eq!(r.status.as_u16(), status, "{what}: {}", r.text);
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/problem+json"),
+        "{what}: {}",
+        r.text
+    );
+    assert_eq!(r.body["status"], status, "{what}: {}", r.text);
+    let mut got = r.pointers();
+    got.sort();
+    pointers.sort();
+    assert_eq!(got, pointers, "{what}: {}", r.text);
+    assert_eq!(written(app).await, before, "{what}: nothing is written");
+}
+
+#[sqlx::test]
+async fn bad_input_is_refused_whole_with_every_bad_field_and_nothing_is_stored(pool: PgPool) {
+    let app = Arc::new(TestApp::spawn(pool).await);
+    let site = site(&app, "acme").await;
+
+    // Each case runs as its own task, so that one failing case (a contract violation panics
+    // inside `send`) does not hide the others: all failures are listed at the end.
+    let mut failures = Vec::new();
+    for case in bad_input_cases() {
+        let what = case.what;
+        let (app, token) = (app.clone(), site.agent_token.clone());
+        if let Err(e) = tokio::spawn(async move { refuse(&app, &token, case).await }).await {
+            failures.push(format!("{what}: {e}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+// --- credentials ----------------------------------------------------------------------------
+
+#[sqlx::test]
+async fn only_a_live_agent_token_of_an_active_tenant_may_push(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let site = site(&app, "acme").await;
+    let body = batch(Uuid::new_v4(), 1..=1);
+
+    // Prepared first, so that the comparisons below see only the pushes.
+    let (_, api_key) = app.create_api_key(&site.owner, "admin").await;
+    let (revoked_id, revoked) = app.create_agent_token(&site.owner, &site.license_id).await;
+    app.delete(
+        &format!(
+            "/api/v1/licenses/{}/agent-tokens/{revoked_id}",
+            site.license_id
+        ),
+        &site.owner,
+    )
+    .await
+    .assert_status(204);
+    let doomed = app.create_license(&site.owner, "LIC-DOOMED").await;
+    let doomed_id = doomed["id"].as_str().unwrap();
+    let (_, doomed_token) = app.create_agent_token(&site.owner, doomed_id).await;
+    app.delete(&format!("/api/v1/licenses/{doomed_id}"), &site.owner)
+        .await
+        .assert_status(204);
+    let suspended = self::site(&app, "suspended").await;
+    app.patch(
+        &format!("/api/v1/admin/tenants/{}", suspended.tenant_id),
+        ADMIN_TOKEN,
+        json!({"suspended": true}),
+    )
+    .await
+    .assert_status(200);
+    let random = format!("swa_{}{}", Uuid::new_v4().simple(), "AbCdEfGhIjK");
+
+    let cases: [(&str, Option<&str>, u16); 7] = [
+        ("no token", None, 401),
+        ("a user's access token (JWT)", Some(&site.owner), 401),
+        ("an API key", Some(&api_key), 401),
+        ("a random swa_ token", Some(&random), 401),
+        ("a revoked agent token", Some(&revoked), 401),
+        ("the token of a deleted license", Some(&doomed_token), 401),
+        (
+            "the token of a suspended tenant's license",
+            Some(&suspended.agent_token),
+            403,
+        ),
+    ];
+    for (what, token, status) in cases {
+        let before = written(&app).await;
+        let mut req = app
+            .client
+            .post(format!("{}{INGEST}", app.address))
+            .header("Streamwatch-Protocol", "1")
+            .json(&body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let r = app.send(req).await;
+        assert_eq!(r.status.as_u16(), status, "{what}: {}", r.text);
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/problem+json"),
+            "{what}"
+        );
+        if status == 401 {
+            assert!(
+                r.header("www-authenticate")
+                    .is_some_and(|v| v.starts_with("Bearer")),
+                "{what}: WWW-Authenticate {:?}",
+                r.header("www-authenticate")
+            );
+        }
+        assert_eq!(written(&app).await, before, "{what}: nothing is stored");
+    }
+
+    // The live token still works, so the refusals above were about the credentials.
+    let r = app.push(&site.agent_token, &body).await;
+    assert_eq!(outcome(&r), (1, 0));
+}
+
+#[sqlx::test]
+async fn credentials_in_camera_urls_are_stripped_before_anything_is_stored(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let site = site(&app, "acme").await;
+    let mut camera = active_camera();
+    camera["url"] = json!("rtsp://admin:s3cret@10.0.0.5/stream1");
+    let body = json!({"agent": {"instance_id": Uuid::new_v4()},
+                      "heartbeats": [heartbeat(1, Utc::now(), &[("camera-1", camera)])]});
+
+    let r = app.push(&site.agent_token, &body).await;
+    assert_eq!(outcome(&r), (1, 0));
+
+    let status = app
+        .get(
+            &format!("/api/v1/licenses/{}/status", site.license_id),
+            &site.owner,
+        )
+        .await;
+    status.assert_status(200);
+    assert_eq!(
+        status.body["cameras"][0]["url"], "rtsp://10.0.0.5/stream1",
+        "{}",
+        status.text
+    );
+    assert!(!status.text.contains("s3cret"), "{}", status.text);
+    let leaked: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM agent_instances WHERE cameras::text LIKE '%s3cret%'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(leaked, 0, "the password is not stored");
+}
+
+// --- time -----------------------------------------------------------------------------------
+
+async fn last_activity(app: &TestApp, site: &Site) -> (DateTime<Utc>, Value) {
+    let r = app
+        .get(
+            &format!("/api/v1/licenses/{}/status", site.license_id),
+            &site.owner,
+        )
+        .await;
+    r.assert_status(200);
+    (timestamp(&r.body["last_activity_at"]), r.body)
+}
+
+#[sqlx::test]
+async fn a_heartbeat_from_the_future_counts_at_receive_time(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let site = site(&app, "acme").await;
+    let ahead = Utc::now() + Duration::hours(1);
+    let body = json!({"agent": {"instance_id": Uuid::new_v4()},
+                      "heartbeats": [heartbeat(1, ahead, &[("camera-1", active_camera())])]});
+
+    let before = Utc::now();
+    let r = app.push(&site.agent_token, &body).await;
+    let after = Utc::now();
+    assert_eq!(outcome(&r), (1, 0));
+
+    let (activity, status) = last_activity(&app, &site).await;
+    assert!(
+        before <= activity && activity <= after,
+        "counted at receive time: {before} <= {activity} <= {after}"
+    );
+    assert_eq!(
+        status["agents"][0]["clock_warning"], true,
+        "an agent clock an hour ahead is shown: {status}"
+    );
+}
+
+#[sqlx::test]
+async fn a_replayed_heartbeat_counts_at_the_time_it_was_observed(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let site = site(&app, "acme").await;
+    let now = Utc::now();
+    let observed = now - Duration::minutes(30);
+    let body = json!({"agent": {"instance_id": Uuid::new_v4(), "sent_at": now},
+                      "heartbeats": [heartbeat(1, observed, &[("camera-1", active_camera())])]});
+
+    let r = app.push(&site.agent_token, &body).await;
+    assert_eq!(outcome(&r), (1, 0));
+
+    let (activity, status) = last_activity(&app, &site).await;
+    // Corrected by the agent's clock offset (sent_at against receive time), which is the
+    // request's own latency here: well under a few seconds.
+    let slack = Duration::seconds(5);
+    assert!(
+        observed - slack <= activity && activity <= observed + slack,
+        "counted about 30 min ago ({observed}), not at receive time: {activity}"
+    );
+    assert_eq!(status["agents"][0]["clock_warning"], false, "{status}");
+}
+
+// --- the writer's single step ---------------------------------------------------------------
+
+fn request(
+    license: AgentLicense,
+    instance: Uuid,
+    seqs: std::ops::RangeInclusive<u64>,
+) -> IngestRequest {
+    IngestRequest {
+        license,
+        batch: serde_json::from_value(batch(instance, seqs)).unwrap(),
+        received_at: Utc::now(),
+    }
+}
+
+#[sqlx::test]
+async fn the_writer_applies_two_requests_of_one_instance_in_one_transaction_in_order(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let site = site(&app, "acme").await;
+    let license = AgentLicense {
+        tenant_id: site.tenant_id.parse().unwrap(),
+        license_id: site.license_id.parse().unwrap(),
+    };
+    let instance = Uuid::new_v4();
+    let (first, second) = (
+        request(license, instance, 1..=3),
+        request(license, instance, 2..=5),
+    );
+
+    let outcomes = write_batch(&app.pool, &[&first, &second]).await.unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            Outcome {
+                accepted: 3,
+                duplicates: 0
+            },
+            Outcome {
+                accepted: 2,
+                duplicates: 2
+            },
+        ],
+        "the second request sees the first one's mark"
+    );
+    assert_eq!(high_water(&app, instance).await, Some(5));
+    assert_eq!(stored_rows(&app, instance).await, 5);
+    let heartbeats_total: i64 =
+        sqlx::query_scalar("SELECT heartbeats_total FROM agent_instances WHERE instance_id = $1")
+            .bind(instance)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(heartbeats_total, 5);
+
+    // The same two again: all duplicates, nothing more stored.
+    let outcomes = write_batch(&app.pool, &[&first, &second]).await.unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            Outcome {
+                accepted: 0,
+                duplicates: 3
+            },
+            Outcome {
+                accepted: 0,
+                duplicates: 4
+            },
+        ]
+    );
+    assert_eq!(high_water(&app, instance).await, Some(5));
+    assert_eq!(stored_rows(&app, instance).await, 5);
+}
