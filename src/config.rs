@@ -25,6 +25,18 @@ pub struct Settings {
     pub clock: ClockSettings,
     pub log: LogSettings,
     pub retention: RetentionSettings,
+    pub ingest: IngestSettings,
+}
+
+/// The group-commit writer's bounds (`ingest::writer::WriterConfig`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct IngestSettings {
+    /// Requests waiting for a writer beyond this many are refused with 429.
+    pub queue_capacity: usize,
+    /// Writer tasks, each one transaction at a time.
+    pub writers: usize,
+    /// Heartbeats per transaction, at most.
+    pub max_batch_heartbeats: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -124,7 +136,8 @@ fn defaults() -> serde_json::Value {
         "smtp": {},
         "clock": { "simulated": false },
         "log": { "format": "pretty", "filter": "info" },
-        "retention": { "heartbeat_days": 30 }
+        "retention": { "heartbeat_days": 30 },
+        "ingest": { "queue_capacity": 4096, "writers": 2, "max_batch_heartbeats": 5000 }
     })
 }
 
@@ -178,6 +191,14 @@ impl Settings {
             && token.expose_secret().trim().is_empty()
         {
             return invalid("auth.admin_token (STREAMWATCH__AUTH__ADMIN_TOKEN) must not be empty");
+        }
+        if self.ingest.queue_capacity == 0
+            || self.ingest.writers == 0
+            || self.ingest.max_batch_heartbeats == 0
+        {
+            return invalid(
+                "ingest.queue_capacity, ingest.writers and ingest.max_batch_heartbeats must be at least 1",
+            );
         }
         if self.retention.heartbeat_days == 0 {
             return invalid(

@@ -94,7 +94,14 @@ impl Application {
 
 /// Everything handlers share, built once from configuration.
 pub fn app_state(settings: Settings, pool: PgPool) -> anyhow::Result<AppState> {
-    let ingest = Writer::spawn(&pool, WriterConfig::default());
+    let ingest = Writer::spawn(
+        &pool,
+        WriterConfig {
+            queue_capacity: settings.ingest.queue_capacity,
+            writers: settings.ingest.writers,
+            max_batch_heartbeats: settings.ingest.max_batch_heartbeats,
+        },
+    );
     let secret = match &settings.auth.jwt_secret {
         Some(secret) => secret.expose_secret().as_bytes().to_vec(),
         None => {

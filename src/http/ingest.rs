@@ -2,8 +2,8 @@
 
 use super::{
     AppState,
-    extract::ApiBytes,
     error::{ApiError, ApiResult, Problem},
+    extract::ApiBytes,
 };
 use crate::{
     auth::token::{self, TokenKind},
@@ -116,7 +116,7 @@ fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Vec<u8>> {
         Some("gzip") => {
             let mut out = Vec::new();
             let limit = u64::try_from(MAX_BODY_BYTES_DECOMPRESSED).unwrap_or(u64::MAX) + 1;
-            flate2::read::GzDecoder::new(&body[..])
+            flate2::read::GzDecoder::new(body)
                 .take(limit)
                 .read_to_end(&mut out)
                 .map_err(|e| {

@@ -62,7 +62,48 @@ pub fn base() -> utoipa::openapi::OpenApi {
 
 /// The whole document, as served and as committed.
 pub fn document() -> utoipa::openapi::OpenApi {
-    super::routes().into_openapi()
+    let mut doc = super::routes().into_openapi();
+    add_common_errors(&mut doc);
+    doc
+}
+
+/// Every `/api` operation can meet an unreachable PostgreSQL (503 with `Retry-After`) or a bug
+/// (500, opaque body); saying so once here keeps the handlers' annotations about their own
+/// answers.
+fn add_common_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let problem = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build()
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        if !path.starts_with("/api/") {
+            continue;
+        }
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for op in operations.into_iter().flatten() {
+            let responses = &mut op.responses.responses;
+            responses.entry("500".to_owned()).or_insert_with(|| {
+                problem("Internal error (the body says nothing more; the log has the cause)").into()
+            });
+            responses.entry("503".to_owned()).or_insert_with(|| {
+                problem("PostgreSQL is unreachable; retry after Retry-After seconds").into()
+            });
+        }
+    }
 }
 
 pub fn yaml() -> anyhow::Result<String> {

@@ -65,7 +65,7 @@ struct Job {
     reply: oneshot::Sender<Result<Outcome, SubmitError>>,
 }
 
-/// Bounds of one writer.
+/// Bounds of the writer (configured by `[ingest]`, see `config::IngestSettings`).
 #[derive(Debug, Clone, Copy)]
 pub struct WriterConfig {
     /// Requests waiting beyond this are refused with 429.
@@ -74,16 +74,6 @@ pub struct WriterConfig {
     pub max_batch_heartbeats: usize,
     /// Writer tasks (each one transaction at a time).
     pub writers: usize,
-}
-
-impl Default for WriterConfig {
-    fn default() -> Self {
-        Self {
-            queue_capacity: 4096,
-            max_batch_heartbeats: 5000,
-            writers: 2,
-        }
-    }
 }
 
 /// The handle request handlers submit to. Cloning is cheap.

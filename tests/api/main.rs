@@ -19,3 +19,4 @@ mod licenses;
 mod login;
 mod retention;
 mod tokens;
+mod unavailable;

@@ -1,0 +1,164 @@
+//! Shedding load (429) and an unreachable PostgreSQL (503): both answer with `Retry-After`,
+//! and neither stores anything of the refused request.
+
+use crate::helpers::*;
+use reqwest::Method;
+use sqlx::{PgPool, postgres::PgPoolOptions};
+use std::time::Duration;
+use streamwatch::{auth::jwt::JwtKeys, domain::Role};
+use uuid::Uuid;
+
+#[sqlx::test]
+async fn a_full_ingest_queue_answers_429_with_retry_after_and_stores_nothing_of_that_request(
+    pool: PgPool,
+) {
+    let app = TestApp::spawn_with(pool.clone(), |s| {
+        s.ingest.queue_capacity = 1;
+        s.ingest.writers = 1;
+    })
+    .await;
+    let t = app.create_tenant("acme").await;
+    let license = app.create_license(&t.owner_token, "LIC-1").await;
+    let (_, agent) = app
+        .create_agent_token(&t.owner_token, license["id"].as_str().unwrap())
+        .await;
+    let instance = Uuid::new_v4();
+    app.push(
+        &agent,
+        &heartbeat_batch(instance, 1, &[("camera-1", active_camera())]),
+    )
+    .await
+    .assert_status(200);
+
+    // Hold the instance's row, so that the one writer blocks inside its transaction.
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM agent_instances WHERE instance_id = $1 FOR UPDATE")
+        .bind(instance)
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+
+    let app = std::sync::Arc::new(app);
+    let send = |seq: u64| {
+        let (app, agent) = (app.clone(), agent.clone());
+        tokio::spawn(async move {
+            app.push(
+                &agent,
+                &heartbeat_batch(instance, seq, &[("camera-1", active_camera())]),
+            )
+            .await
+        })
+    };
+    let first = send(2);
+    // Wait (bounded) until the writer waits for the lock.
+    let mut blocked = false;
+    for _ in 0..500 {
+        let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if waiting > 0 {
+            blocked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(blocked, "the writer never blocked on the held row");
+
+    // The queue holds one request: of the next two, one waits and one is refused.
+    let (second, third) = (send(3), send(4));
+    let mut refused = None;
+    let mut waiting = Vec::new();
+    for handle in [second, third] {
+        if handle.is_finished() {
+            refused = Some(handle.await.unwrap());
+        } else {
+            waiting.push(handle);
+        }
+    }
+    // The refused one answers without waiting for the writer; find it if not yet finished.
+    let refused = match refused {
+        Some(r) => r,
+        None => {
+            let mut found = None;
+            for _ in 0..500 {
+                if let Some(i) = waiting.iter().position(|h| h.is_finished()) {
+                    found = Some(waiting.remove(i).await.unwrap());
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            found.expect("one of the two requests must be refused while the queue is full")
+        }
+    };
+    refused.assert_problem(429);
+    assert!(
+        refused.header("retry-after").is_some(),
+        "429 without Retry-After"
+    );
+
+    blocker.rollback().await.unwrap();
+    first.await.unwrap().assert_status(200);
+    for handle in waiting {
+        handle.await.unwrap().assert_status(200);
+    }
+    // Seq 1, 2 and the queued one are stored; the refused one is not.
+    assert_eq!(app.count("heartbeats").await, 3);
+}
+
+/// An application whose database does not answer (nothing listens on port 1).
+async fn app_without_database() -> TestApp {
+    let dead = PgPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(2))
+        .connect_lazy("postgres://postgres@127.0.0.1:1/nowhere")
+        .unwrap();
+    TestApp::spawn(dead).await
+}
+
+#[tokio::test]
+async fn when_postgresql_is_unreachable_requests_get_503_with_retry_after() {
+    let app = app_without_database().await;
+    let batch = heartbeat_batch(Uuid::new_v4(), 1, &[("camera-1", active_camera())]);
+    let agent = format!("swa_{}", "A".repeat(43));
+    let keys = JwtKeys::new(
+        JWT_SECRET.as_bytes(),
+        "streamwatch",
+        "streamwatch-api",
+        3600,
+    );
+    let user = keys
+        .issue(
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Role::Owner,
+            0,
+            chrono::Utc::now().timestamp(),
+        )
+        .unwrap();
+
+    for r in [
+        app.push(&agent, &batch).await,
+        app.get("/api/v1/licenses", &user).await,
+        app.request(
+            Method::POST,
+            "/api/v1/auth/token",
+            None,
+            Some(serde_json::json!({"email": "a@b.test", "password": PASSWORD})),
+        )
+        .await,
+    ] {
+        r.assert_problem(503);
+        assert!(
+            r.header("retry-after").is_some(),
+            "503 without Retry-After: {}",
+            r.text
+        );
+    }
+    // The process is alive, but not ready.
+    app.request(Method::GET, "/healthz", None, None)
+        .await
+        .assert_status(200);
+    let ready = app.request(Method::GET, "/readyz", None, None).await;
+    ready.assert_status(503);
+    assert_eq!(ready.body["status"], "database unavailable");
+}
