@@ -5,6 +5,7 @@
 
 mod email;
 mod license;
+pub mod notify_policy;
 mod password;
 mod role;
 pub mod status;

@@ -616,7 +616,14 @@ async fn update_cameras(
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::timestamptz[])
          ON CONFLICT (tenant_id, license_id, camera_id) DO UPDATE
              SET instance_id = EXCLUDED.instance_id, state_if_fresh = EXCLUDED.state_if_fresh, changed_at = EXCLUDED.changed_at
-             WHERE (camera_state.instance_id, camera_state.state_if_fresh) IS DISTINCT FROM (EXCLUDED.instance_id, EXCLUDED.state_if_fresh)",
+             WHERE (camera_state.instance_id, camera_state.state_if_fresh) IS DISTINCT FROM (EXCLUDED.instance_id, EXCLUDED.state_if_fresh)
+               -- Another instance takes a camera over only with newer activity than its owner's:
+               -- a late replay must not steal a camera from the agent reporting it now.
+               AND (camera_state.instance_id = EXCLUDED.instance_id
+                    OR EXCLUDED.changed_at >= (SELECT a.last_activity_at FROM agent_instances a
+                                               WHERE a.tenant_id = camera_state.tenant_id
+                                                 AND a.license_id = camera_state.license_id
+                                                 AND a.instance_id = camera_state.instance_id))",
     )
     .bind(&cols.0)
     .bind(&cols.1)

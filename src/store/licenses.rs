@@ -62,9 +62,11 @@ impl Sort {
             "name" => SortKey::Name,
             "key" => SortKey::Key,
             "created_at" => SortKey::CreatedAt,
+            "status" => SortKey::Status,
+            "last_activity" => SortKey::LastActivity,
             _ => {
                 return Err(format!(
-                    "must be one of name, key, created_at (prefix '-' for descending), not '{input}'"
+                    "must be one of name, key, created_at, status, last_activity (prefix '-' for descending), not '{input}'"
                 ));
             }
         };

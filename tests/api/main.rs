@@ -18,5 +18,6 @@ mod isolation;
 mod licenses;
 mod login;
 mod retention;
+mod status;
 mod tokens;
 mod unavailable;
