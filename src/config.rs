@@ -93,9 +93,13 @@ pub struct AuthSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct SmtpSettings {
-    /// `smtp://host:port` or `smtps://user:pass@host:465`; it may carry a password.
+    /// `smtp://host:port` (`?tls=required` for STARTTLS) or `smtps://user:pass@host:465`; it
+    /// may carry a password. Unset outside production: e-mails go to `mailbox_dir`.
     pub url: Option<SecretString>,
-    pub from: Option<String>,
+    /// Sender address, e.g. `streamwatch <alerts@example.com>`.
+    pub from: String,
+    /// The development mailbox folder (used only without `url`, outside production).
+    pub mailbox_dir: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -133,7 +137,7 @@ fn defaults() -> serde_json::Value {
             "login_max_attempts_per_address": 30,
             "login_window_seconds": 900
         },
-        "smtp": {},
+        "smtp": { "from": "streamwatch <streamwatch@localhost>", "mailbox_dir": "mailbox" },
         "clock": { "simulated": false },
         "log": { "format": "pretty", "filter": "info" },
         "retention": { "heartbeat_days": 30 },
@@ -191,6 +195,11 @@ impl Settings {
             && token.expose_secret().trim().is_empty()
         {
             return invalid("auth.admin_token (STREAMWATCH__AUTH__ADMIN_TOKEN) must not be empty");
+        }
+        if self.smtp.from.parse::<lettre::message::Mailbox>().is_err() {
+            return invalid(
+                "smtp.from (STREAMWATCH__SMTP__FROM) must be an e-mail address like 'streamwatch <alerts@example.com>'",
+            );
         }
         if self.ingest.queue_capacity == 0
             || self.ingest.writers == 0

@@ -15,6 +15,7 @@
 //! - [`domain`]: newtypes whose constructors validate (`EmailAddress`, `LicenseKey`, ...).
 //! - [`store`]: the SQL, by aggregate; [`db`]: pool, migrations, tenant-scoped transactions.
 //! - [`ingest`]: heartbeat validation, the time rules and the group-commit writer.
+//! - [`notify`]: inactivity e-mails: the sweep, the outbox sender, SMTP, templates, the scheduler.
 //! - [`accounts`]: creating tenants and users (API and CLI share it).
 //! - [`cli`]: the `streamwatch` command line.
 
@@ -27,6 +28,7 @@ pub mod db;
 pub mod domain;
 pub mod http;
 pub mod ingest;
+pub mod notify;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

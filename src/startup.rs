@@ -7,6 +7,7 @@ use crate::{
     db,
     http::{self, AppState},
     ingest::writer::{Writer, WriterConfig},
+    notify::{email::UnsubscribeKeys, mailer::Mailer, sender::Sender},
     store, telemetry,
 };
 use anyhow::Context;
@@ -60,24 +61,18 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let addr = self.listener.local_addr()?;
-        // History partitions must exist before heartbeats arrive; then keep them up hourly.
-        // (The notifications issue moves this onto its scheduler.)
-        let pool = self.state.pool.clone();
-        let clock = self.state.clock.clone();
-        let days = self.state.settings.retention.heartbeat_days;
-        store::heartbeats::maintain(&pool, clock.now(), days)
-            .await
-            .context("creating heartbeat history partitions")?;
-        let maintenance = tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(3600));
-            every.tick().await;
-            loop {
-                every.tick().await;
-                if let Err(e) = store::heartbeats::maintain(&pool, clock.now(), days).await {
-                    tracing::warn!(error = %e, "heartbeat history maintenance failed; retrying in an hour");
-                }
-            }
-        });
+        // History partitions must exist before heartbeats arrive; the scheduler keeps them up.
+        self.state.clock.refresh(&self.state.pool).await?;
+        store::heartbeats::maintain(
+            &self.state.pool,
+            self.state.clock.now(),
+            self.state.settings.retention.heartbeat_days,
+        )
+        .await
+        .context("creating heartbeat history partitions")?;
+        // Every minute: sweep, deliver, and (hourly) maintain the history. Every replica runs
+        // it; PostgreSQL coordinates them (see notify::scheduler).
+        let mut scheduler = crate::notify::scheduler::start(self.state.clone()).await?;
         tracing::info!(%addr, "listening");
         let app = http::router(self.state);
         axum::serve(
@@ -87,7 +82,7 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await
         .context("HTTP server")?;
-        maintenance.abort();
+        scheduler.shutdown().await?;
         Ok(())
     }
 }
@@ -127,13 +122,41 @@ pub fn app_state(settings: Settings, pool: PgPool) -> anyhow::Result<AppState> {
         auth.login_max_failures_per_account,
         auth.login_max_attempts_per_address,
     );
+    let mailer = match (&settings.smtp.url, settings.environment) {
+        (Some(url), _) => Mailer::smtp(url.expose_secret())?,
+        (None, Environment::Development) => {
+            tracing::info!(folder = %settings.smtp.mailbox_dir, "no STREAMWATCH__SMTP__URL: e-mails go to the development mailbox folder");
+            Mailer::Folder(settings.smtp.mailbox_dir.clone().into())
+        }
+        (None, Environment::Production) => {
+            tracing::error!(
+                "no STREAMWATCH__SMTP__URL in production: notification e-mails cannot be sent until it is set"
+            );
+            Mailer::Unconfigured
+        }
+    };
+    let sender = Sender {
+        mailer,
+        from: settings
+            .smtp
+            .from
+            .parse()
+            .context("STREAMWATCH__SMTP__FROM")?,
+        public_url: settings.public_url(),
+        unsubscribe: UnsubscribeKeys::new(&secret),
+    };
     Ok(AppState {
+        sender: Arc::new(sender),
         pool,
         admin_token: auth.admin_token.clone().map(|t: SecretString| Arc::new(t)),
         jwt: Arc::new(jwt),
         login_limiter: Arc::new(login_limiter),
         metrics: telemetry::prometheus(),
-        clock: crate::clock::Clock,
+        clock: if settings.clock.simulated {
+            crate::clock::Clock::simulated()
+        } else {
+            crate::clock::Clock::system()
+        },
         ingest,
         settings: Arc::new(settings),
     })

@@ -10,6 +10,7 @@ pub mod extract;
 pub mod health;
 pub mod ingest;
 pub mod licenses;
+pub mod notifications;
 pub mod openapi;
 pub mod pagination;
 pub mod session;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// What "now" is for activity and status.
     pub clock: crate::clock::Clock,
+    /// Sends notification e-mails from the outbox.
+    pub sender: Arc<crate::notify::sender::Sender>,
     /// The group-commit heartbeat writer.
     pub ingest: crate::ingest::writer::Writer,
 }
@@ -70,9 +73,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(licenses::router())
         .merge(agent_tokens::router())
         .merge(ingest::router())
-        .merge(status::router());
+        .merge(status::router())
+        .merge(notifications::router());
     OpenApiRouter::with_openapi(openapi::base())
         .merge(health::router())
+        .merge(notifications::public_router())
         .nest("/api/v1", api)
 }
 

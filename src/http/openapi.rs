@@ -29,6 +29,7 @@ use utoipa::{
         (name = "agent-tokens", description = "Credentials of edge agents"),
         (name = "ingest", description = "Heartbeats from edge agents (agent token)"),
         (name = "status", description = "License and camera status, derived at read time"),
+        (name = "notifications", description = "Inactivity e-mails: settings, history, unsubscribe"),
     )
 )]
 struct ApiDoc;

@@ -198,6 +198,33 @@ async fn every_documented_operation_is_exercised_and_answers_as_documented(pool:
     app.get("/api/v1/streams/-/status", owner)
         .await
         .assert_status(200);
+    let settings = format!("/api/v1/licenses/{id}/notification-settings");
+    app.get(&settings, owner).await.assert_status(200);
+    let body = json!({"enabled": true, "inactivity_interval_seconds": 3600,
+                      "notification_interval_seconds": 28800, "recipients": ["a@x.test"]});
+    app.request(Method::PUT, &settings, Some(owner), Some(body))
+        .await
+        .assert_status(200);
+    app.get(&format!("/api/v1/licenses/{id}/notifications"), owner)
+        .await
+        .assert_status(200);
+    // Without the simulated clock these answer 403; that they answer as documented is the point.
+    app.post(
+        "/api/v1/admin/clock",
+        ADMIN_TOKEN,
+        json!({"advance_seconds": 60}),
+    )
+    .await
+    .assert_status(403);
+    app.request(Method::POST, "/api/v1/admin/sweep", Some(ADMIN_TOKEN), None)
+        .await
+        .assert_status(403);
+    app.request(Method::GET, "/unsubscribe?token=forged", None, None)
+        .await
+        .assert_status(400);
+    app.request(Method::POST, "/unsubscribe?token=forged", None, None)
+        .await
+        .assert_status(400);
     app.get("/api/v1/summary", owner).await.assert_status(200);
     app.delete(
         &format!("/api/v1/licenses/{id}/agent-tokens/{token_id}"),

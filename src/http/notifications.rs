@@ -1,0 +1,503 @@
+//! Notification settings and history of a license (SPEC sections 5 and 6), the simulated
+//! clock's admin routes, and the public one-click unsubscribe pages.
+
+use super::{
+    AppState,
+    auth::{AuthUser, PlatformAdmin},
+    error::{ApiError, ApiResult, Problem},
+    extract::{ApiJson, ApiPath, ApiQuery, Validation},
+};
+use crate::{
+    db,
+    domain::{EmailAddress, Role},
+    notify::scheduler,
+    store::licenses,
+};
+use axum::{
+    Json,
+    extract::{Query, State},
+    http::{StatusCode, header},
+    response::{Html, IntoResponse, Response},
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_settings, put_settings))
+        .routes(routes!(list_notifications))
+        .routes(routes!(advance_clock))
+        .routes(routes!(run_sweep))
+}
+
+/// The unsubscribe pages live outside `/api/v1`: people open them from e-mails.
+pub fn public_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(unsubscribe_page, unsubscribe))
+}
+
+const MIN_INTERVAL: i64 = 3600;
+const MAX_INTERVAL: i64 = 30 * 86_400;
+const MAX_RECIPIENTS: usize = 20;
+
+/// A license's notification settings.
+#[derive(Debug, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct NotificationSettings {
+    /// Off by default.
+    pub enabled: bool,
+    /// Without activity this long the license counts as inactive for e-mail: 3600..2592000 s.
+    #[schema(example = 3600)]
+    pub inactivity_interval_seconds: i32,
+    /// While still inactive, remind every this long: 3600..2592000 s (8 h or more suggested).
+    #[schema(example = 28800)]
+    pub notification_interval_seconds: i32,
+    /// 1..20 addresses when enabled; de-duplicated case-insensitively.
+    pub recipients: Vec<String>,
+    /// One e-mail when activity resumes; on by default.
+    pub notify_on_recovery: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutSettings {
+    pub enabled: bool,
+    #[schema(example = 3600)]
+    pub inactivity_interval_seconds: Option<i64>,
+    #[schema(example = 28800)]
+    pub notification_interval_seconds: Option<i64>,
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    pub notify_on_recovery: Option<bool>,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            inactivity_interval_seconds: 3600,
+            notification_interval_seconds: 28800,
+            recipients: Vec::new(),
+            notify_on_recovery: true,
+        }
+    }
+}
+
+async fn license_exists(tx: &mut sqlx::PgConnection, auth: &AuthUser, id: Uuid) -> ApiResult<()> {
+    licenses::get(tx, auth.tenant_id, id)
+        .await?
+        .map(|_| ())
+        .ok_or(ApiError::NotFound)
+}
+
+/// The license's notification settings (defaults if never set).
+#[utoipa::path(get, path = "/licenses/{id}/notification-settings", tag = "notifications", security(("bearer" = [])), params(("id" = Uuid, Path, description = "License id")), responses(
+    (status = 200, description = "The settings", body = NotificationSettings),
+    (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "Not a tenant credential", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such license in this tenant", body = Problem, content_type = "application/problem+json"),
+))]
+async fn get_settings(
+    auth: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<NotificationSettings>> {
+    let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
+    license_exists(&mut tx, &auth, id).await?;
+    let settings: Option<NotificationSettings> = sqlx::query_as(
+        "SELECT enabled, inactivity_interval_seconds, notification_interval_seconds, recipients, notify_on_recovery
+         FROM notification_settings WHERE tenant_id = $1 AND license_id = $2",
+    )
+    .bind(auth.tenant_id)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Json(settings.unwrap_or_default()))
+}
+
+/// Replaces the license's notification settings. Invalid input is a 422 with a pointer to each
+/// bad field, and nothing is saved.
+#[utoipa::path(put, path = "/licenses/{id}/notification-settings", tag = "notifications", security(("bearer" = [])), params(("id" = Uuid, Path, description = "License id")), request_body = PutSettings, responses(
+    (status = 200, description = "Saved", body = NotificationSettings),
+    (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "Not an admin or owner", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such license in this tenant", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+))]
+async fn put_settings(
+    auth: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<PutSettings>,
+) -> ApiResult<Json<NotificationSettings>> {
+    auth.require(Role::Admin)?;
+    let mut v = Validation::new();
+    let interval = |pointer: &str, value: Option<i64>, default: i64, v: &mut Validation| {
+        v.check(pointer, value.unwrap_or(default), |s| {
+            if (MIN_INTERVAL..=MAX_INTERVAL).contains(&s) {
+                Ok(s as i32)
+            } else {
+                Err(format!("must be between {MIN_INTERVAL} (1 h) and {MAX_INTERVAL} (30 days) seconds, not {s}"))
+            }
+        })
+    };
+    let inactivity = interval(
+        "/inactivity_interval_seconds",
+        body.inactivity_interval_seconds,
+        3600,
+        &mut v,
+    );
+    let notification = interval(
+        "/notification_interval_seconds",
+        body.notification_interval_seconds,
+        28800,
+        &mut v,
+    );
+    let mut recipients: Vec<String> = Vec::new();
+    for (i, r) in body.recipients.iter().enumerate() {
+        if let Some(email) = v.check(&format!("/recipients/{i}"), r.as_str(), EmailAddress::parse)
+            && !recipients.contains(&email.as_str().to_owned())
+        {
+            recipients.push(email.as_str().to_owned());
+        }
+    }
+    if body.recipients.len() > MAX_RECIPIENTS {
+        v.push(
+            "/recipients",
+            format!(
+                "must hold at most {MAX_RECIPIENTS} addresses, not {}",
+                body.recipients.len()
+            ),
+        );
+    } else if body.enabled && body.recipients.is_empty() {
+        v.push(
+            "/recipients",
+            "must hold at least one address when notifications are enabled",
+        );
+    }
+    v.finish()?;
+    let (Some(inactivity), Some(notification)) = (inactivity, notification) else {
+        return Err(ApiError::invalid("", "invalid intervals"));
+    };
+    let now = state.clock.now();
+    let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
+    license_exists(&mut tx, &auth, id).await?;
+    // enabled_at restarts when notifications are turned on (the baseline of a license that never
+    // reported); next_check_at = now lets the next sweep apply the new settings.
+    let saved: NotificationSettings = sqlx::query_as(
+        "INSERT INTO notification_settings AS s (tenant_id, license_id, enabled, inactivity_interval_seconds,
+             notification_interval_seconds, recipients, notify_on_recovery, enabled_at, next_check_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $3 THEN $8 END, $8, $8)
+         ON CONFLICT (tenant_id, license_id) DO UPDATE SET
+             enabled = EXCLUDED.enabled,
+             inactivity_interval_seconds = EXCLUDED.inactivity_interval_seconds,
+             notification_interval_seconds = EXCLUDED.notification_interval_seconds,
+             recipients = EXCLUDED.recipients,
+             notify_on_recovery = EXCLUDED.notify_on_recovery,
+             enabled_at = CASE WHEN EXCLUDED.enabled AND NOT s.enabled THEN $8 ELSE s.enabled_at END,
+             next_check_at = $8,
+             updated_at = $8
+         RETURNING enabled, inactivity_interval_seconds, notification_interval_seconds, recipients, notify_on_recovery",
+    )
+    .bind(auth.tenant_id)
+    .bind(id)
+    .bind(body.enabled)
+    .bind(inactivity)
+    .bind(notification)
+    .bind(&recipients)
+    .bind(body.notify_on_recovery.unwrap_or(true))
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Json(saved))
+}
+
+/// One e-mail decided for a license, and its delivery state.
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct NotificationView {
+    pub id: Uuid,
+    pub episode_id: Uuid,
+    /// `inactive` (the first e-mail), `reminder` or `recovery`.
+    pub kind: String,
+    /// 0 for the first e-mail, k for reminder k.
+    pub k: i32,
+    pub recipient: String,
+    /// When the e-mail became due.
+    pub due_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    /// `pending`, `sending`, `sent` or `failed` (gave up after 24 h).
+    pub state: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub message_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationList {
+    pub items: Vec<NotificationView>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NotificationParams {
+    /// How many, newest first: 1..500 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    pub limit: Option<String>,
+}
+
+/// What was sent for the license, when, to whom, and the delivery state; newest first.
+#[utoipa::path(get, path = "/licenses/{id}/notifications", tag = "notifications", security(("bearer" = [])), params(("id" = Uuid, Path, description = "License id"), NotificationParams), responses(
+    (status = 200, description = "The e-mails", body = NotificationList),
+    (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "Not a tenant credential", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such license in this tenant", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "Invalid query parameters", body = Problem, content_type = "application/problem+json"),
+))]
+async fn list_notifications(
+    auth: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<NotificationParams>,
+) -> ApiResult<Json<NotificationList>> {
+    let mut v = Validation::new();
+    let limit = q.limit.as_deref().map_or(Some(100), |l| {
+        v.check("/query/limit", l, |s| match s.parse::<i64>() {
+            Ok(n) if (1..=500).contains(&n) => Ok(n),
+            _ => Err(format!("must be an integer from 1 to 500, not '{s}'")),
+        })
+    });
+    v.finish()?;
+    let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
+    license_exists(&mut tx, &auth, id).await?;
+    let items = sqlx::query_as(
+        "SELECT id, episode_id, kind, k, recipient, due_at, created_at, state, attempts, next_attempt_at, last_error, sent_at, message_id
+         FROM notification_outbox WHERE tenant_id = $1 AND license_id = $2
+         ORDER BY created_at DESC, id DESC LIMIT $3",
+    )
+    .bind(auth.tenant_id)
+    .bind(id)
+    .bind(limit.unwrap_or(100))
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Json(NotificationList { items }))
+}
+
+fn require_simulated(state: &AppState) -> ApiResult<()> {
+    if state.clock.is_simulated() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "the simulated clock is disabled (STREAMWATCH__CLOCK__SIMULATED; never in production)",
+        ))
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdvanceClock {
+    /// Seconds to move the simulated clock forward: 1..31536000.
+    #[schema(example = 7200)]
+    pub advance_seconds: i64,
+    /// `true` simulates the control plane being down meanwhile: the skipped time does not count
+    /// toward inactivity. Default `false`: the time passes as if the service ran.
+    #[serde(default)]
+    pub control_plane_down: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClockView {
+    /// The simulated now.
+    pub now: DateTime<Utc>,
+}
+
+/// Moves the simulated clock forward (simulated clock only; platform admin).
+#[utoipa::path(post, path = "/admin/clock", tag = "admin", security(("admin_token" = [])), request_body = AdvanceClock, responses(
+    (status = 200, description = "The new simulated time", body = ClockView),
+    (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "The simulated clock is disabled", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "The admin API is disabled", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+))]
+async fn advance_clock(
+    _: PlatformAdmin,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<AdvanceClock>,
+) -> ApiResult<Json<ClockView>> {
+    require_simulated(&state)?;
+    if !(1..=31_536_000).contains(&body.advance_seconds) {
+        return Err(ApiError::invalid(
+            "/advance_seconds",
+            format!(
+                "must be between 1 and 31536000, not {}",
+                body.advance_seconds
+            ),
+        ));
+    }
+    state.clock.refresh(&state.pool).await?;
+    let before = state.clock.now();
+    let now = state
+        .clock
+        .advance(&state.pool, chrono::Duration::seconds(body.advance_seconds))
+        .await?
+        .unwrap_or(before);
+    if !body.control_plane_down {
+        // The service "ran" through the skipped time: extend its alive span across it.
+        crate::notify::alive::record(&state.pool, now, Some(before)).await?;
+    }
+    Ok(Json(ClockView { now }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SweepView {
+    pub now: DateTime<Utc>,
+    /// Another replica held the sweep lock; its sweep decides instead.
+    pub skipped: bool,
+    pub examined: usize,
+    pub opened: usize,
+    pub reminders: usize,
+    pub closed: usize,
+    /// Outbox rows written by this sweep.
+    pub emails_decided: usize,
+    /// E-mails handed to SMTP (a digest counts once) in the send pass that followed.
+    pub emails_sent: usize,
+    pub send_failures: usize,
+}
+
+/// Runs one sweep now, then one pass of the sender over every due outbox row (retries
+/// included); answers once those sends were attempted (simulated clock only; platform admin).
+#[utoipa::path(post, path = "/admin/sweep", tag = "admin", security(("admin_token" = [])), responses(
+    (status = 200, description = "Swept and sent", body = SweepView),
+    (status = 401, description = "Missing or wrong admin token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "The simulated clock is disabled", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "The admin API is disabled", body = Problem, content_type = "application/problem+json"),
+))]
+async fn run_sweep(_: PlatformAdmin, State(state): State<AppState>) -> ApiResult<Json<SweepView>> {
+    require_simulated(&state)?;
+    let report = scheduler::tick(&state).await?;
+    Ok(Json(SweepView {
+        now: state.clock.now(),
+        skipped: report.sweep.skipped,
+        examined: report.sweep.examined,
+        opened: report.sweep.opened,
+        reminders: report.sweep.reminders,
+        closed: report.sweep.closed,
+        emails_decided: report.sweep.emails,
+        emails_sent: report.delivery.emails_sent,
+        send_failures: report.delivery.rows_failed_attempt,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UnsubscribeParams {
+    /// The signed token from the e-mail's link.
+    pub token: String,
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title></head><body style=\"font-family:sans-serif\"><h1>{t}</h1>{body}</body></html>",
+        t = esc(title)
+    );
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        Html(html),
+    )
+        .into_response()
+}
+
+/// The page an unsubscribe link opens: it asks for a click, because link scanners prefetch
+/// GETs. Mail clients use the one-click POST (RFC 8058) instead.
+#[utoipa::path(get, path = "/unsubscribe", tag = "notifications", params(UnsubscribeParams), responses(
+    (status = 200, description = "A confirmation page", body = String, content_type = "text/html"),
+    (status = 400, description = "An invalid or tampered link", body = String, content_type = "text/html"),
+))]
+async fn unsubscribe_page(
+    State(state): State<AppState>,
+    Query(q): Query<UnsubscribeParams>,
+) -> Response {
+    let Some(u) = state.sender.unsubscribe.verify(&q.token) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Invalid link",
+            "<p>This unsubscribe link is not valid. Copy the whole link from the e-mail.</p>",
+        );
+    };
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    page(
+        StatusCode::OK,
+        "Unsubscribe",
+        &format!(
+            "<p>Stop inactivity e-mails to <b>{}</b> for {} license(s)?</p><form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\"><button type=\"submit\">Unsubscribe</button></form>",
+            esc(&u.recipient),
+            u.licenses.len()
+        ),
+    )
+}
+
+/// One-click unsubscribe (RFC 8058): removes the recipient from the licenses the link names.
+/// A license left without recipients has notifications turned off.
+#[utoipa::path(post, path = "/unsubscribe", tag = "notifications", params(UnsubscribeParams), responses(
+    (status = 200, description = "Unsubscribed (also when already unsubscribed)", body = String, content_type = "text/html"),
+    (status = 400, description = "An invalid or tampered link", body = String, content_type = "text/html"),
+))]
+async fn unsubscribe(
+    State(state): State<AppState>,
+    Query(q): Query<UnsubscribeParams>,
+) -> ApiResult<Response> {
+    let Some(u) = state.sender.unsubscribe.verify(&q.token) else {
+        return Ok(page(
+            StatusCode::BAD_REQUEST,
+            "Invalid link",
+            "<p>This unsubscribe link is not valid.</p>",
+        ));
+    };
+    let mut tx = db::begin_tenant(&state.pool, u.tenant_id).await?;
+    sqlx::query(
+        "UPDATE notification_settings
+            SET recipients = array_remove(recipients, $3),
+                enabled = enabled AND cardinality(array_remove(recipients, $3)) > 0,
+                next_check_at = $4, updated_at = $4
+          WHERE tenant_id = $1 AND license_id = ANY($2)",
+    )
+    .bind(u.tenant_id)
+    .bind(&u.licenses)
+    .bind(&u.recipient)
+    .bind(state.clock.now())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    tracing::info!(recipient = %EmailAddress::parse(&u.recipient).map(|e| e.masked()).unwrap_or_default(), licenses = u.licenses.len(), "unsubscribed");
+    Ok(page(
+        StatusCode::OK,
+        "Unsubscribed",
+        "<p>You will no longer receive these e-mails.</p>",
+    ))
+}

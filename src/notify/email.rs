@@ -1,0 +1,358 @@
+//! The notification e-mails: multipart text + HTML in the tenant's time zone (SPEC section 5),
+//! their stable Message-ID, and signed one-click unsubscribe links (RFC 8058).
+
+use crate::domain::status::human_duration;
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// What kind of e-mail an outbox row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The first e-mail of an episode.
+    Inactive,
+    /// Reminder `k` (k >= 1).
+    Reminder(i32),
+    Recovery,
+}
+
+impl Kind {
+    pub fn from_row(kind: &str, k: i32) -> Self {
+        match kind {
+            "reminder" => Self::Reminder(k),
+            "recovery" => Self::Recovery,
+            _ => Self::Inactive,
+        }
+    }
+}
+
+/// One camera as the license's agents last reported it.
+#[derive(Debug, Clone)]
+pub struct CameraLine {
+    pub id: String,
+    pub status: String,
+    pub health: i32,
+}
+
+/// One e-mail's worth of facts (a digest carries several).
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub kind: Kind,
+    pub license_id: Uuid,
+    pub license_key: String,
+    pub license_name: String,
+    pub last_activity_at: Option<DateTime<Utc>>,
+    /// The start of the silence: the last activity, or when notifications were enabled.
+    pub baseline_at: DateTime<Utc>,
+    pub cameras: Vec<CameraLine>,
+}
+
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn local(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
+}
+
+fn headline(item: &Item, now: DateTime<Utc>) -> String {
+    let silent = human_duration((now - item.baseline_at).num_seconds());
+    let who = format!("{} ({})", item.license_name, item.license_key);
+    match item.kind {
+        Kind::Inactive => format!("❌ {who} is inactive: no heartbeat for {silent}"),
+        Kind::Reminder(k) => format!("❌ {who} is still inactive after {silent} (reminder {k})"),
+        Kind::Recovery => format!("✅ {who} is active again"),
+    }
+}
+
+/// Renders one e-mail for `items` (several: a digest) in time zone `tz`.
+pub fn render(
+    items: &[Item],
+    tz: Tz,
+    now: DateTime<Utc>,
+    public_url: &str,
+    unsubscribe_url: &str,
+) -> Rendered {
+    let subject = match items {
+        [one] => headline(one, now),
+        many => {
+            let inactive = many.iter().filter(|i| i.kind != Kind::Recovery).count();
+            let recovered = many.len() - inactive;
+            match (inactive, recovered) {
+                (0, r) => format!("✅ {r} licenses are active again"),
+                (i, 0) => format!("❌ {i} licenses are inactive"),
+                (i, r) => format!("❌ {i} licenses inactive, ✅ {r} active again"),
+            }
+        }
+    };
+    let mut text = String::new();
+    let mut html =
+        String::from("<!doctype html><html><body style=\"font-family:sans-serif;color:#222\">");
+    for item in items {
+        let link = format!("{public_url}/licenses/{}", item.license_id);
+        let last = match item.last_activity_at {
+            Some(t) => format!(
+                "{} ({} ago)",
+                local(t, tz),
+                human_duration((now - t).num_seconds())
+            ),
+            None => "never (the license has not reported yet)".to_owned(),
+        };
+        let head = headline(item, now);
+        text.push_str(&format!(
+            "{head}\n\nLicense:       {} ({})\nLast activity: {last}\n",
+            item.license_name, item.license_key
+        ));
+        html.push_str(&format!(
+            "<h2 style=\"font-size:1.1em\">{}</h2><p>License: <b>{}</b> ({})<br>Last activity: {}</p>",
+            esc(&head),
+            esc(&item.license_name),
+            esc(&item.license_key),
+            esc(&last)
+        ));
+        if item.kind != Kind::Recovery {
+            text.push_str(&format!(
+                "Inactive for:  {}\n",
+                human_duration((now - item.baseline_at).num_seconds())
+            ));
+        }
+        if item.cameras.is_empty() {
+            text.push_str("Cameras at last contact: none reported\n");
+            html.push_str("<p>Cameras at last contact: none reported</p>");
+        } else {
+            text.push_str("Cameras at last contact:\n");
+            html.push_str("<p>Cameras at last contact:</p><ul>");
+            for c in &item.cameras {
+                let health = if c.health < 0 {
+                    "unknown".to_owned()
+                } else {
+                    c.health.to_string()
+                };
+                text.push_str(&format!("  - {}: {}, health {health}\n", c.id, c.status));
+                html.push_str(&format!(
+                    "<li>{}: {}, health {}</li>",
+                    esc(&c.id),
+                    esc(&c.status),
+                    esc(&health)
+                ));
+            }
+            html.push_str("</ul>");
+        }
+        text.push_str(&format!("Activity Status: {link}\n\n"));
+        html.push_str(&format!(
+            "<p><a href=\"{}\">Open the Activity Status</a></p><hr>",
+            esc(&link)
+        ));
+    }
+    text.push_str(&format!(
+        "Times are in {}.\nStop these e-mails for this recipient: {unsubscribe_url}\n",
+        tz.name()
+    ));
+    html.push_str(&format!(
+        "<p style=\"color:#666;font-size:.9em\">Times are in {}. <a href=\"{}\">Unsubscribe</a> from these e-mails.</p></body></html>",
+        esc(tz.name()),
+        esc(unsubscribe_url)
+    ));
+    Rendered {
+        subject,
+        text,
+        html,
+    }
+}
+
+/// A Message-ID derived only from the (episode, e-mail, recipient) keys it carries, so that a
+/// resend after a crash carries the same id and can be de-duplicated downstream.
+pub fn message_id(keys: &[(Uuid, String, i32, String)]) -> String {
+    let mut sorted: Vec<String> = keys
+        .iter()
+        .map(|(e, kind, k, to)| format!("{e}/{kind}/{k}/{to}"))
+        .collect();
+    sorted.sort();
+    let digest = Sha256::digest(sorted.join("\n").as_bytes());
+    format!("<{}@streamwatch>", hex::encode(&digest[..16]))
+}
+
+/// Signs and checks unsubscribe tokens: "stop e-mailing `recipient` about these licenses".
+#[derive(Clone)]
+pub struct UnsubscribeKeys {
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for UnsubscribeKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UnsubscribeKeys([REDACTED])")
+    }
+}
+
+/// What an unsubscribe token grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsubscribe {
+    pub tenant_id: Uuid,
+    pub recipient: String,
+    pub licenses: Vec<Uuid>,
+}
+
+impl UnsubscribeKeys {
+    /// Derived from the server's JWT secret, under its own label.
+    pub fn new(secret: &[u8]) -> Self {
+        let mut h = Sha256::new();
+        h.update(b"streamwatch unsubscribe v1\0");
+        h.update(secret);
+        Self {
+            key: h.finalize().to_vec(),
+        }
+    }
+
+    fn mac(&self, payload: &[u8]) -> Vec<u8> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(payload);
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    pub fn sign(&self, u: &Unsubscribe) -> String {
+        let licenses: Vec<String> = u.licenses.iter().map(Uuid::to_string).collect();
+        let payload = format!("{}|{}|{}", u.tenant_id, u.recipient, licenses.join(","));
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(payload.as_bytes()),
+            URL_SAFE_NO_PAD.encode(self.mac(payload.as_bytes()))
+        )
+    }
+
+    pub fn verify(&self, token: &str) -> Option<Unsubscribe> {
+        let (payload, sig) = token.split_once('.')?;
+        let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
+        let sig = URL_SAFE_NO_PAD.decode(sig).ok()?;
+        if !crate::auth::token::constant_time_eq(&self.mac(&payload), &sig) {
+            return None;
+        }
+        let text = String::from_utf8(payload).ok()?;
+        let mut parts = text.splitn(3, '|');
+        let tenant_id = parts.next()?.parse().ok()?;
+        let recipient = parts.next()?.to_owned();
+        let licenses = parts
+            .next()?
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::parse)
+            .collect::<Result<Vec<Uuid>, _>>()
+            .ok()?;
+        Some(Unsubscribe {
+            tenant_id,
+            recipient,
+            licenses,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn item(kind: Kind) -> Item {
+        Item {
+            kind,
+            license_id: Uuid::nil(),
+            license_key: "LIC-001".to_owned(),
+            license_name: "Depot <7>".to_owned(),
+            last_activity_at: Some(Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap()),
+            baseline_at: Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap(),
+            cameras: vec![CameraLine {
+                id: "camera-1".to_owned(),
+                status: "offline".to_owned(),
+                health: 0,
+            }],
+        }
+    }
+
+    #[test]
+    fn an_e_mail_has_the_facts_in_the_tenants_time_zone_and_escapes_html() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 10, 13, 0).unwrap();
+        let r = render(
+            &[item(Kind::Inactive)],
+            chrono_tz::Europe::Berlin,
+            now,
+            "https://sw.test",
+            "https://sw.test/unsubscribe?token=x",
+        );
+        assert_eq!(
+            r.subject,
+            "❌ Depot <7> (LIC-001) is inactive: no heartbeat for 2 h 13 min"
+        );
+        assert!(
+            r.text
+                .contains("Last activity: 2026-11-23 09:00 CET (2 h 13 min ago)"),
+            "{}",
+            r.text
+        );
+        assert!(r.text.contains("camera-1: offline, health 0"));
+        assert!(
+            r.text
+                .contains("https://sw.test/licenses/00000000-0000-0000-0000-000000000000")
+        );
+        assert!(r.html.contains("Depot &lt;7&gt;") && !r.html.contains("Depot <7>"));
+        assert!(r.html.contains("unsubscribe?token=x"));
+    }
+
+    #[test]
+    fn a_digest_names_how_many_licenses() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap();
+        let r = render(
+            &[
+                item(Kind::Inactive),
+                item(Kind::Reminder(2)),
+                item(Kind::Recovery),
+            ],
+            chrono_tz::UTC,
+            now,
+            "u",
+            "v",
+        );
+        assert_eq!(r.subject, "❌ 2 licenses inactive, ✅ 1 active again");
+        assert_eq!(r.text.matches("Activity Status:").count(), 3);
+    }
+
+    #[test]
+    fn message_ids_are_stable_and_order_independent() {
+        let a = (Uuid::nil(), "inactive".to_owned(), 0, "a@x.test".to_owned());
+        let b = (Uuid::nil(), "reminder".to_owned(), 1, "a@x.test".to_owned());
+        assert_eq!(
+            message_id(&[a.clone(), b.clone()]),
+            message_id(&[b.clone(), a.clone()])
+        );
+        assert_ne!(message_id(std::slice::from_ref(&a)), message_id(&[b]));
+        assert!(message_id(&[a]).ends_with("@streamwatch>"));
+    }
+
+    #[test]
+    fn unsubscribe_tokens_verify_and_resist_tampering() {
+        let keys = UnsubscribeKeys::new(b"secret");
+        let u = Unsubscribe {
+            tenant_id: Uuid::new_v4(),
+            recipient: "a@x.test".to_owned(),
+            licenses: vec![Uuid::new_v4(), Uuid::new_v4()],
+        };
+        let token = keys.sign(&u);
+        assert_eq!(keys.verify(&token), Some(u.clone()));
+        assert_eq!(UnsubscribeKeys::new(b"other").verify(&token), None);
+        let (payload, sig) = token.split_once('.').unwrap();
+        let forged = URL_SAFE_NO_PAD.encode(format!("{}|evil@x.test|", u.tenant_id));
+        assert_eq!(keys.verify(&format!("{forged}.{sig}")), None);
+        assert_eq!(keys.verify(payload), None);
+    }
+}

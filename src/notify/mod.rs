@@ -1,0 +1,19 @@
+//! Inactivity e-mail notifications (SPEC section 5).
+//!
+//! - [`sweep`]: every minute, decides which e-mails are due (the pure rules are in
+//!   `domain::notify_policy`) and writes them to the outbox in the same transaction.
+//! - [`sender`]: claims due outbox rows with a lease (`FOR UPDATE SKIP LOCKED`), sends them
+//!   through the [`mailer`] (one digest per recipient), and retries failures with backoff for
+//!   up to 24 h.
+//! - [`email`]: the multipart text + HTML messages, and the signed unsubscribe links.
+//! - [`alive`]: the control plane's record of its own uptime, whose gaps do not count toward
+//!   any license's inactivity.
+//!
+//! `docs/NOTIFICATIONS.md` explains the rules and the exactly-once design.
+
+pub mod alive;
+pub mod email;
+pub mod mailer;
+pub mod scheduler;
+pub mod sender;
+pub mod sweep;

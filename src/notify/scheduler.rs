@@ -1,0 +1,58 @@
+//! The scheduler (tokio-cron-scheduler): every minute, one [`tick`]: refresh the shared clock,
+//! sweep, and deliver what is due; once an hour of the tick also maintains the heartbeat
+//! history (partitions and retention).
+//!
+//! Every replica runs it. tokio-cron-scheduler has no coordination between replicas, so
+//! PostgreSQL decides: the sweep takes a transaction-level advisory lock (one decides, the
+//! others skip), and senders claim outbox rows with `FOR UPDATE SKIP LOCKED`.
+
+use crate::{http::AppState, store};
+use chrono::{DateTime, Timelike, Utc};
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TickReport {
+    pub sweep: super::sweep::SweepReport,
+    pub delivery: super::sender::DeliveryReport,
+}
+
+/// One scheduler step at the clock's now. Public so that tests and `POST /admin/sweep` run it
+/// directly instead of waiting for the minute.
+pub async fn tick(state: &AppState) -> anyhow::Result<TickReport> {
+    state.clock.refresh(&state.pool).await?;
+    let now = state.clock.now();
+    let sweep = super::sweep::sweep(&state.pool, now).await?;
+    let delivery = state.sender.deliver_due(&state.pool, now).await?;
+    Ok(TickReport { sweep, delivery })
+}
+
+async fn maintenance(state: &AppState, now: DateTime<Utc>) {
+    if let Err(e) =
+        store::heartbeats::maintain(&state.pool, now, state.settings.retention.heartbeat_days).await
+    {
+        tracing::warn!(error = %e, "heartbeat history maintenance failed; retrying next hour");
+    }
+}
+
+/// Starts the per-minute job. The returned scheduler must be kept alive; `shutdown` it on exit.
+pub async fn start(state: AppState) -> anyhow::Result<JobScheduler> {
+    let scheduler = JobScheduler::new().await?;
+    let job = Job::new_async("0 * * * * *", move |_, _| {
+        let state = state.clone();
+        Box::pin(async move {
+            match tick(&state).await {
+                Ok(report) => tracing::debug!(?report, "scheduler tick"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "scheduler tick failed; the next minute retries")
+                }
+            }
+            // Hourly by the wall clock (a simulated clock may jump over minute 0).
+            if Utc::now().minute() == 0 {
+                maintenance(&state, state.clock.now()).await;
+            }
+        })
+    })?;
+    scheduler.add(job).await?;
+    scheduler.start().await?;
+    Ok(scheduler)
+}
