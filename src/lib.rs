@@ -17,6 +17,7 @@
 //! - [`ingest`]: heartbeat validation, the time rules and the group-commit writer.
 //! - [`notify`]: inactivity e-mails: the sweep, the outbox sender, SMTP, templates, the scheduler.
 //! - [`accounts`]: creating tenants and users (API and CLI share it).
+//! - [`ui`]: the operators' web pages (askama templates, session cookie, CSRF, CSP).
 //! - [`cli`]: the `streamwatch` command line.
 
 pub mod accounts;
@@ -32,3 +33,4 @@ pub mod notify;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod ui;

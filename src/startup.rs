@@ -145,7 +145,13 @@ pub fn app_state(settings: Settings, pool: PgPool) -> anyhow::Result<AppState> {
         public_url: settings.public_url(),
         unsubscribe: UnsubscribeKeys::new(&secret),
     };
+    let ui = crate::ui::session::UiKeys::new(
+        &secret,
+        &auth.jwt_issuer,
+        settings.public_url().starts_with("https://"),
+    );
     Ok(AppState {
+        ui,
         sender: Arc::new(sender),
         pool,
         admin_token: auth.admin_token.clone().map(|t: SecretString| Arc::new(t)),

@@ -53,7 +53,7 @@ pub struct AgentTokenList {
 }
 
 /// The agent configuration to paste on the site (docs/AGENT.md describes every field).
-fn config_snippet(public_url: &str, license: &LicenseRow, token: &str) -> String {
+pub fn config_snippet(public_url: &str, license: &LicenseRow, token: &str) -> String {
     format!(
         r#"# streamwatch-agent configuration for license {key} ({name})
 [central]

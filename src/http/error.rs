@@ -90,6 +90,11 @@ impl ApiError {
         Self::Invalid(vec![FieldError::new(pointer, message)])
     }
 
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, &'static str, String) {
         use ApiError::*;
         match self {

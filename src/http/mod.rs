@@ -52,6 +52,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// What "now" is for activity and status.
     pub clock: crate::clock::Clock,
+    /// The web UI's session and CSRF keys.
+    pub ui: crate::ui::session::UiKeys,
     /// Sends notification e-mails from the outbox.
     pub sender: Arc<crate::notify::sender::Sender>,
     /// The group-commit heartbeat writer.
@@ -84,6 +86,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// The application's router with all layers, ready to serve.
 pub fn router(state: AppState) -> Router {
     let (router, _) = routes().split_for_parts();
+    let router = router.merge(crate::ui::router());
     let request_id = HeaderName::from_static("x-request-id");
     router
         .fallback(not_found)

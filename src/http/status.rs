@@ -310,16 +310,16 @@ fn camera_view(
 /// Loads and evaluates one license (404 if it is not the caller's).
 async fn load(
     state: &AppState,
-    auth: &AuthUser,
+    tenant_id: Uuid,
     id: Uuid,
 ) -> ApiResult<(LicenseRow, Evaluated, String)> {
-    let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
-    let license = licenses::get(&mut tx, auth.tenant_id, id)
+    let mut tx = db::begin_tenant(&state.pool, tenant_id).await?;
+    let license = licenses::get(&mut tx, tenant_id, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let instances = instances::list(&mut tx, auth.tenant_id, Some(id)).await?;
-    let owners = instances::camera_owners(&mut tx, auth.tenant_id, Some(id)).await?;
-    let tenant = tenants::get(&mut tx, auth.tenant_id)
+    let instances = instances::list(&mut tx, tenant_id, Some(id)).await?;
+    let owners = instances::camera_owners(&mut tx, tenant_id, Some(id)).await?;
+    let tenant = tenants::get(&mut tx, tenant_id)
         .await?
         .ok_or(ApiError::NotFound)?;
     tx.commit().await?;
@@ -341,8 +341,18 @@ async fn license_status(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<ActivityStatus>> {
-    let (license, e, _) = load(&state, &auth, id).await?;
-    Ok(Json(ActivityStatus {
+    Ok(Json(activity_status(&state, auth.tenant_id, id).await?.0))
+}
+
+/// The Activity Status of one license of `tenant_id`, and the tenant's time zone (the API and
+/// the web UI share it).
+pub async fn activity_status(
+    state: &AppState,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> ApiResult<(ActivityStatus, String)> {
+    let (license, e, tz) = load(state, tenant_id, id).await?;
+    let status = ActivityStatus {
         id: license.id,
         key: license.key,
         name: license.name,
@@ -353,7 +363,8 @@ async fn license_status(
         last_activity_at: e.last_activity_at,
         agents: e.agents,
         cameras: e.cameras.into_iter().map(|(v, _)| v).collect(),
-    }))
+    };
+    Ok((status, tz))
 }
 
 /// The license's latest state in the edge Heartbeat API's own shape (`GET /status/` of an
@@ -371,7 +382,7 @@ async fn license_heartbeat(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<(StatusCode, Json<EdgeStatus>)> {
-    let (_, e, tenant_tz) = load(&state, &auth, id).await?;
+    let (_, e, tenant_tz) = load(&state, auth.tenant_id, id).await?;
     let tenant_tz: chrono_tz::Tz = tenant_tz.parse().unwrap_or(chrono_tz::UTC);
     let version = e
         .agents
@@ -449,7 +460,7 @@ async fn camera_status(
     State(state): State<AppState>,
     ApiPath((id, camera_id)): ApiPath<(Uuid, String)>,
 ) -> ApiResult<Json<CameraStatusResponse>> {
-    let (_, e, _) = load(&state, &auth, id).await?;
+    let (_, e, _) = load(&state, auth.tenant_id, id).await?;
     let view = e
         .cameras
         .into_iter()

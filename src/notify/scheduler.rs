@@ -43,7 +43,7 @@ pub async fn start(state: AppState) -> anyhow::Result<JobScheduler> {
             match tick(&state).await {
                 Ok(report) => tracing::debug!(?report, "scheduler tick"),
                 Err(e) => {
-                    tracing::warn!(error = %e, "scheduler tick failed; the next minute retries")
+                    tracing::warn!(error = %e, "scheduler tick failed; the next minute retries");
                 }
             }
             // Hourly by the wall clock (a simulated clock may jump over minute 0).
