@@ -21,3 +21,4 @@ mod retention;
 mod status;
 mod tokens;
 mod unavailable;
+mod schema;
