@@ -52,6 +52,16 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// The one-command first run: a private PostgreSQL (unless STREAMWATCH__DATABASE__URL is
+    /// set), a demo tenant, the server and five simulated sites. Ctrl-C stops everything.
+    Demo {
+        /// Folder for the private PostgreSQL, the mailbox and the agents' state.
+        #[arg(long, default_value = ".streamwatch-demo")]
+        dir: PathBuf,
+        /// Listen address of the server.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+    },
     /// Print the OpenAPI document (YAML).
     Openapi,
 }
@@ -145,6 +155,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(account_error)?;
             println_out(&serde_json::to_string_pretty(&user)?);
             Ok(())
+        }
+        Command::Demo { dir, addr } => {
+            crate::demo::run(settings, crate::demo::DemoOptions { folder: dir, addr }).await
         }
         Command::Openapi => {
             println_out(&crate::http::openapi::yaml()?);

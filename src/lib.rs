@@ -18,6 +18,7 @@
 //! - [`notify`]: inactivity e-mails: the sweep, the outbox sender, SMTP, templates, the scheduler.
 //! - [`accounts`]: creating tenants and users (API and CLI share it).
 //! - [`ui`]: the operators' web pages (askama templates, session cookie, CSRF, CSP).
+//! - [`demo`]: `streamwatch demo`, with a private PostgreSQL ([`private_pg`]) and in-process agents.
 //! - [`cli`]: the `streamwatch` command line.
 
 pub mod accounts;
@@ -26,10 +27,12 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod ingest;
 pub mod notify;
+pub mod private_pg;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

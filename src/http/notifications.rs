@@ -347,6 +347,10 @@ async fn advance_clock(
     }
     state.clock.refresh(&state.pool).await?;
     let before = state.clock.now();
+    if !body.control_plane_down {
+        // Alive now, so that the jump below extends a span even on a fresh database.
+        crate::notify::alive::record(&state.pool, before, None).await?;
+    }
     let now = state
         .clock
         .advance(&state.pool, chrono::Duration::seconds(body.advance_seconds))

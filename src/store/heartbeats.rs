@@ -44,6 +44,21 @@ pub async fn ensure_partitions(
         if existing.contains(&name) {
             continue;
         }
+        // Rows of that day already in the default partition (written before the partition
+        // existed) would make CREATE fail; leave that day to the default partition.
+        let (from, to) = (
+            day.and_hms_opt(0, 0, 0).map(|t| t.and_utc()),
+            next.and_hms_opt(0, 0, 0).map(|t| t.and_utc()),
+        );
+        let occupied: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM heartbeats_default WHERE activity_at >= $1 AND activity_at < $2)")
+            .bind(from)
+            .bind(to)
+            .fetch_one(&mut *tx)
+            .await?;
+        if occupied {
+            tracing::warn!(day = %day, "heartbeats of this day are in the default partition; not creating its partition");
+            continue;
+        }
         // The name and bounds come from dates, never from input.
         let ddl = format!(
             "CREATE TABLE {name} PARTITION OF heartbeats FOR VALUES FROM ('{day}T00:00:00Z') TO ('{next}T00:00:00Z')"

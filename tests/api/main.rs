@@ -22,3 +22,5 @@ mod status;
 mod tokens;
 mod unavailable;
 mod schema;
+mod agent;
+mod demo;

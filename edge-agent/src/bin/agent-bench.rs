@@ -1,0 +1,186 @@
+//! `agent-bench`: the RTSP ingest of the agent alone, for the benchmark of issue 4
+//! (`scripts/bench-agent` runs it next to the ffmpeg reference).
+//!
+//! Spawns one [`sources::rtsp::run`] task per camera, exactly as the agent does, with nothing
+//! else (no HTTP, no pushing), lets them connect during `--warmup`, then measures this process
+//! over `--seconds`: CPU time (utime + stime from `/proc/self/stat`), VmRSS and VmHWM (from
+//! `/proc/self/status`), and each camera's frames. Prints one JSON object on stdout.
+
+use anyhow::{Context, bail};
+use chrono::Utc;
+use clap::Parser;
+use serde_json::json;
+use std::time::{Duration, Instant};
+use streamwatch_agent::{
+    metrics::CameraMetrics,
+    sources::rtsp::{self, RtspOptions, Transport},
+};
+use streamwatch_protocol::CameraStatus;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(about = "Measure the agent's RTSP ingest: CPU and memory for N cameras")]
+struct Args {
+    /// Camera URL; `{}` is replaced by the camera number (0..count).
+    #[arg(long, default_value = "rtsp://127.0.0.1:8554/cam{}")]
+    url_template: String,
+    #[arg(long, default_value_t = 16)]
+    count: usize,
+    /// Seconds to let every camera connect before measuring.
+    #[arg(long, default_value_t = 10)]
+    warmup: u64,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 60)]
+    seconds: u64,
+    /// `tcp` (the agent's default) or `udp`.
+    #[arg(long, default_value = "tcp")]
+    transport: String,
+    /// Tokio runtime: `multi` (the default multi-thread runtime) or `current` (one thread).
+    #[arg(long, default_value = "multi")]
+    runtime: String,
+    /// Clock ticks per second of `/proc/*/stat` (`getconf CLK_TCK`).
+    #[arg(long, default_value_t = 100)]
+    clk_tck: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    // The agent's logging setup (main.rs), so that span and event costs are counted too.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = match args.runtime.as_str() {
+        // As the agent's main.rs builds it.
+        "multi" => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(2);
+            builder
+        }
+        "current" => tokio::runtime::Builder::new_current_thread(),
+        other => bail!("--runtime {other}: expected multi or current"),
+    }
+    .enable_all()
+    .build()
+    .context("tokio runtime")?;
+    runtime.block_on(bench(args))
+}
+
+async fn bench(args: Args) -> anyhow::Result<()> {
+    let transport = match args.transport.as_str() {
+        "tcp" => Transport::Tcp,
+        "udp" => Transport::Udp,
+        other => bail!("--transport {other}: expected tcp or udp"),
+    };
+    let shutdown = CancellationToken::new();
+    let cameras: Vec<CameraMetrics> = (0..args.count).map(|_| CameraMetrics::new()).collect();
+    let mut tasks = Vec::new();
+    for (i, metrics) in cameras.iter().enumerate() {
+        let url = url::Url::parse(&args.url_template.replace("{}", &i.to_string()))
+            .context("--url-template")?;
+        let options = RtspOptions {
+            transport,
+            ..RtspOptions::default()
+        };
+        tasks.push(tokio::spawn(rtsp::run(
+            url,
+            options,
+            metrics.clone(),
+            shutdown.clone(),
+        )));
+    }
+
+    tokio::time::sleep(Duration::from_secs(args.warmup)).await;
+    let frames_before: Vec<u64> = cameras
+        .iter()
+        .map(|m| m.snapshot(Utc::now()).frames_total)
+        .collect();
+    let cpu_before = cpu_ticks()?;
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    let cpu_after = cpu_ticks()?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let (rss_kib, hwm_kib) = memory_kib()?;
+
+    let snapshots: Vec<_> = cameras.iter().map(|m| m.snapshot(Utc::now())).collect();
+    shutdown.cancel();
+    for task in tasks {
+        task.await.context("source task")?;
+    }
+
+    let cpu_seconds = (cpu_after - cpu_before) as f64 / args.clk_tck as f64;
+    let per_camera: Vec<_> = snapshots
+        .iter()
+        .zip(&frames_before)
+        .map(|(s, before)| {
+            json!({
+                "status": s.status.as_str(),
+                "fps": (s.frames_total - before) as f64 / elapsed,
+                "declared_fps": s.declared_fps,
+                "bitrate_kbps": s.bitrate_kbps,
+                "packet_loss_pct": s.packet_loss_pct,
+                "jitter_ms": s.jitter_ms,
+                "restart_count": s.restart_count,
+            })
+        })
+        .collect();
+    let running = snapshots
+        .iter()
+        .filter(|s| s.status == CameraStatus::Running)
+        .count();
+    let report = json!({
+        "cameras": args.count,
+        "running": running,
+        "transport": args.transport,
+        "runtime": args.runtime,
+        "seconds": elapsed,
+        "cpu_seconds": cpu_seconds,
+        "cpu_pct_of_one_core": 100.0 * cpu_seconds / elapsed,
+        "vm_rss_kib": rss_kib,
+        "vm_hwm_kib": hwm_kib,
+        "per_camera": per_camera,
+    });
+    print_report(&report);
+    Ok(())
+}
+
+#[expect(clippy::print_stdout, reason = "the benchmark's result is its output")]
+fn print_report(report: &serde_json::Value) {
+    println!("{report}");
+}
+
+/// utime + stime of this process, in clock ticks.
+fn cpu_ticks() -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").context("/proc/self/stat")?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("/proc/self/stat: no command name")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat(5); `rest` starts at field 3.
+    let field = |n: usize| -> anyhow::Result<u64> {
+        fields
+            .get(n - 3)
+            .context("/proc/self/stat: too few fields")?
+            .parse()
+            .context("/proc/self/stat: not a number")
+    };
+    Ok(field(14)? + field(15)?)
+}
+
+/// (VmRSS, VmHWM) of this process in KiB.
+fn memory_kib() -> anyhow::Result<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").context("/proc/self/status")?;
+    let value = |key: &str| -> anyhow::Result<u64> {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .with_context(|| format!("/proc/self/status: no {key}"))
+    };
+    Ok((value("VmRSS:")?, value("VmHWM:")?))
+}

@@ -1,0 +1,1239 @@
+//! The agent's configuration file (TOML), parsed into checked values.
+//!
+//! Parse, don't validate: the file is read into loose `Raw*` structs (every field optional,
+//! unknown keys refused), then turned into [`Config`], whose fields can only hold valid values.
+//! Every mistake found on the way is collected, so that `streamwatch-agent check-config` can
+//! print them all at once, one line each.
+//!
+//! ```toml
+//! [central]
+//! url = "https://streamwatch.example.com"   # required: the streamwatch server
+//! token = "swa_..."                         # required: an agent token of one license
+//! # timeout_seconds = 15                    # one request to the server, connecting included
+//! # max_batch_heartbeats = 500              # heartbeats per request when replaying the spool (1..500)
+//! # retry_max_seconds = 300                 # longest wait between retries (exponential backoff)
+//!
+//! [agent]
+//! # state_dir = "/var/lib/streamwatch-agent" # instance id, sequence, spool, webhook cache
+//! # listen = "0.0.0.0:8001"                 # local Heartbeat API and dashboard
+//! # hostname = "site-7-box"                 # default: the machine's host name
+//! # heartbeat_interval_seconds = 60         # until the server says otherwise
+//! # min_heartbeat_gap_seconds = 5           # a camera state change sends a heartbeat early, at most this often
+//! # spool_max_bytes = 67108864              # 64 MiB of unsent heartbeats, then the oldest are dropped
+//! # spool_max_age_seconds = 604800          # 7 days, then the oldest are dropped
+//!
+//! [[camera]]
+//! id = "camera-1"                   # required: 1..128 of A-Z a-z 0-9 . _ -
+//! url = "rtsp://10.0.0.5/stream1"   # required: rtsp(s)://, file:///, stream-status+http(s)://, simulated://
+//! # expected_fps = 25               # default: declared by the stream, else the median of the last minute
+//! # timezone = "UTC"                # IANA name, for last_checked
+//! # transport = "tcp"               # rtsp only: tcp (interleaved) or udp
+//! # speed = 1.0                     # file only: 1.0 = real time
+//! # loop = true                     # file only: start again at the end
+//!
+//! [[webhook]]
+//! url = "https://hooks.example.com/streamwatch"   # required
+//! secret = "..."                                   # required: HMAC-SHA256 key
+//! # events = ["camera.offline", "camera.online"]   # default: every event
+//! ```
+//!
+//! `docs/AGENT.md` is the operator's reference for the same fields.
+
+use crate::sources::simulated::SimulatedSpec;
+use crate::webhooks::EventKind;
+use serde::Deserialize;
+use std::{
+    collections::HashMap,
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+use url::Url;
+
+/// Default `[agent] state_dir`.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/streamwatch-agent";
+/// Default `[agent] listen`.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8001";
+/// Default `[agent] heartbeat_interval_seconds`.
+pub const DEFAULT_HEARTBEAT_INTERVAL_SECONDS: u64 = 60;
+/// Default `[agent] min_heartbeat_gap_seconds`.
+pub const DEFAULT_MIN_HEARTBEAT_GAP_SECONDS: u64 = 5;
+/// Default `[agent] spool_max_bytes`: 64 MiB.
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// Default `[agent] spool_max_age_seconds`: 7 days.
+pub const DEFAULT_SPOOL_MAX_AGE_SECONDS: u64 = 7 * 24 * 3600;
+/// Default `[central] timeout_seconds`.
+pub const DEFAULT_TIMEOUT_SECONDS: u64 = 15;
+/// Default `[central] retry_max_seconds`.
+pub const DEFAULT_RETRY_MAX_SECONDS: u64 = 300;
+/// The smallest spool bound accepted: one heartbeat of a few cameras.
+pub const MIN_SPOOL_MAX_BYTES: u64 = 1024;
+/// The camera id `-` is reserved: `/api/streams/-/status` means "every camera".
+pub const RESERVED_CAMERA_ID: &str = "-";
+
+/// A secret (agent token, webhook key): shown as `[redacted]` by `Debug`, never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// The whole, checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where heartbeats go.
+    pub central: Central,
+    /// The agent process itself.
+    pub agent: AgentSettings,
+    /// The cameras, in file order.
+    pub cameras: Vec<Camera>,
+    /// Where camera events are POSTed, in file order.
+    pub webhooks: Vec<Webhook>,
+}
+
+/// `[central]`.
+#[derive(Debug, Clone)]
+pub struct Central {
+    /// Base URL of the streamwatch server, e.g. `https://streamwatch.example.com`.
+    pub url: Url,
+    /// The agent token (`swa_...`) of this site's license.
+    pub token: Secret,
+    /// Time limit of one request, connecting included. Default 15 s.
+    pub timeout: Duration,
+    /// Heartbeats per request when the spool is replayed: 1..=500, default 500.
+    pub max_batch_heartbeats: usize,
+    /// The longest wait between two retries. Default 300 s.
+    pub retry_max: Duration,
+}
+
+impl Central {
+    /// `POST` target of heartbeats.
+    pub fn ingest_url(&self) -> Url {
+        self.join("api/v1/ingest/heartbeats")
+    }
+
+    /// The server's liveness probe, for the dashboard's connectivity check.
+    pub fn healthz_url(&self) -> Url {
+        self.join("healthz")
+    }
+
+    /// `path` below the base URL, which may itself have a path (`https://host/streamwatch`).
+    fn join(&self, path: &str) -> Url {
+        let mut base = self.url.clone();
+        if !base.path().ends_with('/') {
+            let with_slash = format!("{}/", base.path());
+            base.set_path(&with_slash);
+        }
+        base.join(path).unwrap_or(base)
+    }
+}
+
+/// `[agent]`.
+#[derive(Debug, Clone)]
+pub struct AgentSettings {
+    /// Instance id, sequence, spool and webhook cache live here. Default
+    /// `/var/lib/streamwatch-agent`.
+    pub state_dir: PathBuf,
+    /// The local Heartbeat API and dashboard. Default `0.0.0.0:8001`.
+    pub listen: SocketAddr,
+    /// Sent with every batch for operators. Default: the machine's host name.
+    pub hostname: String,
+    /// How often to report until the server answers with its `next_interval_seconds`.
+    /// Default 60 s.
+    pub heartbeat_interval: Duration,
+    /// A camera state change sends a heartbeat early, but never sooner than this after the
+    /// previous one. Default 5 s.
+    pub min_heartbeat_gap: Duration,
+    /// Unsent heartbeats beyond this many bytes are dropped, oldest first. Default 64 MiB.
+    pub spool_max_bytes: u64,
+    /// Unsent heartbeats older than this are dropped. Default 7 days.
+    pub spool_max_age: Duration,
+}
+
+/// RTSP lower transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RtspTransport {
+    /// RTP interleaved in the RTSP TCP connection: survives NAT and reordering. The default.
+    #[default]
+    Tcp,
+    /// RTP over UDP: less overhead, but reordered packets count as lost.
+    Udp,
+}
+
+/// Where a camera's frames come from, by URL scheme.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// `rtsp://` or `rtsps://`.
+    Rtsp { url: Url, transport: RtspTransport },
+    /// `file:///absolute/path.mp4`.
+    File {
+        path: PathBuf,
+        speed: f64,
+        looped: bool,
+    },
+    /// `stream-status+http(s)://host:port/status/[#remote-id]`: relay an engine's `/status/`.
+    StreamStatus { status_url: Url, remote_id: String },
+    /// `simulated://?fps=25&faults=...`.
+    Simulated(SimulatedSpec),
+}
+
+impl Source {
+    /// The `source` word of heartbeats.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Rtsp { .. } => "rtsp",
+            Self::File { .. } => "file",
+            Self::StreamStatus { .. } => "stream-status",
+            Self::Simulated(_) => "simulated",
+        }
+    }
+}
+
+/// One `[[camera]]`.
+#[derive(Debug, Clone)]
+pub struct Camera {
+    /// Valid per the protocol (`is_valid_camera_id`) and unique.
+    pub id: String,
+    /// The URL as written, credentials included: only the source uses it. Everything shown or
+    /// sent uses [`Camera::display_url`].
+    pub url: String,
+    /// The parsed source.
+    pub source: Source,
+    /// Configured frame rate; `None`: declared by the stream, else the median of the last minute.
+    pub expected_fps: Option<f64>,
+    /// For `last_checked`; UTC when not configured.
+    pub timezone: chrono_tz::Tz,
+    /// Whether `timezone` was configured (heartbeats send `null` when it was not).
+    pub timezone_configured: bool,
+}
+
+impl Camera {
+    /// The URL without credentials, as it may be sent and shown.
+    pub fn display_url(&self) -> String {
+        streamwatch_protocol::strip_url_credentials(&self.url)
+    }
+}
+
+/// One `[[webhook]]`.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    /// Where events are POSTed (http or https).
+    pub url: Url,
+    /// The HMAC-SHA256 key of `X-Streamwatch-Signature`.
+    pub secret: Secret,
+    /// The events this webhook receives; every event when not configured.
+    pub events: Option<Vec<EventKind>>,
+}
+
+impl Webhook {
+    /// Whether this webhook wants `event`.
+    pub fn wants(&self, event: EventKind) -> bool {
+        self.events.as_ref().is_none_or(|e| e.contains(&event))
+    }
+}
+
+/// Every mistake found in a file, one sentence each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.problems.join("\n"))
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            problems: vec![format!("cannot read {}: {e}", path.display())],
+        })?;
+        Self::parse(&text)
+    }
+
+    /// Parses and checks the text of a configuration file.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let fail = |problems| Err(ConfigError { problems });
+        let table: toml::Table = match toml::from_str(text) {
+            Ok(t) => t,
+            Err(e) => return fail(vec![toml_error(text, &e)]),
+        };
+        let mut problems = unknown_keys(&table);
+        let raw: RawConfig = if problems.is_empty() {
+            match toml::from_str(text) {
+                Ok(raw) => raw,
+                Err(e) => return fail(vec![toml_error(text, &e)]),
+            }
+        } else {
+            // Report every unknown key, then whatever else is wrong with the rest of the file.
+            match toml::Value::Table(without_unknown_keys(table)).try_into() {
+                Ok(raw) => raw,
+                Err(e) => {
+                    problems.push(e.message().to_owned());
+                    return fail(problems);
+                }
+            }
+        };
+        let config = raw.check(&mut problems);
+        match config {
+            Some(config) if problems.is_empty() => Ok(config),
+            _ => fail(problems),
+        }
+    }
+}
+
+/// `line N: message`, one line, from a toml error with a span.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {message}")
+        }
+        None => message,
+    }
+}
+
+// --- unknown keys ---------------------------------------------------------------------------
+
+const TOP_KEYS: &[&str] = &["central", "agent", "camera", "webhook"];
+const CENTRAL_KEYS: &[&str] = &[
+    "url",
+    "token",
+    "timeout_seconds",
+    "max_batch_heartbeats",
+    "retry_max_seconds",
+];
+const AGENT_KEYS: &[&str] = &[
+    "state_dir",
+    "listen",
+    "hostname",
+    "heartbeat_interval_seconds",
+    "min_heartbeat_gap_seconds",
+    "spool_max_bytes",
+    "spool_max_age_seconds",
+];
+const CAMERA_KEYS: &[&str] = &[
+    "id",
+    "url",
+    "expected_fps",
+    "timezone",
+    "transport",
+    "speed",
+    "loop",
+];
+const WEBHOOK_KEYS: &[&str] = &["url", "secret", "events"];
+
+fn section_keys(section: &str) -> &'static [&'static str] {
+    match section {
+        "central" => CENTRAL_KEYS,
+        "agent" => AGENT_KEYS,
+        "camera" => CAMERA_KEYS,
+        _ => WEBHOOK_KEYS,
+    }
+}
+
+/// Every key the agent does not know, named with where it is. Serde's `deny_unknown_fields`
+/// stops at the first; an operator fixing a file wants them all.
+fn unknown_keys(table: &toml::Table) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (key, value) in table {
+        if !TOP_KEYS.contains(&key.as_str()) {
+            problems.push(format!(
+                "unknown key \"{key}\" at the top level (known: [central], [agent], [[camera]], [[webhook]])"
+            ));
+            continue;
+        }
+        let known = section_keys(key);
+        let mut check = |where_: String, t: &toml::Table| {
+            for k in t.keys().filter(|k| !known.contains(&k.as_str())) {
+                problems.push(format!(
+                    "unknown key \"{k}\" in {where_} (known: {})",
+                    known.join(", ")
+                ));
+            }
+        };
+        match value {
+            toml::Value::Table(t) => check(format!("[{key}]"), t),
+            toml::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let toml::Value::Table(t) = item {
+                        check(format!("[[{key}]] #{}", i + 1), t);
+                    }
+                }
+            }
+            // A wrong type is reported by the typed parse.
+            _ => {}
+        }
+    }
+    problems
+}
+
+fn without_unknown_keys(mut table: toml::Table) -> toml::Table {
+    table.retain(|k, _| TOP_KEYS.contains(&k));
+    for (key, value) in &mut table {
+        let known = section_keys(key);
+        let clean = |t: &mut toml::Table| t.retain(|k, _| known.contains(&k));
+        match value {
+            toml::Value::Table(t) => clean(t),
+            toml::Value::Array(items) => {
+                for item in items {
+                    if let toml::Value::Table(t) = item {
+                        clean(t);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    table
+}
+
+// --- the loose shape, as serde reads it -----------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    central: Option<RawCentral>,
+    agent: Option<RawAgent>,
+    camera: Option<Vec<RawCamera>>,
+    webhook: Option<Vec<RawWebhook>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCentral {
+    url: Option<String>,
+    token: Option<String>,
+    timeout_seconds: Option<u64>,
+    max_batch_heartbeats: Option<usize>,
+    retry_max_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    state_dir: Option<PathBuf>,
+    listen: Option<String>,
+    hostname: Option<String>,
+    heartbeat_interval_seconds: Option<u64>,
+    min_heartbeat_gap_seconds: Option<u64>,
+    spool_max_bytes: Option<u64>,
+    spool_max_age_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCamera {
+    id: Option<String>,
+    url: Option<String>,
+    expected_fps: Option<f64>,
+    timezone: Option<String>,
+    transport: Option<String>,
+    speed: Option<f64>,
+    #[serde(rename = "loop")]
+    looped: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    url: Option<String>,
+    secret: Option<String>,
+    events: Option<Vec<String>>,
+}
+
+impl RawConfig {
+    /// The checked config, or `None` with the reasons pushed to `problems`.
+    fn check(self, problems: &mut Vec<String>) -> Option<Config> {
+        let central = match self.central {
+            Some(c) => c.check(problems),
+            None => {
+                problems.push("[central] is missing: it needs url and token".to_owned());
+                None
+            }
+        };
+        let agent = self.agent.unwrap_or_default().check(problems);
+        let raw_cameras = self.camera.unwrap_or_default();
+        if raw_cameras.len() > streamwatch_protocol::MAX_CAMERAS_PER_HEARTBEAT {
+            problems.push(format!(
+                "{} cameras configured; a heartbeat carries at most {}",
+                raw_cameras.len(),
+                streamwatch_protocol::MAX_CAMERAS_PER_HEARTBEAT
+            ));
+        }
+        let mut cameras = Vec::new();
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (i, raw) in raw_cameras.into_iter().enumerate() {
+            let n = i + 1;
+            if let Some(id) = &raw.id {
+                if let Some(first) = seen.get(id) {
+                    problems.push(format!(
+                        "[[camera]] #{n}: duplicate camera id \"{id}\" (also #{first})"
+                    ));
+                } else {
+                    seen.insert(id.clone(), n);
+                }
+            }
+            if let Some(camera) = raw.check(n, problems) {
+                cameras.push(camera);
+            }
+        }
+        let mut webhooks = Vec::new();
+        for (i, raw) in self.webhook.unwrap_or_default().into_iter().enumerate() {
+            if let Some(webhook) = raw.check(i + 1, problems) {
+                webhooks.push(webhook);
+            }
+        }
+        Some(Config {
+            central: central?,
+            agent: agent?,
+            cameras,
+            webhooks,
+        })
+    }
+}
+
+fn http_url(text: &str, what: &str, problems: &mut Vec<String>) -> Option<Url> {
+    match Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
+        Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+            problems.push(format!(
+                "{what} \"{}\": unsupported scheme \"{}\" (use http:// or https://)",
+                streamwatch_protocol::strip_url_credentials(text),
+                url.scheme()
+            ));
+            None
+        }
+        Ok(_) => {
+            problems.push(format!(
+                "{what} \"{}\" has no host",
+                streamwatch_protocol::strip_url_credentials(text)
+            ));
+            None
+        }
+        Err(e) => {
+            problems.push(format!(
+                "{what} \"{}\" is not a valid URL: {e}",
+                streamwatch_protocol::strip_url_credentials(text)
+            ));
+            None
+        }
+    }
+}
+
+fn positive_seconds(
+    value: Option<u64>,
+    default: u64,
+    what: &str,
+    problems: &mut Vec<String>,
+) -> Duration {
+    match value {
+        Some(0) => {
+            problems.push(format!("{what} must be at least 1"));
+            Duration::from_secs(default)
+        }
+        Some(v) => Duration::from_secs(v),
+        None => Duration::from_secs(default),
+    }
+}
+
+impl RawCentral {
+    fn check(self, problems: &mut Vec<String>) -> Option<Central> {
+        let url = match self.url.as_deref() {
+            None => {
+                problems.push("[central] url is missing".to_owned());
+                None
+            }
+            Some(u) => http_url(u, "[central] url", problems),
+        };
+        let token = match self.token {
+            None => {
+                problems.push(
+                    "[central] token is missing: create an agent token for the license (swa_...)"
+                        .to_owned(),
+                );
+                None
+            }
+            Some(t) if t.trim().is_empty() => {
+                problems.push("[central] token is empty".to_owned());
+                None
+            }
+            Some(t) => Some(Secret::new(t.trim())),
+        };
+        let max_batch_heartbeats = match self.max_batch_heartbeats {
+            Some(n) if !(1..=streamwatch_protocol::MAX_HEARTBEATS_PER_REQUEST).contains(&n) => {
+                problems.push(format!(
+                    "[central] max_batch_heartbeats must be 1..={}, not {n}",
+                    streamwatch_protocol::MAX_HEARTBEATS_PER_REQUEST
+                ));
+                None
+            }
+            n => Some(n.unwrap_or(streamwatch_protocol::MAX_HEARTBEATS_PER_REQUEST)),
+        };
+        let timeout = positive_seconds(
+            self.timeout_seconds,
+            DEFAULT_TIMEOUT_SECONDS,
+            "[central] timeout_seconds",
+            problems,
+        );
+        let retry_max = positive_seconds(
+            self.retry_max_seconds,
+            DEFAULT_RETRY_MAX_SECONDS,
+            "[central] retry_max_seconds",
+            problems,
+        );
+        Some(Central {
+            url: url?,
+            token: token?,
+            timeout,
+            max_batch_heartbeats: max_batch_heartbeats?,
+            retry_max,
+        })
+    }
+}
+
+impl RawAgent {
+    fn check(self, problems: &mut Vec<String>) -> Option<AgentSettings> {
+        let listen_text = self.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let listen = match listen_text.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                problems.push(format!(
+                    "[agent] listen \"{listen_text}\" is not an address with a port, e.g. 0.0.0.0:8001"
+                ));
+                None
+            }
+        };
+        let spool_max_bytes = self.spool_max_bytes.unwrap_or(DEFAULT_SPOOL_MAX_BYTES);
+        if spool_max_bytes < MIN_SPOOL_MAX_BYTES {
+            problems.push(format!(
+                "[agent] spool_max_bytes must be at least {MIN_SPOOL_MAX_BYTES}, not {spool_max_bytes}"
+            ));
+        }
+        let state_dir = self
+            .state_dir
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+        if state_dir.as_os_str().is_empty() {
+            problems.push("[agent] state_dir is empty".to_owned());
+        }
+        Some(AgentSettings {
+            state_dir,
+            listen: listen?,
+            hostname: self
+                .hostname
+                .filter(|h| !h.trim().is_empty())
+                .unwrap_or_else(system_hostname),
+            heartbeat_interval: positive_seconds(
+                self.heartbeat_interval_seconds,
+                DEFAULT_HEARTBEAT_INTERVAL_SECONDS,
+                "[agent] heartbeat_interval_seconds",
+                problems,
+            ),
+            min_heartbeat_gap: Duration::from_secs(
+                self.min_heartbeat_gap_seconds
+                    .unwrap_or(DEFAULT_MIN_HEARTBEAT_GAP_SECONDS),
+            ),
+            spool_max_bytes,
+            spool_max_age: positive_seconds(
+                self.spool_max_age_seconds,
+                DEFAULT_SPOOL_MAX_AGE_SECONDS,
+                "[agent] spool_max_age_seconds",
+                problems,
+            ),
+        })
+    }
+}
+
+/// The machine's host name (Linux), else `$HOSTNAME`, else empty.
+fn system_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default()
+}
+
+impl RawCamera {
+    fn check(self, n: usize, problems: &mut Vec<String>) -> Option<Camera> {
+        let label = match &self.id {
+            Some(id) => format!("[[camera]] #{n} \"{id}\""),
+            None => format!("[[camera]] #{n}"),
+        };
+        let before = problems.len();
+        let id = match self.id {
+            None => {
+                problems.push(format!("{label}: id is missing"));
+                None
+            }
+            Some(id) if id == RESERVED_CAMERA_ID => {
+                problems.push(format!(
+                    "{label}: the camera id \"-\" is reserved (it means every camera in /api/streams/-/status)"
+                ));
+                None
+            }
+            Some(id) if !streamwatch_protocol::is_valid_camera_id(&id) => {
+                problems.push(format!(
+                    "{label}: invalid camera id: use 1 to {} characters of A-Z, a-z, 0-9, '.', '_' and '-'",
+                    streamwatch_protocol::CAMERA_ID_MAX_LEN
+                ));
+                None
+            }
+            Some(id) => Some(id),
+        };
+        let source = match self.url.as_deref() {
+            None => {
+                problems.push(format!("{label}: url is missing"));
+                None
+            }
+            Some(url) => parse_source(url, &self.transport, self.speed, self.looped)
+                .map_err(|e| problems.push(format!("{label}: {e}")))
+                .ok(),
+        };
+        if let Some(fps) = self.expected_fps
+            && !(fps > 0.0 && fps <= 1000.0)
+        {
+            problems.push(format!(
+                "{label}: expected_fps must be more than 0 and at most 1000, not {fps}"
+            ));
+        }
+        let timezone = match self.timezone.as_deref() {
+            None => Some(chrono_tz::UTC),
+            Some(name) => match name.parse::<chrono_tz::Tz>() {
+                Ok(tz) => Some(tz),
+                Err(_) => {
+                    problems.push(format!(
+                        "{label}: invalid timezone \"{name}\" (use an IANA name such as Europe/Berlin or UTC)"
+                    ));
+                    None
+                }
+            },
+        };
+        if problems.len() > before {
+            return None;
+        }
+        Some(Camera {
+            id: id?,
+            url: self.url?,
+            source: source?,
+            expected_fps: self.expected_fps,
+            timezone: timezone?,
+            timezone_configured: self.timezone.is_some(),
+        })
+    }
+}
+
+/// The source of a camera URL, or one sentence saying what is wrong with it.
+pub fn parse_source(
+    url: &str,
+    transport: &Option<String>,
+    speed: Option<f64>,
+    looped: Option<bool>,
+) -> Result<Source, String> {
+    let shown = streamwatch_protocol::strip_url_credentials(url);
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    let only_for = |key: &str, kind: &str| format!("{key} applies only to {kind} cameras");
+    if transport.is_some() && !matches!(scheme.as_deref(), Some("rtsp" | "rtsps")) {
+        return Err(only_for("transport", "rtsp://"));
+    }
+    if (speed.is_some() || looped.is_some()) && scheme.as_deref() != Some("file") {
+        return Err(only_for("speed and loop", "file://"));
+    }
+    match scheme.as_deref() {
+        Some("rtsp" | "rtsps") => {
+            let parsed = Url::parse(url).map_err(|e| format!("bad url \"{shown}\": {e}"))?;
+            if parsed.host().is_none() {
+                return Err(format!("bad url \"{shown}\": no host"));
+            }
+            let transport = match transport.as_deref() {
+                None | Some("tcp") => RtspTransport::Tcp,
+                Some("udp") => RtspTransport::Udp,
+                Some(other) => {
+                    return Err(format!("transport \"{other}\" is not tcp or udp"));
+                }
+            };
+            Ok(Source::Rtsp {
+                url: parsed,
+                transport,
+            })
+        }
+        Some("file") => {
+            let parsed = Url::parse(url).map_err(|e| format!("bad url \"{shown}\": {e}"))?;
+            let path = match parsed.host_str() {
+                None | Some("") | Some("localhost") => parsed.to_file_path().ok(),
+                Some(_) => None,
+            }
+            .ok_or_else(|| {
+                format!("bad url \"{shown}\": a file URL needs an absolute path, e.g. file:///var/video/clip.mp4")
+            })?;
+            let speed = speed.unwrap_or(1.0);
+            if !(speed > 0.0 && speed <= 1000.0) {
+                return Err(format!(
+                    "speed must be more than 0 and at most 1000, not {speed}"
+                ));
+            }
+            Ok(Source::File {
+                path,
+                speed,
+                looped: looped.unwrap_or(true),
+            })
+        }
+        Some("stream-status+http" | "stream-status+https") => {
+            let inner = &url["stream-status+".len()..];
+            let mut status_url =
+                Url::parse(inner).map_err(|e| format!("bad url \"{shown}\": {e}"))?;
+            if status_url.host().is_none() {
+                return Err(format!("bad url \"{shown}\": no host"));
+            }
+            let remote_id = match status_url.fragment() {
+                None | Some("") => String::new(),
+                Some(fragment) => {
+                    let id = percent_decode(fragment);
+                    if !streamwatch_protocol::is_valid_camera_id(&id) {
+                        return Err(format!(
+                            "bad url \"{shown}\": the fragment names the relayed camera and must be a valid camera id"
+                        ));
+                    }
+                    id
+                }
+            };
+            status_url.set_fragment(None);
+            Ok(Source::StreamStatus {
+                status_url,
+                remote_id,
+            })
+        }
+        Some("simulated") => {
+            let parsed = Url::parse(url).map_err(|e| format!("bad url \"{shown}\": {e}"))?;
+            SimulatedSpec::from_url(&parsed)
+                .map(Source::Simulated)
+                .map_err(|e| format!("bad url \"{shown}\": {e}"))
+        }
+        Some(other) => Err(format!(
+            "unsupported url scheme \"{other}\" in \"{shown}\" (use rtsp://, rtsps://, file://, stream-status+http://, stream-status+https:// or simulated://)"
+        )),
+        None => Err(format!(
+            "bad url \"{shown}\": no scheme (use rtsp://, rtsps://, file://, stream-status+http://, stream-status+https:// or simulated://)"
+        )),
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+impl RawWebhook {
+    fn check(self, n: usize, problems: &mut Vec<String>) -> Option<Webhook> {
+        let label = format!("[[webhook]] #{n}");
+        let url = match self.url.as_deref() {
+            None => {
+                problems.push(format!("{label}: url is missing"));
+                None
+            }
+            Some(u) => http_url(u, &format!("{label}: url"), problems),
+        };
+        let secret = match self.secret {
+            None => {
+                problems.push(format!(
+                    "{label}: secret is missing (it signs every delivery)"
+                ));
+                None
+            }
+            Some(s) if s.is_empty() => {
+                problems.push(format!("{label}: secret is empty"));
+                None
+            }
+            Some(s) => Some(Secret::new(s)),
+        };
+        let events = match self.events {
+            None => Some(None),
+            Some(names) => {
+                let mut events = Vec::new();
+                let mut ok = true;
+                for name in names {
+                    match EventKind::parse(&name) {
+                        Some(e) => events.push(e),
+                        None => {
+                            ok = false;
+                            problems.push(format!(
+                                "{label}: unknown event \"{name}\" (known: {})",
+                                EventKind::ALL
+                                    .iter()
+                                    .map(|e| e.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ));
+                        }
+                    }
+                }
+                ok.then_some(Some(events))
+            }
+        };
+        Some(Webhook {
+            url: url?,
+            secret: secret?,
+            events: events?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[central]
+url = "http://127.0.0.1:8080"
+token = "swa_secret"
+
+[[camera]]
+id = "camera-1"
+url = "rtsp://user:pass@10.0.0.5/stream1"
+"#;
+
+    fn parse(text: &str) -> Config {
+        Config::parse(text).unwrap_or_else(|e| panic!("should parse: {e}\n{text}"))
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        match Config::parse(text) {
+            Ok(_) => panic!("should not parse:\n{text}"),
+            Err(e) => e.problems,
+        }
+    }
+
+    #[test]
+    fn the_spec_example_parses_with_its_defaults() {
+        let config = parse(
+            r#"
+[central]
+url = "http://127.0.0.1:8080"      # the streamwatch server
+token = "swa_..."                  # agent token of one license
+
+[agent]
+state_dir = "/var/lib/streamwatch-agent"   # instance id, sequence, spool
+listen = "0.0.0.0:8001"                    # local Heartbeat API
+
+[[camera]]
+id = "camera-1"
+url = "rtsp://10.0.0.5/stream1"    # or file:///..., stream-status+http://..., simulated://?fps=25
+expected_fps = 25                  # optional
+timezone = "UTC"                   # optional, IANA name, for last_checked
+"#,
+        );
+        assert_eq!(config.central.url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(config.central.token.expose(), "swa_...");
+        assert_eq!(config.central.max_batch_heartbeats, 500);
+        assert_eq!(config.central.timeout, Duration::from_secs(15));
+        assert_eq!(config.agent.listen.port(), 8001);
+        assert_eq!(config.agent.heartbeat_interval, Duration::from_secs(60));
+        assert_eq!(config.agent.spool_max_bytes, 64 * 1024 * 1024);
+        assert_eq!(config.agent.spool_max_age, Duration::from_secs(604_800));
+        assert_eq!(config.cameras.len(), 1);
+        assert_eq!(config.cameras[0].expected_fps, Some(25.0));
+        assert_eq!(config.cameras[0].timezone, chrono_tz::UTC);
+        assert!(config.webhooks.is_empty());
+    }
+
+    #[test]
+    fn defaults_apply_when_agent_is_left_out() {
+        let config = parse(MINIMAL);
+        assert_eq!(config.agent.state_dir, PathBuf::from(DEFAULT_STATE_DIR));
+        assert_eq!(
+            config.agent.listen,
+            DEFAULT_LISTEN.parse().unwrap_or_else(|_| panic!())
+        );
+        assert!(!config.cameras[0].timezone_configured);
+        assert_eq!(
+            config.cameras[0].source,
+            Source::Rtsp {
+                url: Url::parse("rtsp://user:pass@10.0.0.5/stream1")
+                    .unwrap_or_else(|e| panic!("{e}")),
+                transport: RtspTransport::Tcp
+            }
+        );
+        assert_eq!(config.cameras[0].display_url(), "rtsp://10.0.0.5/stream1");
+    }
+
+    #[test]
+    fn every_documented_key_is_accepted() {
+        let config = parse(
+            r#"
+[central]
+url = "https://sw.example.com/base"
+token = "swa_x"
+timeout_seconds = 5
+max_batch_heartbeats = 100
+retry_max_seconds = 60
+
+[agent]
+state_dir = "/tmp/sw"
+listen = "127.0.0.1:9001"
+hostname = "box-1"
+heartbeat_interval_seconds = 10
+min_heartbeat_gap_seconds = 2
+spool_max_bytes = 4096
+spool_max_age_seconds = 3600
+
+[[camera]]
+id = "a"
+url = "rtsp://cam/1"
+expected_fps = 12.5
+timezone = "Europe/Berlin"
+transport = "udp"
+
+[[camera]]
+id = "b"
+url = "file:///var/video/clip.mp4"
+speed = 4.0
+loop = false
+
+[[camera]]
+id = "c"
+url = "stream-status+http://engine:8001/status/#camera-7"
+
+[[camera]]
+id = "d"
+url = "simulated://?fps=10&faults=stall@30s+5s"
+
+[[webhook]]
+url = "https://hooks.example.com/x"
+secret = "k"
+events = ["camera.offline", "camera.online", "camera.starving", "camera.degraded"]
+"#,
+        );
+        assert_eq!(
+            config.central.ingest_url().as_str(),
+            "https://sw.example.com/base/api/v1/ingest/heartbeats"
+        );
+        assert_eq!(
+            config.central.healthz_url().as_str(),
+            "https://sw.example.com/base/healthz"
+        );
+        assert_eq!(config.agent.hostname, "box-1");
+        assert_eq!(config.cameras[0].timezone, chrono_tz::Europe::Berlin);
+        assert!(matches!(
+            config.cameras[0].source,
+            Source::Rtsp {
+                transport: RtspTransport::Udp,
+                ..
+            }
+        ));
+        assert_eq!(
+            config.cameras[1].source,
+            Source::File {
+                path: PathBuf::from("/var/video/clip.mp4"),
+                speed: 4.0,
+                looped: false
+            }
+        );
+        match &config.cameras[2].source {
+            Source::StreamStatus {
+                status_url,
+                remote_id,
+            } => {
+                assert_eq!(status_url.as_str(), "http://engine:8001/status/");
+                assert_eq!(remote_id, "camera-7");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(config.cameras[3].source.kind(), "simulated");
+        assert_eq!(config.webhooks[0].events.as_ref().map(Vec::len), Some(4));
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let config = parse(&format!(
+            "{MINIMAL}\n[[webhook]]\nurl = \"http://h/x\"\nsecret = \"hook-secret\"\n"
+        ));
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("swa_secret"), "{shown}");
+        assert!(!shown.contains("hook-secret"), "{shown}");
+        assert!(shown.contains("[redacted]"));
+    }
+
+    /// A broken file and the line `check-config` must print for it.
+    #[test]
+    fn broken_files_give_one_clear_line_per_mistake() {
+        let head = "[central]\nurl = \"http://127.0.0.1:8080\"\ntoken = \"swa_x\"\n";
+        let camera = |body: &str| format!("{head}\n[[camera]]\n{body}\n");
+        let cases: Vec<(String, Vec<&str>)> = vec![
+            (
+                format!("{head}\n[agent]\nlisten_addr = \"0.0.0.0:1\"\n"),
+                vec![
+                    "unknown key \"listen_addr\" in [agent] (known: state_dir, listen, hostname, heartbeat_interval_seconds, min_heartbeat_gap_seconds, spool_max_bytes, spool_max_age_seconds)",
+                ],
+            ),
+            (
+                camera("id = \"a\"\nurl = \"rtsp://h/s\"\nfsp = 25\nzone = \"UTC\""),
+                vec![
+                    "unknown key \"fsp\" in [[camera]] #1 (known: id, url, expected_fps, timezone, transport, speed, loop)",
+                    "unknown key \"zone\" in [[camera]] #1 (known: id, url, expected_fps, timezone, transport, speed, loop)",
+                ],
+            ),
+            (
+                format!("{head}\n[cameras]\nid = 1\n"),
+                vec![
+                    "unknown key \"cameras\" at the top level (known: [central], [agent], [[camera]], [[webhook]])",
+                ],
+            ),
+            (
+                camera("id = \"a\"\nurl = \"http://h/s\""),
+                vec![
+                    "[[camera]] #1 \"a\": unsupported url scheme \"http\" in \"http://h/s\" (use rtsp://, rtsps://, file://, stream-status+http://, stream-status+https:// or simulated://)",
+                ],
+            ),
+            (
+                camera("id = \"a\"\nurl = \"10.0.0.5/stream\""),
+                vec![
+                    "[[camera]] #1 \"a\": bad url \"10.0.0.5/stream\": no scheme (use rtsp://, rtsps://, file://, stream-status+http://, stream-status+https:// or simulated://)",
+                ],
+            ),
+            (
+                camera("id = \"a\"\nurl = \"rtsp://u:secret@[bad/s\""),
+                vec!["[[camera]] #1 \"a\": bad url \"rtsp://[bad/s\": invalid IPv6 address"],
+            ),
+            (
+                camera("id = \"a\"\nurl = \"file://clip.mp4\""),
+                vec![
+                    "[[camera]] #1 \"a\": bad url \"file://clip.mp4\": a file URL needs an absolute path, e.g. file:///var/video/clip.mp4",
+                ],
+            ),
+            (
+                camera("id = \"a\"\nurl = \"simulated://?fps=25&faults=explode@3s\""),
+                vec![
+                    "[[camera]] #1 \"a\": bad url \"simulated://?fps=25&faults=explode@3s\": unknown fault \"explode\" (known: stall, offline, error, stop, restart, slow, loss, buffer)",
+                ],
+            ),
+            (
+                format!(
+                    "{head}\n[[camera]]\nid = \"a\"\nurl = \"rtsp://h/1\"\n[[camera]]\nid = \"b\"\nurl = \"rtsp://h/2\"\n[[camera]]\nid = \"a\"\nurl = \"rtsp://h/3\"\n"
+                ),
+                vec!["[[camera]] #3: duplicate camera id \"a\" (also #1)"],
+            ),
+            (
+                camera("id = \"a\"\nurl = \"rtsp://h/s\"\ntimezone = \"Mars/Olympus_Mons\""),
+                vec![
+                    "[[camera]] #1 \"a\": invalid timezone \"Mars/Olympus_Mons\" (use an IANA name such as Europe/Berlin or UTC)",
+                ],
+            ),
+            (
+                camera("id = \"camera 1\"\nurl = \"rtsp://h/s\""),
+                vec![
+                    "[[camera]] #1 \"camera 1\": invalid camera id: use 1 to 128 characters of A-Z, a-z, 0-9, '.', '_' and '-'",
+                ],
+            ),
+            (
+                camera("id = \"-\"\nurl = \"rtsp://h/s\""),
+                vec![
+                    "[[camera]] #1 \"-\": the camera id \"-\" is reserved (it means every camera in /api/streams/-/status)",
+                ],
+            ),
+            (
+                camera("url = \"rtsp://h/s\""),
+                vec!["[[camera]] #1: id is missing"],
+            ),
+            (
+                camera("id = \"a\"\nurl = \"rtsp://h/s\"\nexpected_fps = 0"),
+                vec![
+                    "[[camera]] #1 \"a\": expected_fps must be more than 0 and at most 1000, not 0",
+                ],
+            ),
+            (
+                camera("id = \"a\"\nurl = \"rtsp://h/s\"\ntransport = \"sctp\""),
+                vec!["[[camera]] #1 \"a\": transport \"sctp\" is not tcp or udp"],
+            ),
+            (
+                camera("id = \"a\"\nurl = \"simulated://\"\ntransport = \"udp\""),
+                vec!["[[camera]] #1 \"a\": transport applies only to rtsp:// cameras"],
+            ),
+            (
+                camera("id = \"a\"\nurl = \"rtsp://h/s\"\nexpected_fps = \"fast\""),
+                vec!["line 8: invalid type: string \"fast\", expected f64"],
+            ),
+            (
+                "[[camera]]\nid = \"a\"\nurl = \"simulated://\"\n".to_owned(),
+                vec!["[central] is missing: it needs url and token"],
+            ),
+            (
+                "[central]\ntoken = \"swa_x\"\n".to_owned(),
+                vec!["[central] url is missing"],
+            ),
+            (
+                "[central]\nurl = \"http://h\"\n".to_owned(),
+                vec!["[central] token is missing: create an agent token for the license (swa_...)"],
+            ),
+            (
+                "[central]\nurl = \"ftp://h\"\ntoken = \"\"\n".to_owned(),
+                vec![
+                    "[central] url \"ftp://h\": unsupported scheme \"ftp\" (use http:// or https://)",
+                    "[central] token is empty",
+                ],
+            ),
+            (
+                format!("{head}[agent]\nlisten = \"8001\"\nspool_max_bytes = 10\n"),
+                vec![
+                    "[agent] listen \"8001\" is not an address with a port, e.g. 0.0.0.0:8001",
+                    "[agent] spool_max_bytes must be at least 1024, not 10",
+                ],
+            ),
+            (
+                format!(
+                    "{head}[[webhook]]\nurl = \"http://h/x\"\nevents = [\"camera.exploded\"]\n"
+                ),
+                vec![
+                    "[[webhook]] #1: secret is missing (it signs every delivery)",
+                    "[[webhook]] #1: unknown event \"camera.exploded\" (known: camera.offline, camera.online, camera.starving, camera.degraded)",
+                ],
+            ),
+            (
+                "[central\nurl = 1".to_owned(),
+                vec!["line 1: unclosed table, expected `]`"],
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(problems(&text), expected, "for the file:\n{text}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_and_other_mistakes_are_reported_together() {
+        let text = "[central]\nurl = \"http://h\"\ntoken = \"t\"\nproxy = \"x\"\n[[camera]]\nid = \"a\"\nurl = \"rtsp://h/s\"\ntimezone = \"Nowhere\"\n";
+        assert_eq!(
+            problems(text),
+            vec![
+                "unknown key \"proxy\" in [central] (known: url, token, timeout_seconds, max_batch_heartbeats, retry_max_seconds)",
+                "[[camera]] #1 \"a\": invalid timezone \"Nowhere\" (use an IANA name such as Europe/Berlin or UTC)",
+            ]
+        );
+    }
+
+    #[test]
+    fn passwords_in_bad_urls_are_not_echoed() {
+        let text = "[central]\nurl = \"http://h\"\ntoken = \"t\"\n[[camera]]\nid = \"a\"\nurl = \"http://admin:hunter2@h/s\"\n";
+        let all = problems(text).join("\n");
+        assert!(!all.contains("hunter2"), "{all}");
+    }
+}

@@ -1,0 +1,72 @@
+//! Camera sources. Each runs as one task per camera until shutdown and writes what it measures
+//! into the camera's [`CameraMetrics`](crate::metrics::CameraMetrics).
+//!
+//! Contract for every source (the rest of the agent relies on it):
+//! - `run(...)` returns only when `shutdown` is cancelled; failures are recorded with
+//!   `on_failure` and followed by a reconnect with backoff and `on_restart`, never a return.
+//! - It never blocks the async runtime and never holds the metrics lock across an await.
+//!
+//! | URL | module |
+//! |---|---|
+//! | `rtsp://`, `rtsps://` | [`rtsp`] |
+//! | `file:///path.mp4` | [`file`] |
+//! | `stream-status+http(s)://host:port/status/[#id]` | [`stream_status`] |
+//! | `simulated://?fps=25&faults=...` | [`simulated`] |
+
+pub mod file;
+pub mod rtsp;
+pub mod simulated;
+pub mod stream_status;
+
+use crate::config::{Camera, RtspTransport, Source};
+use crate::metrics::CameraMetrics;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Starts the source of `camera`, writing into `metrics`, until `shutdown`.
+pub fn spawn(
+    camera: &Camera,
+    metrics: CameraMetrics,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    match &camera.source {
+        Source::Rtsp { url, transport } => {
+            let options = rtsp::RtspOptions {
+                transport: match transport {
+                    RtspTransport::Tcp => rtsp::Transport::Tcp,
+                    RtspTransport::Udp => rtsp::Transport::Udp,
+                },
+                ..rtsp::RtspOptions::default()
+            };
+            tokio::spawn(rtsp::run(url.clone(), options, metrics, shutdown))
+        }
+        Source::File {
+            path,
+            speed,
+            looped,
+        } => {
+            let options = file::FileOptions {
+                speed: *speed,
+                looped: *looped,
+            };
+            tokio::spawn(file::run(path.clone(), options, metrics, shutdown))
+        }
+        Source::StreamStatus {
+            status_url,
+            remote_id,
+        } => {
+            let remote_id = if remote_id.is_empty() {
+                camera.id.clone()
+            } else {
+                remote_id.clone()
+            };
+            tokio::spawn(stream_status::run(
+                status_url.clone(),
+                remote_id,
+                metrics,
+                shutdown,
+            ))
+        }
+        Source::Simulated(spec) => tokio::spawn(simulated::run(spec.clone(), metrics, shutdown)),
+    }
+}

@@ -1,0 +1,545 @@
+//! `rtsp://` sources through the `retina` crate: RTP is received and measured, never decoded.
+//!
+//! One task per camera runs [`run`]: DESCRIBE, SETUP of the first video stream, PLAY, then it
+//! reads RTP packets until the session fails, stalls or the agent shuts down. On a failure it
+//! records `offline` with the reason, waits with exponential backoff (1 s doubling to 30 s, with
+//! jitter: [`crate::backoff`]), counts a restart and connects again.
+//!
+//! # What is measured, and how
+//!
+//! The session is read packet by packet (retina's `Session<Playing>` stream), not through its
+//! frame demuxer: that keeps the cost per packet minimal (no copy into frames) and gives exact
+//! packet counts for the loss percentage. Frames are delimited as RTP does it: a frame is the
+//! run of packets sharing one RTP timestamp, closed by the marker bit (RFC 6184 and friends) or,
+//! if the marker packet was lost, by the first packet of the next timestamp. So the agent works
+//! for any video codec retina can set up, H.264, H.265 or MJPEG alike.
+//!
+//! - frames, bytes (RTP payload bytes), fps and bitrate: `on_frame` per frame, the sliding
+//!   window lives in [`CameraMetrics`];
+//! - RTP loss: retina's per-packet `loss()` (sequence-number gaps); expected = received + lost;
+//! - jitter: the RFC 3550 (section 6.4.1) interarrival jitter estimate from RTP timestamps
+//!   against arrival times;
+//! - declared fps: the SDP's `a=framerate`, if any.
+//!
+//! # Stalls
+//!
+//! A frozen camera (or a `kill -STOP`ped server) keeps the TCP connection open and sends nothing.
+//! While connected the status stays `running`; the health code derives `starving` from "running
+//! and no frame within 3 s". After `stall_timeout` without a frame the session is torn down,
+//! `offline` is recorded ("no frames for 3 s (stalled)") and the source reconnects. DESCRIBE,
+//! SETUP and PLAY each have `connect_timeout`, since a frozen server accepts the TCP connection
+//! (the kernel does) but never answers.
+//!
+//! # Credentials and TLS
+//!
+//! `rtsp://user:password@host/...` credentials are handed to retina (which answers Basic and
+//! Digest challenges) and removed from the URL itself, so they reach neither retina's error text
+//! nor our logs. retina 0.4 has no TLS, so `rtsps://` is reported as an `error` with a clear
+//! message (see `docs/AGENT.md`); terminating TLS in front of the agent is the workaround.
+
+use crate::{backoff::Backoff, metrics::CameraMetrics};
+use chrono::Utc;
+use futures::StreamExt;
+use retina::client::{
+    Credentials, PacketItem, PlayOptions, Session, SessionOptions, SetupOptions,
+    TcpTransportOptions, UdpTransportOptions,
+};
+use std::time::Duration;
+use streamwatch_protocol::{CameraStatus, strip_url_credentials};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use url::Url;
+
+/// How RTP travels from the camera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// Interleaved in the RTSP TCP connection: one connection, no firewall holes, no reordering.
+    #[default]
+    Tcp,
+    /// Separate UDP ports per stream. retina has no reorder buffer, so reordered packets count
+    /// as lost: for LANs only.
+    Udp,
+}
+
+/// Per-camera RTSP settings.
+#[derive(Debug, Clone)]
+pub struct RtspOptions {
+    pub transport: Transport,
+    /// Connected but no frame for this long: tear down and reconnect (SPEC: 3 s).
+    pub stall_timeout: Duration,
+    /// Bound on each of DESCRIBE (including the TCP connect), SETUP and PLAY.
+    pub connect_timeout: Duration,
+}
+
+impl Default for RtspOptions {
+    fn default() -> Self {
+        Self {
+            transport: Transport::Tcp,
+            stall_timeout: Duration::from_secs(3),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Reconnect delays: 1 s doubling to 30 s, each drawn at random between half and all of it
+/// (see [`Backoff`]) so that the cameras behind one failed switch do not reconnect in lockstep.
+pub(crate) const RECONNECT_BASE: Duration = Duration::from_secs(1);
+pub(crate) const RECONNECT_CAP: Duration = Duration::from_secs(30);
+
+/// Ingests `url` until `shutdown` is cancelled, writing what it measures into `metrics`.
+///
+/// Never returns before shutdown: failures become `on_failure` + backoff + `on_restart`. A URL
+/// that can never work (`rtsps://`, another scheme, no host) is reported once as `error` and the
+/// task then waits for shutdown without retrying.
+pub async fn run(
+    url: Url,
+    options: RtspOptions,
+    metrics: CameraMetrics,
+    shutdown: CancellationToken,
+) {
+    let span = tracing::info_span!("rtsp", url = %strip_url_credentials(url.as_str()));
+    async move {
+        let target = match Target::parse(url) {
+            Ok(target) => target,
+            Err(message) => {
+                tracing::error!(error = %message, "camera URL cannot be used");
+                metrics.on_failure(CameraStatus::Error, message);
+                shutdown.cancelled().await;
+                return;
+            }
+        };
+        let mut backoff = Backoff::new(RECONNECT_BASE, RECONNECT_CAP);
+        loop {
+            let mut received_frames = false;
+            let failure = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return,
+                failure = ingest(&target, &options, &metrics, &mut received_frames) => failure,
+            };
+            if received_frames {
+                // The camera worked: a new outage starts again with the short delay.
+                backoff.reset();
+            }
+            let delay = backoff.fail();
+            tracing::warn!(
+                error = %failure.message,
+                retry_in_ms = delay.as_millis() as u64,
+                "camera session ended"
+            );
+            metrics.on_failure(failure.status, failure.message);
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(delay) => {}
+            }
+            metrics.on_restart(Utc::now());
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+/// Why a session ended: the status to report and the operator-facing reason.
+#[derive(Debug)]
+struct Failure {
+    status: CameraStatus,
+    message: String,
+}
+
+impl Failure {
+    fn offline(message: impl Into<String>) -> Self {
+        Self {
+            status: CameraStatus::Offline,
+            message: message.into(),
+        }
+    }
+}
+
+/// One session, from DESCRIBE until it fails. Sets `received_frames` once a frame arrived.
+async fn ingest(
+    target: &Target,
+    options: &RtspOptions,
+    metrics: &CameraMetrics,
+    received_frames: &mut bool,
+) -> Failure {
+    let bound = options.connect_timeout;
+    let session_options = SessionOptions::default()
+        .creds(target.creds.clone())
+        .user_agent(format!("streamwatch-agent/{}", env!("CARGO_PKG_VERSION")));
+    let mut session = match step(
+        bound,
+        "DESCRIBE",
+        Session::describe(target.url.clone(), session_options),
+    )
+    .await
+    {
+        Ok(session) => session,
+        Err(failure) => return failure,
+    };
+    let Some(stream_i) = session.streams().iter().position(|s| s.media() == "video") else {
+        return Failure {
+            status: CameraStatus::Error,
+            message: "the camera offers no video stream (SDP has no m=video)".to_owned(),
+        };
+    };
+    let stream = &session.streams()[stream_i];
+    let declared_fps = stream
+        .framerate()
+        .map(f64::from)
+        .filter(|fps| fps.is_finite() && *fps > 0.0);
+    let clock_rate = f64::from(stream.clock_rate_hz().max(1));
+    let transport = match options.transport {
+        Transport::Tcp => retina::client::Transport::Tcp(TcpTransportOptions::default()),
+        Transport::Udp => retina::client::Transport::Udp(UdpTransportOptions::default()),
+    };
+    let setup = session.setup(stream_i, SetupOptions::default().transport(transport));
+    if let Err(failure) = step(bound, "SETUP", setup).await {
+        return failure;
+    }
+    let mut playing = match step(bound, "PLAY", session.play(PlayOptions::default())).await {
+        Ok(playing) => playing,
+        Err(failure) => return failure,
+    };
+    metrics.on_connected(Utc::now(), declared_fps);
+    tracing::info!(?declared_fps, transport = ?options.transport, "camera connected");
+
+    let mut frames = FrameAssembler::default();
+    let mut jitter = Jitter::new(clock_rate);
+    let mut packets = PacketCounts::default();
+    let started = std::time::Instant::now();
+    // The stall timer is not pushed back per frame (that would re-arm a timer 25 times a
+    // second per camera): when it fires, it checks the last frame and re-arms from there.
+    let mut last_frame = Instant::now();
+    let batch_ms: u64 = std::env::var("BATCH_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if batch_ms > 0 {
+        use futures::FutureExt;
+        static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        let epoch = *EPOCH.get_or_init(Instant::now);
+        let interval = Duration::from_millis(batch_ms);
+        loop {
+            while let Some(item) = playing.next().now_or_never() {
+                match item {
+                    Some(Ok(PacketItem::Rtp(pkt))) if pkt.stream_id() == stream_i => {
+                        let rtp_ts = pkt.timestamp().timestamp();
+                        let mut closed = 0;
+                        frames.push(rtp_ts, pkt.payload().len(), pkt.mark(), |bytes| {
+                            metrics.on_frame(Utc::now(), bytes);
+                            closed += 1;
+                        });
+                        if closed > 0 {
+                            *received_frames = true;
+                            last_frame = Instant::now();
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Failure::offline(first_line(&e.to_string())),
+                    None => return Failure::offline("the server closed the session"),
+                }
+            }
+            if last_frame.elapsed() >= options.stall_timeout {
+                return Failure::offline(format!(
+                    "no frames for {} (stalled)",
+                    seconds(options.stall_timeout)
+                ));
+            }
+            let n = (epoch.elapsed().as_nanos() / interval.as_nanos()) as u32 + 1;
+            tokio::time::sleep_until(epoch + interval * n).await;
+        }
+    }
+    let stall = tokio::time::sleep(options.stall_timeout);
+    tokio::pin!(stall);
+    loop {
+        tokio::select! {
+            item = playing.next() => match item {
+                Some(Ok(PacketItem::Rtp(pkt))) if pkt.stream_id() == stream_i => {
+                    packets.expected += 1 + u64::from(pkt.loss());
+                    packets.lost += u64::from(pkt.loss());
+                    let arrival = pkt.ctx().received().saturating_duration_since(started);
+                    let rtp_ts = pkt.timestamp().timestamp();
+                    jitter.on_packet(arrival.as_secs_f64(), rtp_ts);
+                    let mut closed = 0;
+                    frames.push(rtp_ts, pkt.payload().len(), pkt.mark(), |bytes| {
+                        metrics.on_frame(Utc::now(), bytes);
+                        closed += 1;
+                    });
+                    if closed > 0 {
+                        *received_frames = true;
+                        last_frame = Instant::now();
+                        metrics.on_packets(packets.expected, packets.lost);
+                        metrics.set_jitter_ms(jitter.millis());
+                        packets = PacketCounts::default();
+                    }
+                }
+                // RTCP and packets of streams we did not set up.
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Failure::offline(first_line(&e.to_string())),
+                None => return Failure::offline("the server closed the session"),
+            },
+            () = &mut stall => {
+                let deadline = last_frame + options.stall_timeout;
+                if Instant::now() < deadline {
+                    stall.as_mut().reset(deadline);
+                } else {
+                    return Failure::offline(format!(
+                        "no frames for {} (stalled)",
+                        seconds(options.stall_timeout)
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Runs one RTSP request with a time bound and turns its error into a [`Failure`].
+async fn step<T>(
+    bound: Duration,
+    what: &str,
+    request: impl Future<Output = Result<T, retina::Error>>,
+) -> Result<T, Failure> {
+    match tokio::time::timeout(bound, request).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(Failure::offline(format!(
+            "{what} failed: {}",
+            first_line(&e.to_string())
+        ))),
+        Err(_) => Err(Failure::offline(format!(
+            "{what} timed out after {}",
+            seconds(bound)
+        ))),
+    }
+}
+
+/// retina's messages add packet-capture context after a blank line; the first line is the
+/// part an operator can act on.
+fn first_line(message: &str) -> String {
+    message.lines().next().unwrap_or(message).trim().to_owned()
+}
+
+fn seconds(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs.fract() == 0.0 {
+        format!("{secs:.0} s")
+    } else {
+        format!("{secs:.1} s")
+    }
+}
+
+/// The URL retina is given (never with credentials) and the credentials taken out of it.
+#[derive(Debug)]
+struct Target {
+    url: Url,
+    creds: Option<Credentials>,
+}
+
+impl Target {
+    fn parse(mut url: Url) -> Result<Self, String> {
+        match url.scheme() {
+            "rtsp" => {}
+            "rtsps" => {
+                return Err(
+                    "rtsps:// (RTSP over TLS) is not supported: the retina RTSP client \
+                            has no TLS; use rtsp:// or terminate TLS in front of the agent"
+                        .to_owned(),
+                );
+            }
+            other => return Err(format!("unsupported scheme {other}://: expected rtsp://")),
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(format!(
+                "{} has no host",
+                strip_url_credentials(url.as_str())
+            ));
+        }
+        let creds = if url.username().is_empty() && url.password().is_none() {
+            None
+        } else {
+            let creds = Credentials {
+                username: percent_decode(url.username()),
+                password: percent_decode(url.password().unwrap_or_default()),
+            };
+            // Both only fail for URLs without a host, excluded above.
+            let cleared = url.set_username("").and_then(|()| url.set_password(None));
+            if cleared.is_err() {
+                return Err("cannot remove the credentials from the camera URL".to_owned());
+            }
+            Some(creds)
+        };
+        Ok(Self { url, creds })
+    }
+}
+
+/// `url` keeps user info percent-encoded; the camera wants the raw characters.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[derive(Debug, Default)]
+struct PacketCounts {
+    expected: u64,
+    lost: u64,
+}
+
+/// Delimits frames in a sequence of RTP packets of one stream.
+#[derive(Debug, Default)]
+struct FrameAssembler {
+    /// The frame being received: its RTP timestamp and payload bytes so far.
+    open: Option<(i64, u64)>,
+}
+
+impl FrameAssembler {
+    /// Adds one packet; calls `on_frame(bytes)` for each frame it completes (at most two: an
+    /// unterminated previous frame and a one-packet frame with its marker).
+    fn push(&mut self, rtp_ts: i64, payload_len: usize, mark: bool, mut on_frame: impl FnMut(u64)) {
+        let len = payload_len as u64;
+        match &mut self.open {
+            Some((ts, bytes)) if *ts == rtp_ts => *bytes += len,
+            open => {
+                if let Some((_, bytes)) = open.take() {
+                    on_frame(bytes);
+                }
+                *open = Some((rtp_ts, len));
+            }
+        }
+        if mark && let Some((_, bytes)) = self.open.take() {
+            on_frame(bytes);
+        }
+    }
+}
+
+/// RFC 3550 section 6.4.1 interarrival jitter: `J += (|D| - J) / 16`, where `D` is the change
+/// in transit time (arrival minus RTP timestamp, in timestamp units) between two packets.
+#[derive(Debug)]
+struct Jitter {
+    clock_rate: f64,
+    previous_transit: Option<f64>,
+    /// In RTP timestamp units.
+    jitter: f64,
+}
+
+impl Jitter {
+    fn new(clock_rate: f64) -> Self {
+        Self {
+            clock_rate,
+            previous_transit: None,
+            jitter: 0.0,
+        }
+    }
+
+    fn on_packet(&mut self, arrival_secs: f64, rtp_ts: i64) {
+        let transit = arrival_secs * self.clock_rate - rtp_ts as f64;
+        if let Some(previous) = self.previous_transit {
+            let d = (transit - previous).abs();
+            self.jitter += (d - self.jitter) / 16.0;
+        }
+        self.previous_transit = Some(transit);
+    }
+
+    fn millis(&self) -> f64 {
+        self.jitter / self.clock_rate * 1000.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn credentials_leave_the_url_and_are_decoded() {
+        let target = Target::parse(url("rtsp://ad%40min:p%3Ass@cam.local:554/live")).unwrap();
+        assert_eq!(target.url.as_str(), "rtsp://cam.local:554/live");
+        let creds = target.creds.unwrap();
+        assert_eq!(
+            (creds.username.as_str(), creds.password.as_str()),
+            ("ad@min", "p:ss")
+        );
+    }
+
+    #[test]
+    fn a_url_without_credentials_is_kept_as_is() {
+        let target = Target::parse(url("rtsp://10.0.0.2/stream1")).unwrap();
+        assert_eq!(target.url.as_str(), "rtsp://10.0.0.2/stream1");
+        assert!(target.creds.is_none());
+    }
+
+    #[test]
+    fn unusable_urls_are_explained_without_their_credentials() {
+        let cases = [
+            ("rtsps://u:secret@cam/live", "not supported"),
+            ("http://u:secret@cam/live", "unsupported scheme http://"),
+        ];
+        for (input, expected) in cases {
+            let message = Target::parse(url(input)).unwrap_err();
+            assert!(message.contains(expected), "{input}: {message}");
+            assert!(!message.contains("secret"), "{input}: {message}");
+        }
+    }
+
+    #[test]
+    fn frames_end_at_the_marker_bit() {
+        let mut frames = Vec::new();
+        let mut assembler = FrameAssembler::default();
+        assembler.push(0, 100, false, |b| frames.push(b));
+        assembler.push(0, 50, true, |b| frames.push(b));
+        assembler.push(3600, 10, true, |b| frames.push(b));
+        assert_eq!(frames, [150, 10]);
+    }
+
+    #[test]
+    fn a_lost_marker_packet_ends_the_frame_at_the_next_timestamp() {
+        let mut frames = Vec::new();
+        let mut assembler = FrameAssembler::default();
+        assembler.push(0, 100, false, |b| frames.push(b));
+        // The marker packet of timestamp 0 was lost; a one-packet frame follows.
+        assembler.push(3600, 20, true, |b| frames.push(b));
+        assert_eq!(frames, [100, 20]);
+    }
+
+    #[test]
+    fn jitter_is_zero_for_perfectly_paced_packets_and_grows_with_variation() {
+        let mut jitter = Jitter::new(90_000.0);
+        for k in 0..100 {
+            jitter.on_packet(k as f64 * 0.04, k * 3600);
+        }
+        assert!(jitter.millis().abs() < 1e-9, "{}", jitter.millis());
+        // Alternating 10 ms early and late converges towards 20 ms of |D|.
+        for k in 100..1000 {
+            let wobble = if k % 2 == 0 { 0.01 } else { -0.01 };
+            jitter.on_packet(k as f64 * 0.04 + wobble, k * 3600);
+        }
+        assert!((jitter.millis() - 20.0).abs() < 0.5, "{}", jitter.millis());
+    }
+
+    #[test]
+    fn retina_context_is_cut_from_error_messages() {
+        let message = "Unable to connect: refused\n\nconn: 127.0.0.1:1->127.0.0.1:2";
+        assert_eq!(first_line(message), "Unable to connect: refused");
+        assert_eq!(seconds(Duration::from_secs(3)), "3 s");
+        assert_eq!(seconds(Duration::from_millis(1500)), "1.5 s");
+    }
+}

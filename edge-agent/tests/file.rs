@@ -1,0 +1,228 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is a failed test with its location"
+)]
+
+//! The file source with a real MP4 made by `ffmpeg` (4 s, 25 fps, H.264) during the test setup.
+
+mod support;
+
+use std::{
+    path::{Path, PathBuf},
+    sync::OnceLock,
+    time::Duration,
+};
+use streamwatch_agent::{
+    metrics::CameraMetrics,
+    sources::file::{self, FileOptions},
+};
+use streamwatch_protocol::CameraStatus;
+use support::{TempDir, eventually, near, since_last_frame, snapshot, window_full};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The clip shared by every test of this binary, made once (kept in cargo's per-target
+/// scratch folder, which `cargo clean` removes).
+fn clip() -> &'static Path {
+    static CLIP: OnceLock<PathBuf> = OnceLock::new();
+    CLIP.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let path = dir.join("streamwatch-clip-4s-25fps.mp4");
+        // Written under a private name and renamed: concurrent test runs never see half a file.
+        let partial = dir.join(format!("streamwatch-clip-{}.mp4", std::process::id()));
+        support::make_clip(&partial, 4, 25, "320x240");
+        std::fs::rename(&partial, &path).expect("rename the clip");
+        path
+    })
+}
+
+struct Camera {
+    metrics: CameraMetrics,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Camera {
+    fn start(path: &Path, options: FileOptions) -> Self {
+        let metrics = CameraMetrics::new();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(file::run(
+            path.to_owned(),
+            options,
+            metrics.clone(),
+            shutdown.clone(),
+        ));
+        Self {
+            metrics,
+            shutdown,
+            task: Some(task),
+        }
+    }
+
+    async fn stop(mut self) {
+        self.shutdown.cancel();
+        let task = self.task.take().expect("task");
+        tokio::time::timeout(Duration::from_secs(1), task)
+            .await
+            .expect("run() returns within 1 s of shutdown")
+            .expect("run() does not panic");
+    }
+}
+
+impl Drop for Camera {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+fn speed(speed: f64, looped: bool) -> FileOptions {
+    FileOptions { speed, looped }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mp4_plays_at_real_time_with_its_progress() {
+    let camera = Camera::start(clip(), FileOptions::default());
+    let m = &camera.metrics;
+    let early = eventually(m, Duration::from_secs(3), "running with progress", |s| {
+        s.status == CameraStatus::Running && s.processed_seconds > 0.0
+    })
+    .await;
+    assert!((early.total_seconds - 4.0).abs() < 0.1, "{early:#?}");
+    assert_eq!(early.declared_fps.map(f64::round), Some(25.0), "{early:#?}");
+    let later = eventually(m, Duration::from_secs(3), "progress moves on", |s| {
+        s.processed_seconds >= early.processed_seconds + 1.0
+    })
+    .await;
+    assert!(later.processed_seconds <= later.total_seconds, "{later:#?}");
+    // The fps window is 5 s: full after 5 s of a looping 4 s clip.
+    let s = eventually(m, Duration::from_secs(10), "25 fps", |s| {
+        window_full(s) && near(s.received_fps, 25.0)
+    })
+    .await;
+    assert!(s.bitrate_kbps > 0.0 && since_last_frame(&s) < 1.0, "{s:#?}");
+    camera.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_times_the_speed_plays_the_clip_in_about_a_second() {
+    let started = std::time::Instant::now();
+    let camera = Camera::start(clip(), speed(4.0, false));
+    let s = eventually(
+        &camera.metrics,
+        Duration::from_secs(4),
+        "the end of the clip",
+        |s| s.status == CameraStatus::Stopped,
+    )
+    .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(
+        (0.8..2.5).contains(&elapsed),
+        "4 s of video at 4x took {elapsed:.2} s"
+    );
+    assert_eq!(s.frames_total, 100, "{s:#?}");
+    assert!(
+        (s.processed_seconds - s.total_seconds).abs() < 1e-6,
+        "{s:#?}"
+    );
+    assert_eq!(s.last_error.as_deref(), Some("end of file (not looped)"));
+    // Stopped, but run() still waits for shutdown.
+    assert!(!camera.task.as_ref().unwrap().is_finished());
+    camera.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_looped_file_keeps_playing_after_its_end() {
+    let camera = Camera::start(clip(), speed(4.0, true));
+    let s = eventually(
+        &camera.metrics,
+        Duration::from_secs(5),
+        "a second pass",
+        |s| s.frames_total > 150,
+    )
+    .await;
+    assert_eq!(s.status, CameraStatus::Running, "{s:#?}");
+    assert_eq!(s.restart_count, 0, "looping is not a restart: {s:#?}");
+    assert!(s.processed_seconds < s.total_seconds, "{s:#?}");
+    eventually(
+        &camera.metrics,
+        Duration::from_secs(8),
+        "100 fps at 4x",
+        |s| window_full(s) && near(s.received_fps, 100.0),
+    )
+    .await;
+    camera.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_file_is_an_error_and_is_retried_until_it_appears() {
+    let dir = TempDir::new("missing");
+    let path = dir.path().join("later.mp4");
+    let camera = Camera::start(&path, FileOptions::default());
+    let m = &camera.metrics;
+    let s = eventually(m, Duration::from_secs(2), "error status", |s| {
+        s.status == CameraStatus::Error
+    })
+    .await;
+    let error = s.last_error.unwrap_or_default();
+    assert!(
+        error.starts_with("cannot open ") && error.contains("later.mp4"),
+        "{error}"
+    );
+    eventually(m, Duration::from_secs(3), "a retry", |s| {
+        s.restart_count >= 1
+    })
+    .await;
+
+    std::fs::copy(clip(), &path).unwrap();
+    eventually(
+        m,
+        Duration::from_secs(10),
+        "playing once the file exists",
+        |s| s.status == CameraStatus::Running && s.frames_total > 0,
+    )
+    .await;
+    camera.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_files_are_errors_with_a_clear_message() {
+    let dir = TempDir::new("corrupt");
+    let garbage = dir.path().join("garbage.mp4");
+    std::fs::write(&garbage, vec![0x42_u8; 4096]).unwrap();
+    // ffmpeg writes the index (moov) at the end: half a file has no index.
+    let truncated = dir.path().join("truncated.mp4");
+    let bytes = std::fs::read(clip()).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+
+    for path in [garbage, truncated] {
+        let camera = Camera::start(&path, FileOptions::default());
+        let s = eventually(
+            &camera.metrics,
+            Duration::from_secs(3),
+            "error status",
+            |s| s.status == CameraStatus::Error,
+        )
+        .await;
+        let error = s.last_error.clone().unwrap_or_default();
+        assert!(
+            error.contains("not a readable MP4"),
+            "{}: {error}",
+            path.display()
+        );
+        assert_eq!(s.frames_total, 0);
+        camera.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn shutdown_stops_a_playing_file_promptly() {
+    let camera = Camera::start(clip(), FileOptions::default());
+    eventually(&camera.metrics, Duration::from_secs(3), "frames", |s| {
+        s.frames_total > 0
+    })
+    .await;
+    let frames = snapshot(&camera.metrics).frames_total;
+    camera.stop().await;
+    assert!(frames > 0);
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/python3
+"""A small RTSP server for the edge agent's tests and benchmark (GStreamer's gst-rtsp-server).
+
+Needs Debian's Python with GObject introspection (a pyenv python has no `gi`):
+  apt-get install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
+      gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+
+Usage:
+  rtsp_server.py --port PORT [--mount /test] [--count N] [--credentials USER:PASSWORD]
+                 (--live-fps FPS | --file CLIP.mp4 | --launch PIPELINE)
+
+--live-fps  live H.264 from videotestsrc + x264enc at FPS frames per second (one encoder per client);
+--file      a pre-encoded H.264 MP4 streamed at real time without re-encoding (cheap: the
+            benchmark uses it so that the server costs little next to the clients);
+--launch    any gst-rtsp-server launch line (its payloader must be named pay0).
+--count N   mounts N copies: MOUNT0 .. MOUNT{N-1} (default: one mount at MOUNT itself).
+--credentials  require Basic authentication with these credentials.
+
+Prints "ready" on stdout (flushed) once the server listens; errors go to stderr with exit code 2.
+"""
+
+import argparse
+import signal
+import sys
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+
+
+def launch_line(args):
+    if args.launch:
+        return args.launch
+    if args.file:
+        return (
+            f'( filesrc location="{args.file}" ! qtdemux ! h264parse config-interval=-1 '
+            "! rtph264pay name=pay0 pt=96 )"
+        )
+    fps = args.live_fps
+    return (
+        "( videotestsrc is-live=true pattern=ball "
+        f"! video/x-raw,width={args.width},height={args.height},framerate={fps}/1 "
+        "! x264enc tune=zerolatency speed-preset=ultrafast bitrate=500 "
+        f"key-int-max={fps * 2} ! video/x-h264,profile=baseline "
+        "! rtph264pay name=pay0 pt=96 config-interval=1 )"
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--address", default="127.0.0.1")
+    parser.add_argument("--mount", default="/test")
+    parser.add_argument("--count", type=int, default=0)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--live-fps", type=int)
+    source.add_argument("--file")
+    source.add_argument("--launch")
+    parser.add_argument("--width", type=int, default=320)
+    parser.add_argument("--height", type=int, default=240)
+    parser.add_argument("--credentials", help="USER:PASSWORD required (Basic auth)")
+    args = parser.parse_args()
+
+    Gst.init(None)
+    if args.live_fps and Gst.ElementFactory.find("x264enc") is None:
+        print("x264enc is missing: install gstreamer1.0-plugins-ugly", file=sys.stderr)
+        sys.exit(2)
+
+    server = GstRtspServer.RTSPServer()
+    server.set_address(args.address)
+    server.set_service(str(args.port))
+    if args.credentials:
+        user, _, password = args.credentials.partition(":")
+        auth = GstRtspServer.RTSPAuth()
+        token = GstRtspServer.RTSPToken()
+        token.set_string("media.factory.role", user)
+        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password), token)
+        server.set_auth(auth)
+    mounts = server.get_mount_points()
+    line = launch_line(args)
+    names = [f"{args.mount}{i}" for i in range(args.count)] if args.count else [args.mount]
+    for name in names:
+        factory = GstRtspServer.RTSPMediaFactory()
+        factory.set_launch(line)
+        # Every client gets its own pipeline: a file restarts from its beginning per client.
+        factory.set_shared(False)
+        if args.credentials:
+            role = Gst.Structure.new_empty(args.credentials.partition(":")[0])
+            role.set_value("media.factory.access", True)
+            role.set_value("media.factory.construct", True)
+            factory.add_role_from_structure(role)
+        mounts.add_factory(name, factory)
+
+    try:
+        server.attach(None)
+    except GLib.Error as err:
+        print(f"cannot listen on {args.address}:{args.port}: {err.message}", file=sys.stderr)
+        sys.exit(2)
+    # attach() returns 0 instead of raising on some versions.
+    if server.get_bound_port() <= 0:
+        print(f"cannot listen on {args.address}:{args.port}", file=sys.stderr)
+        sys.exit(2)
+
+    loop = GLib.MainLoop()
+    GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGTERM, loop.quit)
+    GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGINT, loop.quit)
+    print("ready", flush=True)
+    loop.run()
+
+
+if __name__ == "__main__":
+    main()

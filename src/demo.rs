@@ -1,0 +1,358 @@
+//! `streamwatch demo`: the one-command first run (SPEC section 9).
+//!
+//! 1. PostgreSQL: the configured URL, else a private cluster in `<folder>/pg` started from the
+//!    installed server binaries (`private_pg`), stopped on exit.
+//! 2. Migrations, a demo tenant and its owner (kept across runs).
+//! 3. The server with the scheduler, the simulated clock, and the development mailbox in
+//!    `<folder>/mailbox`.
+//! 4. Five sites, through the real agent code in-process (`streamwatch-agent`):
+//!    two All Active, one Partially Active (a camera that never sends frames: starving), one
+//!    that went quiet (it reported once, then the simulated clock moves past its inactivity
+//!    interval: Inactive, and an e-mail lands in the mailbox), and one never installed.
+//!
+//! Ctrl-C stops the agents, the server and PostgreSQL.
+
+use crate::{
+    accounts,
+    auth::token::{self, TokenKind},
+    config::{Environment, Settings},
+    db,
+    domain::{
+        CheckInterval, DisplayName, EmailAddress, LicenseKey, LicenseKind, Password, TimeZoneName,
+    },
+    ingest::writer::{self, AgentLicense, IngestRequest},
+    notify,
+    private_pg::PrivatePostgres,
+    startup::{self, Application},
+    store::{agent_tokens, licenses, users},
+};
+use anyhow::Context;
+use chrono::Utc;
+use secrecy::SecretString;
+use sqlx::PgPool;
+use std::{net::SocketAddr, path::PathBuf};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const DEMO_EMAIL: &str = "demo@streamwatch.test";
+pub const DEMO_PASSWORD: &str = "streamwatch-demo";
+const DEMO_ADMIN_TOKEN: &str = "demo-admin-token";
+
+/// A camera of a demo agent: id and source URL.
+type DemoCamera = (&'static str, &'static str);
+
+/// The five demo sites: key, name, and the agent's cameras (`None`: never installed).
+const SITES: &[(&str, &str, Option<&[DemoCamera]>)] = &[
+    (
+        "DEMO-1",
+        "Harbour Gate",
+        Some(&[
+            ("gate-north", "simulated://?fps=25"),
+            ("gate-south", "simulated://?fps=25"),
+        ]),
+    ),
+    (
+        "DEMO-2",
+        "Main Depot",
+        Some(&[
+            ("dock-1", "simulated://?fps=15"),
+            ("dock-2", "simulated://?fps=15"),
+            ("yard", "simulated://?fps=10"),
+        ]),
+    ),
+    (
+        "DEMO-3",
+        "North Yard",
+        Some(&[
+            ("entrance", "simulated://?fps=25"),
+            ("fence", "simulated://?fps=25&faults=stall@0s"),
+        ]),
+    ),
+    (
+        "DEMO-4",
+        "Night Shift Store",
+        Some(&[("till", "simulated://?fps=25")]),
+    ),
+    ("DEMO-5", "New Branch", None),
+];
+/// The site that goes quiet.
+const QUIET: &str = "DEMO-4";
+
+pub struct DemoOptions {
+    pub folder: PathBuf,
+    pub addr: SocketAddr,
+}
+
+pub async fn run(mut settings: Settings, options: DemoOptions) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        settings.environment != Environment::Production,
+        "the demo does not run in production (STREAMWATCH__ENVIRONMENT)"
+    );
+    std::fs::create_dir_all(&options.folder)
+        .with_context(|| format!("creating {}", options.folder.display()))?;
+    let folder = options.folder.canonicalize()?;
+    let private = match settings.database.url {
+        Some(_) => None,
+        None => {
+            let pg = tokio::task::spawn_blocking({
+                let folder = folder.clone();
+                move || PrivatePostgres::start(&folder)
+            })
+            .await??;
+            settings.database.url = Some(SecretString::from(pg.url.clone()));
+            Some(pg)
+        }
+    };
+    let result = run_with_database(settings, &options, &folder).await;
+    if let Some(pg) = private {
+        eprintln!("demo: stopping PostgreSQL");
+        tokio::task::spawn_blocking(move || pg.stop()).await?;
+    }
+    result
+}
+
+async fn run_with_database(
+    mut settings: Settings,
+    options: &DemoOptions,
+    folder: &std::path::Path,
+) -> anyhow::Result<()> {
+    settings.http.addr = options.addr;
+    settings.clock.simulated = true;
+    settings.smtp.mailbox_dir = folder.join("mailbox").to_string_lossy().into_owned();
+    if settings.auth.admin_token.is_none() {
+        settings.auth.admin_token = Some(SecretString::from(DEMO_ADMIN_TOKEN.to_owned()));
+    }
+    if settings.auth.jwt_secret.is_none() {
+        // Kept in the folder so that a second run keeps people logged in.
+        let path = folder.join("jwt-secret");
+        let secret = match std::fs::read_to_string(&path) {
+            Ok(s) if s.len() >= 32 => s,
+            _ => {
+                let fresh = token::generate(TokenKind::ApiKey).plain;
+                std::fs::write(&path, &fresh)?;
+                fresh
+            }
+        };
+        settings.auth.jwt_secret = Some(SecretString::from(secret));
+    }
+    let pool = db::connect(&settings).await?;
+    db::migrate(&pool).await?;
+    let tenant_id = demo_tenant(&pool).await?;
+    let app = Application::build_with_pool(settings, pool.clone()).await?;
+    let state = app.state().clone();
+    let url = format!("http://{}:{}", options.addr.ip(), app.port());
+    state.clock.refresh(&pool).await?;
+    // History partitions before the first heartbeat (serve does this at start too).
+    crate::store::heartbeats::maintain(
+        &pool,
+        state.clock.now(),
+        state.settings.retention.heartbeat_days,
+    )
+    .await?;
+
+    // Sites and their agent tokens (fresh tokens each run; the old ones are revoked).
+    let mut agents = Vec::new();
+    for (key, name, cameras) in SITES {
+        let license_id = demo_license(&pool, tenant_id, key, name).await?;
+        let Some(cameras) = cameras else { continue };
+        let token = fresh_agent_token(&pool, tenant_id, license_id).await?;
+        agents.push((key, license_id, token, *cameras));
+    }
+
+    // The quiet site: one heartbeat "an hour ago", notifications on, then time moves on.
+    if let Some((_, license_id, _, cameras)) = agents.iter().find(|a| *a.0 == QUIET) {
+        go_quiet(&state, tenant_id, *license_id, cameras).await?;
+    }
+
+    let shutdown = CancellationToken::new();
+    let mut server = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            app.run_until(async move { shutdown.cancelled().await })
+                .await
+        })
+    };
+    let mut tasks = Vec::new();
+    for (key, _, token, cameras) in agents.iter().filter(|a| *a.0 != QUIET) {
+        let config = agent_config(&url, token, &folder.join("agents").join(key), cameras);
+        let config = streamwatch_agent::config::Config::parse(&config)
+            .map_err(|e| anyhow::anyhow!("demo agent config: {}", e.problems.join("; ")))?;
+        let shutdown = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            streamwatch_agent::agent::run(config, shutdown).await
+        }));
+    }
+
+    eprintln!(
+        "\nstreamwatch demo is running\n\n  open      {url}/\n  log in    {DEMO_EMAIL} / {DEMO_PASSWORD}\n  e-mails   {}\n  admin     Bearer {}\n  data      {}\n\nFive sites: DEMO-1 and DEMO-2 all active, DEMO-3 partially active (a starving camera),\nDEMO-4 inactive (and e-mailed), DEMO-5 never installed. Ctrl-C stops everything.\n",
+        folder.join("mailbox").display(),
+        if state.admin_token.is_some() {
+            "(STREAMWATCH__AUTH__ADMIN_TOKEN, or demo-admin-token)"
+        } else {
+            "-"
+        },
+        folder.display()
+    );
+    // Until Ctrl-C, or until the server fails (then say why and stop the rest).
+    let server_result = tokio::select! {
+        () = startup::shutdown_signal() => None,
+        r = &mut server => Some(r),
+    };
+    shutdown.cancel();
+    for task in tasks {
+        if let Ok(Err(e)) = task.await {
+            tracing::warn!(error = %e, "a demo agent stopped with an error");
+        }
+    }
+    match server_result {
+        Some(r) => r?,
+        None => server.await?,
+    }
+}
+
+async fn demo_tenant(pool: &PgPool) -> anyhow::Result<Uuid> {
+    let mut conn = pool.acquire().await?;
+    if let Some(existing) = users::find_login(&mut conn, DEMO_EMAIL).await? {
+        return Ok(existing.tenant_id);
+    }
+    let (tenant, _) = accounts::create_tenant(
+        pool,
+        &DisplayName::parse("Demo Sites").map_err(anyhow::Error::msg)?,
+        &TimeZoneName::parse("Europe/Berlin").map_err(anyhow::Error::msg)?,
+        &EmailAddress::parse(DEMO_EMAIL).map_err(anyhow::Error::msg)?,
+        &Password::parse(DEMO_PASSWORD).map_err(anyhow::Error::msg)?,
+    )
+    .await?;
+    Ok(tenant.id)
+}
+
+async fn demo_license(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    key: &str,
+    name: &str,
+) -> anyhow::Result<Uuid> {
+    let mut tx = db::begin_tenant(pool, tenant_id).await?;
+    let existing: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM licenses WHERE tenant_id = $1 AND key = $2")
+            .bind(tenant_id)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let id = match existing {
+        Some(id) => id,
+        None => {
+            let new = licenses::NewLicense {
+                key: LicenseKey::parse(key).map_err(anyhow::Error::msg)?,
+                name: DisplayName::parse(name).map_err(anyhow::Error::msg)?,
+                kind: LicenseKind::Direct,
+                // One minute: the demo's states settle within a minute.
+                check_interval: CheckInterval::from_seconds(60).map_err(anyhow::Error::msg)?,
+            };
+            licenses::insert(&mut tx, tenant_id, &new).await?.id
+        }
+    };
+    tx.commit().await?;
+    Ok(id)
+}
+
+async fn fresh_agent_token(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    license_id: Uuid,
+) -> anyhow::Result<String> {
+    let mut tx = db::begin_tenant(pool, tenant_id).await?;
+    sqlx::query("UPDATE agent_tokens SET revoked_at = now() WHERE tenant_id = $1 AND license_id = $2 AND revoked_at IS NULL")
+        .bind(tenant_id)
+        .bind(license_id)
+        .execute(&mut *tx)
+        .await?;
+    let secret = token::generate(TokenKind::Agent);
+    agent_tokens::insert(&mut tx, tenant_id, license_id, "demo agent", &secret).await?;
+    tx.commit().await?;
+    Ok(secret.plain)
+}
+
+/// The quiet site reports once, notifications go on for it, and the simulated clock moves past
+/// its inactivity interval (the control plane "running" meanwhile); one sweep then e-mails.
+async fn go_quiet(
+    state: &crate::http::AppState,
+    tenant_id: Uuid,
+    license_id: Uuid,
+    cameras: &[(&str, &str)],
+) -> anyhow::Result<()> {
+    let pool = &state.pool;
+    let already: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM agent_instances WHERE tenant_id = $1 AND license_id = $2)",
+    )
+    .bind(tenant_id)
+    .bind(license_id)
+    .fetch_one(pool)
+    .await?;
+    if already {
+        // A second run: the episode is open and its e-mail was sent; time just goes on.
+        return Ok(());
+    }
+    let now = state.clock.now();
+    let report = serde_json::json!({"status": "running", "health": 97, "is_live": true, "last_frame_at": now, "received_fps": 25.0, "expected_fps": 25.0, "source": "simulated"});
+    let cams: serde_json::Map<String, serde_json::Value> = cameras
+        .iter()
+        .map(|(id, _)| ((*id).to_owned(), report.clone()))
+        .collect();
+    let batch = serde_json::from_value(serde_json::json!({
+        "agent": {"instance_id": Uuid::new_v4(), "version": env!("CARGO_PKG_VERSION"), "hostname": "night-shift-box"},
+        "heartbeats": [{"seq": 1, "observed_at": now, "cameras": cams}]
+    }))?;
+    writer::write_batch(
+        pool,
+        &[&IngestRequest {
+            license: AgentLicense {
+                tenant_id,
+                license_id,
+            },
+            batch,
+            received_at: now,
+        }],
+    )
+    .await?;
+    sqlx::query(
+        "INSERT INTO notification_settings (tenant_id, license_id, enabled, inactivity_interval_seconds, notification_interval_seconds,
+             recipients, notify_on_recovery, enabled_at, next_check_at)
+         VALUES ($1, $2, true, 3600, 28800, ARRAY['night-manager@demo.test'], true, $3, $3)
+         ON CONFLICT (tenant_id, license_id) DO NOTHING",
+    )
+    .bind(tenant_id)
+    .bind(license_id)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    let before = state.clock.now();
+    notify::alive::record(pool, before, None).await?;
+    let after = state
+        .clock
+        .advance(pool, chrono::Duration::minutes(61))
+        .await?
+        .unwrap_or(before);
+    notify::alive::record(pool, after, Some(before)).await?;
+    let report = notify::scheduler::tick(state).await?;
+    tracing::info!(emails = report.delivery.emails_sent, at = %Utc::now(), "demo: the quiet site was e-mailed");
+    Ok(())
+}
+
+fn agent_config(
+    url: &str,
+    token: &str,
+    state_dir: &std::path::Path,
+    cameras: &[(&str, &str)],
+) -> String {
+    let mut toml = format!(
+        "[central]\nurl = \"{url}\"\ntoken = \"{token}\"\n\n[agent]\nstate_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\nheartbeat_interval_seconds = 5\n",
+        state_dir.display()
+    );
+    for (id, camera_url) in cameras {
+        toml.push_str(&format!(
+            "\n[[camera]]\nid = \"{id}\"\nurl = \"{camera_url}\"\ntimezone = \"Europe/Berlin\"\n"
+        ));
+    }
+    toml
+}
