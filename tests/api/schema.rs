@@ -6,10 +6,22 @@ use sqlx::PgPool;
 
 /// Tables that are not distributed by tenant, each for a stated reason.
 const NOT_TENANT_TABLES: &[(&str, &str)] = &[
-    ("tenants", "distributed by its own id, colocated with the tenant tables"),
-    ("login_emails", "the one global key (an e-mail names one account); a reference table"),
-    ("control_plane_alive", "the service's own uptime; not tenant data"),
-    ("simulated_clock", "test and demo configuration; not tenant data"),
+    (
+        "tenants",
+        "distributed by its own id, colocated with the tenant tables",
+    ),
+    (
+        "login_emails",
+        "the one global key (an e-mail names one account); a reference table",
+    ),
+    (
+        "control_plane_alive",
+        "the service's own uptime; not tenant data",
+    ),
+    (
+        "simulated_clock",
+        "test and demo configuration; not tenant data",
+    ),
     ("_sqlx_migrations", "migration bookkeeping"),
 ];
 
@@ -36,7 +48,10 @@ async fn every_tenant_table_has_a_tenant_id_column(pool: PgPool) {
         .fetch_one(&pool)
         .await
         .unwrap();
-        assert!(has, "table {table} has no tenant_id: add it, or list the table in NOT_TENANT_TABLES with a reason");
+        assert!(
+            has,
+            "table {table} has no tenant_id: add it, or list the table in NOT_TENANT_TABLES with a reason"
+        );
     }
 }
 
@@ -60,10 +75,17 @@ async fn every_primary_and_unique_key_of_a_tenant_table_leads_with_tenant_id(poo
         if NOT_TENANT_TABLES.iter().any(|(t, _)| *t == table) {
             continue;
         }
-        assert_eq!(first.as_deref(), Some("tenant_id"), "unique key {index} of {table} does not lead with tenant_id");
+        assert_eq!(
+            first.as_deref(),
+            Some("tenant_id"),
+            "unique key {index} of {table} does not lead with tenant_id"
+        );
         checked += 1;
     }
-    assert!(checked >= 10, "expected the tenant tables' keys, found {checked}");
+    assert!(
+        checked >= 10,
+        "expected the tenant tables' keys, found {checked}"
+    );
 }
 
 #[sqlx::test]
@@ -82,14 +104,20 @@ async fn every_foreign_key_between_tenant_tables_includes_tenant_id(pool: PgPool
             continue;
         }
         // A reference to `tenants` itself is by tenant_id alone.
-        assert!(columns.contains(&"tenant_id".to_owned()), "foreign key {name} of {table} does not include tenant_id: {columns:?}");
+        assert!(
+            columns.contains(&"tenant_id".to_owned()),
+            "foreign key {name} of {table} does not include tenant_id: {columns:?}"
+        );
     }
 }
 
 #[sqlx::test]
 async fn every_tenant_table_has_row_level_security(pool: PgPool) {
     for table in tables(&pool).await {
-        if NOT_TENANT_TABLES.iter().any(|(t, _)| *t == table && *t != "tenants" && *t != "login_emails") {
+        if NOT_TENANT_TABLES
+            .iter()
+            .any(|(t, _)| *t == table && *t != "tenants" && *t != "login_emails")
+        {
             continue;
         }
         let rls: bool = sqlx::query_scalar("SELECT relrowsecurity FROM pg_class WHERE relname = $1 AND relnamespace = 'public'::regnamespace")
