@@ -9,18 +9,18 @@
 
 mod helpers;
 
+mod agent;
 mod bad_input;
 mod cli;
 mod contract;
+mod demo;
 mod durability;
 mod ingest;
 mod isolation;
 mod licenses;
 mod login;
 mod retention;
+mod schema;
 mod status;
 mod tokens;
 mod unavailable;
-mod schema;
-mod agent;
-mod demo;
