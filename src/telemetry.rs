@@ -1,7 +1,7 @@
 //! Logs (tracing) and metrics (Prometheus).
 
 use crate::config::{LogFormat, LogSettings};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
@@ -33,6 +33,13 @@ pub fn prometheus() -> PrometheusHandle {
                 .set_buckets(&[
                     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                 ])
+                // A count, not seconds: requests per group-commit transaction.
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("ingest_batch_requests".to_owned()),
+                        &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0],
+                    )
+                })
                 .map(PrometheusBuilder::build_recorder)
                 .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
             let handle = recorder.handle();
