@@ -86,16 +86,32 @@ pub fn render(
     public_url: &str,
     unsubscribe_url: &str,
 ) -> Rendered {
-    let subject = match items {
-        [one] => headline(one, now),
-        many => {
-            let inactive = many.iter().filter(|i| i.kind != Kind::Recovery).count();
-            let recovered = many.len() - inactive;
-            match (inactive, recovered) {
-                (0, r) => format!("✅ {r} licenses are active again"),
-                (i, 0) => format!("❌ {i} licenses are inactive"),
-                (i, r) => format!("❌ {i} licenses inactive, ✅ {r} active again"),
-            }
+    // The subject counts licenses, not e-mails: an alert and its reminder for one license,
+    // delivered together after an outage, are still about one license.
+    let mut licenses: Vec<Uuid> = items.iter().map(|i| i.license_id).collect();
+    licenses.sort();
+    licenses.dedup();
+    let subject = if licenses.len() == 1 {
+        // The newest news about that license: recovery over reminders over the first alert.
+        let newest = items.iter().max_by_key(|i| match i.kind {
+            Kind::Inactive => 0,
+            Kind::Reminder(k) => k,
+            Kind::Recovery => i32::MAX,
+        });
+        newest.map(|i| headline(i, now)).unwrap_or_default()
+    } else {
+        let recovered = |id: &Uuid| {
+            items
+                .iter()
+                .filter(|i| i.license_id == *id)
+                .all(|i| i.kind == Kind::Recovery)
+        };
+        let back = licenses.iter().filter(|id| recovered(id)).count();
+        let inactive = licenses.len() - back;
+        match (inactive, back) {
+            (0, r) => format!("✅ {r} licenses are active again"),
+            (i, 0) => format!("❌ {i} licenses are inactive"),
+            (i, r) => format!("❌ {i} licenses inactive, ✅ {r} active again"),
         }
     };
     let mut text = String::new();
@@ -312,19 +328,31 @@ mod tests {
     #[test]
     fn a_digest_names_how_many_licenses() {
         let now = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap();
+        let with_id = |kind, n: u128| Item {
+            license_id: Uuid::from_u128(n),
+            ..item(kind)
+        };
+        let three = [
+            with_id(Kind::Inactive, 1),
+            with_id(Kind::Reminder(2), 2),
+            with_id(Kind::Recovery, 3),
+        ];
+        let r = render(&three, chrono_tz::UTC, now, "u", "v");
+        assert_eq!(r.subject, "❌ 2 licenses inactive, ✅ 1 active again");
+        assert_eq!(r.text.matches("Activity Status:").count(), 3);
+        // One license's alert and reminder delivered together: still about one license.
         let r = render(
-            &[
-                item(Kind::Inactive),
-                item(Kind::Reminder(2)),
-                item(Kind::Recovery),
-            ],
+            &[item(Kind::Inactive), item(Kind::Reminder(1))],
             chrono_tz::UTC,
             now,
             "u",
             "v",
         );
-        assert_eq!(r.subject, "❌ 2 licenses inactive, ✅ 1 active again");
-        assert_eq!(r.text.matches("Activity Status:").count(), 3);
+        assert!(
+            r.subject.contains("still inactive") && r.subject.contains("reminder 1"),
+            "{}",
+            r.subject
+        );
     }
 
     #[test]

@@ -137,6 +137,33 @@ impl Sender {
                 .collect();
             let message_id = email::message_id(&keys);
             let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+            let attempts: Vec<i32> = rows.iter().map(|r| r.attempts).collect();
+            // Hold the group's rows locked while its e-mail is sent. A claim elsewhere skips
+            // locked rows (SKIP LOCKED) even when their lease ran out, so a slow but live sender
+            // is never doubled; a crashed one drops its connection and with it the lock. The
+            // attempts count is the claim's fencing token: rows re-claimed meanwhile by another
+            // sender (or already sent) are not ours any more, and this e-mail is skipped.
+            let mut tx = pool.begin().await?;
+            let held: Vec<Uuid> = sqlx::query_scalar(
+                "SELECT id FROM notification_outbox
+                  WHERE tenant_id = $1 AND state = 'sending'
+                    AND (id, attempts) IN (SELECT * FROM unnest($2::uuid[], $3::int4[]))
+                  FOR UPDATE SKIP LOCKED",
+            )
+            .bind(tenant_id)
+            .bind(&ids)
+            .bind(&attempts)
+            .fetch_all(&mut *tx)
+            .await?;
+            if held.len() != ids.len() {
+                tracing::info!(
+                    rows = ids.len(),
+                    held = held.len(),
+                    "notification rows were re-claimed by another sender; skipping them here"
+                );
+                tx.rollback().await?;
+                continue;
+            }
             let result = match self.build(&context, tenant_id, &recipient, &rows, &message_id, now)
             {
                 Ok(message) => self.mailer.send(message).await,
@@ -152,16 +179,17 @@ impl Sender {
                     .bind(&ids)
                     .bind(now)
                     .bind(&message_id)
-                    .execute(pool)
+                    .execute(&mut *tx)
                     .await?;
+                    tx.commit().await?;
                     metrics::counter!("notification_emails_sent_total").increment(1);
                     report.emails_sent += 1;
                     report.rows_sent += rows.len();
                 }
                 Err(e) => {
-                    let attempts = rows.iter().map(|r| r.attempts).max().unwrap_or(1);
+                    let most = attempts.iter().copied().max().unwrap_or(1);
                     let backoff =
-                        Duration::minutes(1 << (attempts - 1).clamp(0, 6)).min(Duration::hours(1));
+                        Duration::minutes(1 << (most - 1).clamp(0, 6)).min(Duration::hours(1));
                     let error = format!("{e:#}");
                     tracing::warn!(error = %error, rows = rows.len(), "notification e-mail failed; will retry");
                     sqlx::query(
@@ -176,8 +204,9 @@ impl Sender {
                     .bind(backoff.num_seconds() as f64)
                     .bind(GIVE_UP_AFTER.num_seconds() as f64)
                     .bind(error)
-                    .execute(pool)
+                    .execute(&mut *tx)
                     .await?;
+                    tx.commit().await?;
                     metrics::counter!("notification_emails_failed_total").increment(1);
                     report.rows_failed_attempt += rows.len();
                 }
