@@ -735,3 +735,51 @@ mod tests {
         }
     }
 }
+
+/// Removes the `user:password@` part of every URL inside a free text, such as an RTSP client's
+/// error message that quotes the URL it tried. Text without URLs comes back unchanged.
+pub fn strip_credentials_in_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find("://") {
+        let (head, tail) = rest.split_at(pos + 3);
+        out.push_str(head);
+        // The authority ends at the first '/', '?', '#' or white space.
+        let end = tail
+            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => out.push_str(&authority[at + 1..]),
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod text_credential_tests {
+    use super::strip_credentials_in_text;
+
+    #[test]
+    fn credentials_inside_error_texts_are_removed() {
+        assert_eq!(
+            strip_credentials_in_text("DESCRIBE rtsp://admin:s3cret@10.0.0.5:554/x failed: 401"),
+            "DESCRIBE rtsp://10.0.0.5:554/x failed: 401"
+        );
+        assert_eq!(
+            strip_credentials_in_text("two rtsp://a:b@h/1 and rtsp://h2/2"),
+            "two rtsp://h/1 and rtsp://h2/2"
+        );
+        assert_eq!(
+            strip_credentials_in_text("no url here, user@example.com"),
+            "no url here, user@example.com"
+        );
+        assert_eq!(
+            strip_credentials_in_text("rtsp://host/a@b"),
+            "rtsp://host/a@b"
+        );
+    }
+}

@@ -30,7 +30,7 @@ pub use heartbeat::{
     AgentInfo, CAMERA_ID_MAX_LEN, CameraReport, CameraStatus, FileProcessing, Heartbeat,
     HeartbeatBatch, IngestResponse, MAX_BODY_BYTES_COMPRESSED, MAX_BODY_BYTES_DECOMPRESSED,
     MAX_CAMERAS_PER_HEARTBEAT, MAX_HEARTBEATS_PER_REQUEST, WebhookReport, WebhookStatus,
-    is_valid_camera_id, strip_url_credentials,
+    is_valid_camera_id, strip_credentials_in_text, strip_url_credentials,
 };
 
 /// The header that names the protocol version of a request body.

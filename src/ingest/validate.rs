@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use streamwatch_protocol::{
     HeartbeatBatch, MAX_CAMERAS_PER_HEARTBEAT, MAX_HEARTBEATS_PER_REQUEST, is_valid_camera_id,
-    strip_url_credentials,
+    strip_credentials_in_text, strip_url_credentials,
 };
 
 /// Longest text kept from an agent's free-text fields (`last_error`, URLs, hostname). Longer
@@ -297,8 +297,15 @@ fn sanitize(batch: &mut HeartbeatBatch) {
                 .url
                 .as_deref()
                 .map(|u| cut(&strip_url_credentials(u), MAX_TEXT));
-            cam.last_error = cam.last_error.as_deref().map(|e| cut(e, MAX_TEXT));
-            cam.webhooks.last_error = cam.webhooks.last_error.as_deref().map(|e| cut(e, MAX_TEXT));
+            cam.last_error = cam
+                .last_error
+                .as_deref()
+                .map(|e| cut(&strip_credentials_in_text(e), MAX_TEXT));
+            cam.webhooks.last_error = cam
+                .webhooks
+                .last_error
+                .as_deref()
+                .map(|e| cut(&strip_credentials_in_text(e), MAX_TEXT));
             cam.source = cam.source.as_deref().map(|s| cut(s, 64));
             cam.timezone = cam.timezone.as_deref().map(|s| cut(s, 64));
         }

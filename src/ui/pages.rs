@@ -178,7 +178,16 @@ pub struct NextParam {
 /// Only local paths: `next` must not send people to another site after login.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        // Browsers drop tabs and newlines from URLs, so `/\t/evil.test` would become
+        // `//evil.test`: refuse any control or white-space character.
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+        {
+            n.to_owned()
+        }
         _ => "/".to_owned(),
     }
 }
@@ -224,6 +233,8 @@ pub struct LoginForm {
     email: String,
     password: String,
     next: Option<String>,
+    /// Missing counts as wrong (403), not as a malformed form.
+    #[serde(default)]
     csrf: String,
 }
 
@@ -325,6 +336,8 @@ pub async fn login(
 
 #[derive(Deserialize)]
 pub struct CsrfForm {
+    /// Missing counts as wrong (403), not as a malformed form.
+    #[serde(default)]
     csrf: String,
 }
 
@@ -918,6 +931,8 @@ pub async fn notification_page(
 
 #[derive(Deserialize)]
 pub struct NotificationForm {
+    /// Missing counts as wrong (403), not as a malformed form.
+    #[serde(default)]
     csrf: String,
     enabled: Option<String>,
     inactivity_hours: String,
@@ -1096,6 +1111,8 @@ pub async fn edit_license(
 
 #[derive(Deserialize)]
 pub struct LicenseForm {
+    /// Missing counts as wrong (403), not as a malformed form.
+    #[serde(default)]
     csrf: String,
     key: String,
     name: String,
@@ -1261,6 +1278,8 @@ pub struct TokenCreatedPage {
 
 #[derive(Deserialize)]
 pub struct TokenForm {
+    /// Missing counts as wrong (403), not as a malformed form.
+    #[serde(default)]
     csrf: String,
     name: Option<String>,
 }
@@ -1421,6 +1440,8 @@ pub async fn users(State(state): State<AppState>, s: UiSession) -> Response {
 
 #[derive(Deserialize)]
 pub struct UserForm {
+    /// Missing counts as wrong (403), not as a malformed form.
+    #[serde(default)]
     csrf: String,
     email: String,
     password: String,
@@ -1472,6 +1493,8 @@ pub async fn create_user(
 
 #[derive(Deserialize)]
 pub struct RoleForm {
+    /// Missing counts as wrong (403), not as a malformed form.
+    #[serde(default)]
     csrf: String,
     role: String,
 }
@@ -1644,6 +1667,8 @@ pub async fn api_keys(State(state): State<AppState>, s: UiSession) -> Response {
 
 #[derive(Deserialize)]
 pub struct KeyForm {
+    /// Missing counts as wrong (403), not as a malformed form.
+    #[serde(default)]
     csrf: String,
     name: String,
     role: String,

@@ -11,6 +11,7 @@ mod helpers;
 
 mod agent;
 mod bad_input;
+mod browser;
 mod cli;
 mod compose;
 mod contract;
@@ -29,4 +30,6 @@ mod schema;
 mod smtp;
 mod status;
 mod tokens;
+mod ui;
+mod ui_bench;
 mod unavailable;
