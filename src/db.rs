@@ -51,8 +51,14 @@ pub async fn begin_tenant(
     tenant_id: Uuid,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    // `set_config(.., true)` is `SET LOCAL`; one round trip sets both.
-    sqlx::query("SELECT set_config('role', 'streamwatch_app', true), set_config('streamwatch.tenant_id', $1, true)")
+    // `set_config(.., true)` is `SET LOCAL`; one round trip sets them all. Besides role and
+    // tenant, for this transaction only: no JIT (it added ~35 ms to every status query) and
+    // custom plans (after five runs a cached generic plan of the status query computed every
+    // license of the tenant). docs/BENCHMARKS.md has the measurements.
+    sqlx::query(
+        "SELECT set_config('role', 'streamwatch_app', true), set_config('streamwatch.tenant_id', $1, true),
+                set_config('jit', 'off', true), set_config('plan_cache_mode', 'force_custom_plan', true)",
+    )
         .bind(tenant_id.to_string())
         .execute(&mut *tx)
         .await?;
