@@ -8,11 +8,11 @@
 //! # What is measured, and how
 //!
 //! The session is read packet by packet (retina's `Session<Playing>` stream), not through its
-//! frame demuxer: that keeps the cost per packet minimal (no copy into frames) and gives exact
-//! packet counts for the loss percentage. Frames are delimited as RTP does it: a frame is the
-//! run of packets sharing one RTP timestamp, closed by the marker bit (RFC 6184 and friends) or,
-//! if the marker packet was lost, by the first packet of the next timestamp. So the agent works
-//! for any video codec retina can set up, H.264, H.265 or MJPEG alike.
+//! frame demuxer: that gives exact packet counts for the loss percentage and per-packet arrival
+//! times for the jitter, and nothing is depacketized. Frames are delimited as RTP does it: a
+//! frame is the run of packets sharing one RTP timestamp, closed by the marker bit (RFC 6184 and
+//! friends) or, if the marker packet was lost, by the first packet of the next timestamp. So the
+//! source works for any video codec retina can set up, H.264, H.265 or MJPEG alike.
 //!
 //! - frames, bytes (RTP payload bytes), fps and bitrate: `on_frame` per frame, the sliding
 //!   window lives in [`CameraMetrics`];
@@ -48,7 +48,6 @@ use std::time::Duration;
 use streamwatch_protocol::{CameraStatus, strip_url_credentials};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 use url::Url;
 
 /// How RTP travels from the camera.
@@ -98,46 +97,45 @@ pub async fn run(
     metrics: CameraMetrics,
     shutdown: CancellationToken,
 ) {
+    // Attached to the few events of a session rather than entered on every poll (one per
+    // packet burst).
     let span = tracing::info_span!("rtsp", url = %strip_url_credentials(url.as_str()));
-    async move {
-        let target = match Target::parse(url) {
-            Ok(target) => target,
-            Err(message) => {
-                tracing::error!(error = %message, "camera URL cannot be used");
-                metrics.on_failure(CameraStatus::Error, message);
-                shutdown.cancelled().await;
-                return;
-            }
-        };
-        let mut backoff = Backoff::new(RECONNECT_BASE, RECONNECT_CAP);
-        loop {
-            let mut received_frames = false;
-            let failure = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => return,
-                failure = ingest(&target, &options, &metrics, &mut received_frames) => failure,
-            };
-            if received_frames {
-                // The camera worked: a new outage starts again with the short delay.
-                backoff.reset();
-            }
-            let delay = backoff.fail();
-            tracing::warn!(
-                error = %failure.message,
-                retry_in_ms = delay.as_millis() as u64,
-                "camera session ended"
-            );
-            metrics.on_failure(failure.status, failure.message);
-            tokio::select! {
-                biased;
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(delay) => {}
-            }
-            metrics.on_restart(Utc::now());
+    let target = match Target::parse(url) {
+        Ok(target) => target,
+        Err(message) => {
+            tracing::error!(parent: &span, error = %message, "camera URL cannot be used");
+            metrics.on_failure(CameraStatus::Error, message);
+            shutdown.cancelled().await;
+            return;
         }
+    };
+    let mut backoff = Backoff::new(RECONNECT_BASE, RECONNECT_CAP);
+    loop {
+        let mut received_frames = false;
+        let failure = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return,
+            failure = ingest(&target, &options, &metrics, &span, &mut received_frames) => failure,
+        };
+        if received_frames {
+            // The camera worked: a new outage starts again with the short delay.
+            backoff.reset();
+        }
+        let delay = backoff.fail();
+        tracing::warn!(
+            parent: &span,
+            error = %failure.message,
+            retry_in_ms = delay.as_millis() as u64,
+            "camera session ended"
+        );
+        metrics.on_failure(failure.status, failure.message);
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+        metrics.on_restart(Utc::now());
     }
-    .instrument(span)
-    .await;
 }
 
 /// Why a session ended: the status to report and the operator-facing reason.
@@ -161,6 +159,7 @@ async fn ingest(
     target: &Target,
     options: &RtspOptions,
     metrics: &CameraMetrics,
+    span: &tracing::Span,
     received_frames: &mut bool,
 ) -> Failure {
     let bound = options.connect_timeout;
@@ -202,7 +201,7 @@ async fn ingest(
         Err(failure) => return failure,
     };
     metrics.on_connected(Utc::now(), declared_fps);
-    tracing::info!(?declared_fps, transport = ?options.transport, "camera connected");
+    tracing::info!(parent: span, ?declared_fps, transport = ?options.transport, "camera connected");
 
     let mut frames = FrameAssembler::default();
     let mut jitter = Jitter::new(clock_rate);
@@ -211,45 +210,6 @@ async fn ingest(
     // The stall timer is not pushed back per frame (that would re-arm a timer 25 times a
     // second per camera): when it fires, it checks the last frame and re-arms from there.
     let mut last_frame = Instant::now();
-    let batch_ms: u64 = std::env::var("BATCH_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    if batch_ms > 0 {
-        use futures::FutureExt;
-        static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-        let epoch = *EPOCH.get_or_init(Instant::now);
-        let interval = Duration::from_millis(batch_ms);
-        loop {
-            while let Some(item) = playing.next().now_or_never() {
-                match item {
-                    Some(Ok(PacketItem::Rtp(pkt))) if pkt.stream_id() == stream_i => {
-                        let rtp_ts = pkt.timestamp().timestamp();
-                        let mut closed = 0;
-                        frames.push(rtp_ts, pkt.payload().len(), pkt.mark(), |bytes| {
-                            metrics.on_frame(Utc::now(), bytes);
-                            closed += 1;
-                        });
-                        if closed > 0 {
-                            *received_frames = true;
-                            last_frame = Instant::now();
-                        }
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Failure::offline(first_line(&e.to_string())),
-                    None => return Failure::offline("the server closed the session"),
-                }
-            }
-            if last_frame.elapsed() >= options.stall_timeout {
-                return Failure::offline(format!(
-                    "no frames for {} (stalled)",
-                    seconds(options.stall_timeout)
-                ));
-            }
-            let n = (epoch.elapsed().as_nanos() / interval.as_nanos()) as u32 + 1;
-            tokio::time::sleep_until(epoch + interval * n).await;
-        }
-    }
     let stall = tokio::time::sleep(options.stall_timeout);
     tokio::pin!(stall);
     loop {
@@ -268,7 +228,7 @@ async fn ingest(
                     });
                     if closed > 0 {
                         *received_frames = true;
-                        last_frame = Instant::now();
+                        last_frame = Instant::from_std(pkt.ctx().received());
                         metrics.on_packets(packets.expected, packets.lost);
                         metrics.set_jitter_ms(jitter.millis());
                         packets = PacketCounts::default();

@@ -137,10 +137,17 @@ impl RtspServer {
     }
 
     fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.pid().to_string()])
+        // The shell's builtin `kill`: no dependency on procps.
+        let status = Command::new("sh")
+            .args([
+                "-c",
+                "kill \"$1\" \"$2\"",
+                "sh",
+                signal,
+                &self.pid().to_string(),
+            ])
             .status()
-            .expect("run kill (procps)");
+            .expect("run sh");
         assert!(status.success(), "kill {signal} failed");
     }
 
