@@ -10,6 +10,49 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// Objects only. serde's derived `Deserialize` for a struct also accepts a JSON array of its
+/// fields in declaration order (`"webhooks": []` would be a default `WebhookReport`). The
+/// protocol has objects there, and the server's field-by-field validation reports an array as
+/// "must be an object", so typed parsing must refuse it too, or the two would disagree.
+mod object {
+    use serde::de::{Deserialize, Deserializer, MapAccess, Visitor, value::MapAccessDeserializer};
+    use std::{collections::BTreeMap, fmt, marker::PhantomData};
+
+    struct Object<T>(T);
+
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct OnlyMaps<T>(PhantomData<T>);
+            impl<'de, T: Deserialize<'de>> Visitor<'de> for OnlyMaps<T> {
+                type Value = T;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                    T::deserialize(MapAccessDeserializer::new(map))
+                }
+            }
+            d.deserialize_map(OnlyMaps(PhantomData)).map(Object)
+        }
+    }
+
+    pub fn one<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+        Object::deserialize(d).map(|o: Object<T>| o.0)
+    }
+
+    pub fn each<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+        let list: Vec<Object<T>> = Deserialize::deserialize(d)?;
+        Ok(list.into_iter().map(|o| o.0).collect())
+    }
+
+    pub fn each_value<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, T>, D::Error> {
+        let map: BTreeMap<String, Object<T>> = Deserialize::deserialize(d)?;
+        Ok(map.into_iter().map(|(k, o)| (k, o.0)).collect())
+    }
+}
+
 /// At most this many heartbeats in one request (a spool replay sends them in batches).
 pub const MAX_HEARTBEATS_PER_REQUEST: usize = 500;
 
@@ -31,8 +74,10 @@ pub const CAMERA_ID_MAX_LEN: usize = 128;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeartbeatBatch {
     /// The agent instance that observed every heartbeat of the batch.
+    #[serde(deserialize_with = "object::one")]
     pub agent: AgentInfo,
     /// The heartbeats in `seq` order, 1 to [`MAX_HEARTBEATS_PER_REQUEST`] of them.
+    #[serde(deserialize_with = "object::each")]
     pub heartbeats: Vec<Heartbeat>,
 }
 
@@ -69,6 +114,7 @@ pub struct Heartbeat {
     pub observed_at: DateTime<Utc>,
     /// Every configured camera, by camera id (see [`is_valid_camera_id`]). A camera missing
     /// from the map was removed from the agent's configuration: it is retired, not offline.
+    #[serde(deserialize_with = "object::each_value")]
     pub cameras: BTreeMap<String, CameraReport>,
 }
 
@@ -135,10 +181,10 @@ pub struct CameraReport {
     #[serde(default)]
     pub last_error: Option<String>,
     /// Progress through a video file (`file://` sources); both `-1` for other sources.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object::one")]
     pub file_processing: FileProcessing,
     /// Delivery of this camera's webhooks; status `none` when no webhook is configured.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object::one")]
     pub webhooks: WebhookReport,
     /// The camera's configured IANA timezone, e.g. `Europe/Berlin`; `null` when not configured
     /// (UTC).
