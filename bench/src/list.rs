@@ -362,6 +362,16 @@ SELECT '{tenant}', license_id, prefix || 'camera-' || k, instance_id,
        now() - interval '1 day'
 FROM seed_instances
 CROSS JOIN generate_series(1, {cameras}) k;
+
+-- The per-instance camera counts the ingest writer keeps (migration instance_camera_counts).
+UPDATE agent_instances a
+SET cameras_total = n.total, cameras_active_if_fresh = n.active, cameras_working_if_fresh = n.working
+FROM (SELECT tenant_id, license_id, instance_id, count(*)::int AS total,
+             count(*) FILTER (WHERE state_if_fresh = 'active')::int AS active,
+             count(*) FILTER (WHERE state_if_fresh IN ('active', 'degraded'))::int AS working
+      FROM camera_state WHERE tenant_id = '{tenant}'
+      GROUP BY tenant_id, license_id, instance_id) n
+WHERE a.tenant_id = n.tenant_id AND a.license_id = n.license_id AND a.instance_id = n.instance_id;
 COMMIT;
 VACUUM ANALYZE licenses;
 VACUUM ANALYZE agent_instances;

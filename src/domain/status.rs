@@ -184,7 +184,7 @@ impl LicenseStatus {
 
     /// The symbol shown next to the status in the UI and e-mails.
     /// Urgency order for sorting: inactive, partially active, not installed, all active.
-    /// `store::status::STATUS_CTE` computes the same rank in SQL.
+    /// `store::status::status_cte` computes the same rank in SQL.
     pub fn rank(self) -> i32 {
         match self {
             Self::Inactive => 0,

@@ -337,7 +337,9 @@ pub async fn write_batch(
         history.insert(&mut tx).await?;
         let updates: Vec<&InstanceUpdate<'_>> = updates.values().collect();
         update_instances(&mut tx, &updates).await?;
-        update_cameras(&mut tx, &updates).await?;
+        if update_cameras(&mut tx, &updates).await? {
+            recount_cameras(&mut tx, &updates).await?;
+        }
     }
     tx.commit().await?;
     Ok(outcomes)
@@ -382,17 +384,19 @@ async fn lock_instances(
     .bind(&i)
     .execute(&mut **tx)
     .await?;
+    // Every instance of the batch's licenses, not only the batch's own: `recount_cameras` may
+    // write a sibling instance (one that lost a camera to an instance of this batch), and
+    // taking all of these locks here, in one global key order, is what keeps two writers from
+    // deadlocking on each other's siblings.
     let rows: Vec<(Uuid, Uuid, Uuid, i64)> = sqlx::query_as(
         "SELECT a.tenant_id, a.license_id, a.instance_id, a.high_water_seq
          FROM agent_instances a
-         JOIN unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS u(t, l, i)
-           ON a.tenant_id = u.t AND a.license_id = u.l AND a.instance_id = u.i
+         WHERE (a.tenant_id, a.license_id) IN (SELECT DISTINCT u.t, u.l FROM unnest($1::uuid[], $2::uuid[]) AS u(t, l))
          ORDER BY a.tenant_id, a.license_id, a.instance_id
          FOR UPDATE OF a",
     )
     .bind(&t)
     .bind(&l)
-    .bind(&i)
     .fetch_all(&mut **tx)
     .await?;
     Ok(rows
@@ -554,11 +558,12 @@ async fn update_instances(
 
 /// Camera rows follow each instance's newest heartbeat: a listed camera is (re)assigned to
 /// the instance with the state its report implies, written only when that changes; a camera
-/// the instance reported before but no longer lists is retired.
+/// the instance reported before but no longer lists is retired. Returns whether any camera row
+/// changed.
 async fn update_cameras(
     tx: &mut Transaction<'static, Postgres>,
     updates: &[&InstanceUpdate<'_>],
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     // One row per (license, camera): if two instances of a license list the same camera in
     // one batch, the later activity wins (ON CONFLICT cannot touch a row twice).
     type CameraKey = (Uuid, Uuid, String);
@@ -587,7 +592,7 @@ async fn update_cameras(
                 .join(","),
         );
     }
-    sqlx::query(
+    let retired = sqlx::query(
         "DELETE FROM camera_state c
          USING unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[]) AS u(t, l, i, ids)
          WHERE c.tenant_id = u.t AND c.license_id = u.l AND c.instance_id = u.i
@@ -598,9 +603,10 @@ async fn update_cameras(
     .bind(&retire.2)
     .bind(&retire.3)
     .execute(&mut **tx)
-    .await?;
+    .await?
+    .rows_affected();
     if cameras.is_empty() {
-        return Ok(());
+        return Ok(retired > 0);
     }
     let mut cols = (vec![], vec![], vec![], vec![], vec![], vec![]);
     for ((t, l, id), (i, state, at)) in cameras {
@@ -611,7 +617,8 @@ async fn update_cameras(
         cols.4.push(state.as_str().to_owned());
         cols.5.push(at);
     }
-    sqlx::query(
+    // Counts inserted and updated rows, not conflicts the WHERE clause left alone.
+    let written = sqlx::query(
         "INSERT INTO camera_state (tenant_id, license_id, camera_id, instance_id, state_if_fresh, changed_at)
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::timestamptz[])
          ON CONFLICT (tenant_id, license_id, camera_id) DO UPDATE
@@ -631,6 +638,43 @@ async fn update_cameras(
     .bind(&cols.3)
     .bind(&cols.4)
     .bind(&cols.5)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(retired > 0 || written > 0)
+}
+
+/// Recounts the cameras each instance of the batch's licenses owns, by state (the counts the
+/// license list reads; see the migration `instance_camera_counts`). Every instance of those
+/// licenses, because a camera taken over moves from a sibling instance. Only rows whose counts
+/// differ are written. All of them were locked by `lock_instances`.
+async fn recount_cameras(
+    tx: &mut Transaction<'static, Postgres>,
+    updates: &[&InstanceUpdate<'_>],
+) -> Result<(), sqlx::Error> {
+    let (t, l): (Vec<Uuid>, Vec<Uuid>) = updates.iter().map(|u| (u.key.0, u.key.1)).unzip();
+    sqlx::query(
+        "UPDATE agent_instances a
+         SET cameras_total = n.total, cameras_active_if_fresh = n.active,
+             cameras_working_if_fresh = n.working
+         FROM (SELECT i.tenant_id, i.license_id, i.instance_id,
+                      count(c.camera_id)::int AS total,
+                      count(*) FILTER (WHERE c.state_if_fresh = 'active')::int AS active,
+                      count(*) FILTER (WHERE c.state_if_fresh IN ('active', 'degraded'))::int AS working
+               FROM agent_instances i
+               LEFT JOIN camera_state c
+                 ON c.tenant_id = i.tenant_id AND c.license_id = i.license_id
+                AND c.instance_id = i.instance_id
+               WHERE (i.tenant_id, i.license_id) IN
+                     (SELECT DISTINCT u.t, u.l FROM unnest($1::uuid[], $2::uuid[]) AS u(t, l))
+               GROUP BY i.tenant_id, i.license_id, i.instance_id) n
+         WHERE a.tenant_id = n.tenant_id AND a.license_id = n.license_id
+           AND a.instance_id = n.instance_id
+           AND (a.cameras_total, a.cameras_active_if_fresh, a.cameras_working_if_fresh)
+               IS DISTINCT FROM (n.total, n.active, n.working)",
+    )
+    .bind(&t)
+    .bind(&l)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -88,7 +88,7 @@ impl Sort {
         }
     }
 
-    /// The SQL column of `store::status::STATUS_CTE` this sort orders by, and its type.
+    /// The SQL column of `store::status::status_cte` this sort orders by, and its type.
     pub fn column(self) -> (&'static str, &'static str) {
         match self.key {
             SortKey::Name => ("name", "text"),

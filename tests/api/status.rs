@@ -638,6 +638,89 @@ async fn two_agent_instances_report_their_own_cameras_and_a_silent_one_leaves_it
     assert_eq!(statuses["SPLIT"], "partially_active");
 }
 
+#[sqlx::test]
+async fn a_camera_moving_between_two_fresh_instances_is_counted_once_by_the_list_and_the_summary(
+    pool: PgPool,
+) {
+    // The list and the summary read per-instance camera counts that the writer keeps; a camera
+    // taken over by a sibling instance must leave the old owner's count in the same commit.
+    let app = TestApp::spawn(pool).await;
+    let owner = app.create_tenant("acme").await.owner_token;
+    let s = site(&app, &owner, "MOVING").await;
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let send =
+        |instance: Uuid, host: &'static str, seq: u64, cameras: Vec<(&'static str, Value)>| {
+            let app = &app;
+            let agent = s.agent.clone();
+            async move {
+                let now = Utc::now();
+                let hb = heartbeat(seq, now, &cameras);
+                push_ok(app, &agent, &batch(instance, host, now, vec![hb])).await;
+            }
+        };
+    let list_counts = |status: Value| {
+        (
+            status["status"].as_str().unwrap().to_owned(),
+            camera_ids(&status).len(),
+        )
+    };
+
+    send(
+        a,
+        "box-a",
+        1,
+        vec![
+            ("camera-1", running(Utc::now())),
+            ("camera-2", running(Utc::now())),
+        ],
+    )
+    .await;
+    assert_eq!(
+        list_counts(activity_status(&app, &owner, &s.id).await),
+        ("all_active".to_owned(), 2)
+    );
+    assert_list_and_summary_agree(&app, &owner).await;
+
+    // B takes camera-2 over (newer activity), reporting it offline.
+    send(
+        b,
+        "box-b",
+        1,
+        vec![("camera-2", camera("offline", 0, false, None))],
+    )
+    .await;
+    let status = activity_status(&app, &owner, &s.id).await;
+    assert_eq!(camera_in(&status, "camera-2")["instance_id"], b.to_string());
+    assert_eq!(list_counts(status), ("partially_active".to_owned(), 2));
+    assert_list_and_summary_agree(&app, &owner).await;
+
+    // A reports it running again and takes it back; B no longer lists it.
+    send(
+        a,
+        "box-a",
+        2,
+        vec![
+            ("camera-1", running(Utc::now())),
+            ("camera-2", running(Utc::now())),
+        ],
+    )
+    .await;
+    send(b, "box-b", 2, vec![]).await;
+    let status = activity_status(&app, &owner, &s.id).await;
+    assert_eq!(camera_in(&status, "camera-2")["instance_id"], a.to_string());
+    assert_eq!(list_counts(status), ("all_active".to_owned(), 2));
+    assert_list_and_summary_agree(&app, &owner).await;
+
+    // A retires camera-1: one camera left, still all active.
+    send(a, "box-a", 3, vec![("camera-2", running(Utc::now()))]).await;
+    assert_eq!(
+        list_counts(activity_status(&app, &owner, &s.id).await),
+        ("all_active".to_owned(), 1)
+    );
+    let statuses = assert_list_and_summary_agree(&app, &owner).await;
+    assert_eq!(statuses["MOVING"], "all_active");
+}
+
 // --- SPEC section 3: time ----------------------------------------------------------------------
 
 #[sqlx::test]

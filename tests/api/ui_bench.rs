@@ -77,6 +77,22 @@ async fn seed(pool: &PgPool, tenant: Uuid) {
     .execute(pool)
     .await
     .unwrap();
+    // The per-instance camera counts the ingest writer keeps (migration
+    // instance_camera_counts).
+    sqlx::query(
+        "UPDATE agent_instances a
+         SET cameras_total = n.total, cameras_active_if_fresh = n.active, cameras_working_if_fresh = n.working
+         FROM (SELECT tenant_id, license_id, instance_id, count(*)::int AS total,
+                      count(*) FILTER (WHERE state_if_fresh = 'active')::int AS active,
+                      count(*) FILTER (WHERE state_if_fresh IN ('active', 'degraded'))::int AS working
+               FROM camera_state WHERE tenant_id = $1
+               GROUP BY tenant_id, license_id, instance_id) n
+         WHERE a.tenant_id = n.tenant_id AND a.license_id = n.license_id AND a.instance_id = n.instance_id",
+    )
+    .bind(tenant)
+    .execute(pool)
+    .await
+    .unwrap();
     for table in ["licenses", "agent_instances", "camera_state"] {
         sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {table}")))
             .execute(pool)
