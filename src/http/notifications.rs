@@ -11,7 +11,7 @@ use crate::{
     db,
     domain::{EmailAddress, Role},
     notify::scheduler,
-    store::licenses,
+    store::{licenses, notifications},
 };
 use axum::{
     Json,
@@ -42,22 +42,8 @@ const MIN_INTERVAL: i64 = 3600;
 const MAX_INTERVAL: i64 = 30 * 86_400;
 const MAX_RECIPIENTS: usize = 20;
 
-/// A license's notification settings.
-#[derive(Debug, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
-pub struct NotificationSettings {
-    /// Off by default.
-    pub enabled: bool,
-    /// Without activity this long the license counts as inactive for e-mail: 3600..2592000 s.
-    #[schema(example = 3600)]
-    pub inactivity_interval_seconds: i32,
-    /// While still inactive, remind every this long: 3600..2592000 s (8 h or more suggested).
-    #[schema(example = 28800)]
-    pub notification_interval_seconds: i32,
-    /// 1..20 addresses when enabled; de-duplicated case-insensitively.
-    pub recipients: Vec<String>,
-    /// One e-mail when activity resumes; on by default.
-    pub notify_on_recovery: bool,
-}
+// Defined beside its SQL in the store; re-exported so the API's path to it stays the same.
+pub use crate::store::notifications::NotificationSettings;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -70,18 +56,6 @@ pub struct PutSettings {
     #[serde(default)]
     pub recipients: Vec<String>,
     pub notify_on_recovery: Option<bool>,
-}
-
-impl Default for NotificationSettings {
-    fn default() -> Self {
-        Self {
-            enabled: false,
-            inactivity_interval_seconds: 3600,
-            notification_interval_seconds: 28800,
-            recipients: Vec::new(),
-            notify_on_recovery: true,
-        }
-    }
 }
 
 async fn license_exists(tx: &mut sqlx::PgConnection, auth: &AuthUser, id: Uuid) -> ApiResult<()> {
@@ -105,14 +79,7 @@ async fn get_settings(
 ) -> ApiResult<Json<NotificationSettings>> {
     let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
     license_exists(&mut tx, &auth, id).await?;
-    let settings: Option<NotificationSettings> = sqlx::query_as(
-        "SELECT enabled, inactivity_interval_seconds, notification_interval_seconds, recipients, notify_on_recovery
-         FROM notification_settings WHERE tenant_id = $1 AND license_id = $2",
-    )
-    .bind(auth.tenant_id)
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let settings = notifications::get_settings(&mut tx, auth.tenant_id, id).await?;
     tx.commit().await?;
     Ok(Json(settings.unwrap_or_default()))
 }
@@ -187,33 +154,14 @@ async fn put_settings(
     let now = state.clock.now();
     let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
     license_exists(&mut tx, &auth, id).await?;
-    // enabled_at restarts when notifications are turned on (the baseline of a license that never
-    // reported); next_check_at = now lets the next sweep apply the new settings.
-    let saved: NotificationSettings = sqlx::query_as(
-        "INSERT INTO notification_settings AS s (tenant_id, license_id, enabled, inactivity_interval_seconds,
-             notification_interval_seconds, recipients, notify_on_recovery, enabled_at, next_check_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $3 THEN $8 END, $8, $8)
-         ON CONFLICT (tenant_id, license_id) DO UPDATE SET
-             enabled = EXCLUDED.enabled,
-             inactivity_interval_seconds = EXCLUDED.inactivity_interval_seconds,
-             notification_interval_seconds = EXCLUDED.notification_interval_seconds,
-             recipients = EXCLUDED.recipients,
-             notify_on_recovery = EXCLUDED.notify_on_recovery,
-             enabled_at = CASE WHEN EXCLUDED.enabled AND NOT s.enabled THEN $8 ELSE s.enabled_at END,
-             next_check_at = $8,
-             updated_at = $8
-         RETURNING enabled, inactivity_interval_seconds, notification_interval_seconds, recipients, notify_on_recovery",
-    )
-    .bind(auth.tenant_id)
-    .bind(id)
-    .bind(body.enabled)
-    .bind(inactivity)
-    .bind(notification)
-    .bind(&recipients)
-    .bind(body.notify_on_recovery.unwrap_or(true))
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await?;
+    let settings = NotificationSettings {
+        enabled: body.enabled,
+        inactivity_interval_seconds: inactivity,
+        notification_interval_seconds: notification,
+        recipients,
+        notify_on_recovery: body.notify_on_recovery.unwrap_or(true),
+    };
+    let saved = notifications::upsert_settings(&mut tx, auth.tenant_id, id, &settings, now).await?;
     tx.commit().await?;
     Ok(Json(saved))
 }

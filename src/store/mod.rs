@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod heartbeats;
 pub mod instances;
 pub mod licenses;
+pub mod notifications;
 pub mod status;
 pub mod tenants;
 pub mod users;

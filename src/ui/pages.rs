@@ -21,6 +21,7 @@ use crate::{
     store::{
         agent_tokens, api_keys,
         licenses::{self, LicensePatch, NewLicense, Sort},
+        notifications::{self, NotificationSettings},
         status::{self, ListQuery},
         users,
     },
@@ -894,23 +895,15 @@ pub async fn notification_page(
         Ok(l) => l,
         Err(r) => return r,
     };
-    type SettingsRow = (bool, i32, i32, Vec<String>, bool);
-    let row: Result<Option<SettingsRow>, sqlx::Error> = async {
+    let settings = async {
         let mut tx = db::begin_tenant(&state.pool, s.tenant_id).await?;
-        let r = sqlx::query_as(
-            "SELECT enabled, inactivity_interval_seconds, notification_interval_seconds, recipients, notify_on_recovery
-             FROM notification_settings WHERE tenant_id = $1 AND license_id = $2",
-        )
-        .bind(s.tenant_id)
-        .bind(license.id)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let r = notifications::get_settings(&mut tx, s.tenant_id, license.id).await?;
         tx.commit().await?;
-        Ok(r)
+        Ok::<_, sqlx::Error>(r)
     }
     .await;
-    let (enabled, inactivity, notification, recipients, recovery) = match row {
-        Ok(r) => r.unwrap_or((false, 3600, 28800, Vec::new(), true)),
+    let settings = match settings {
+        Ok(r) => r.unwrap_or_default(),
         Err(e) => return failure(e),
     };
     NotificationPage {
@@ -918,11 +911,11 @@ pub async fn notification_page(
         id: license.id,
         name: license.name,
         key: license.key,
-        enabled,
-        inactivity_hours: hours(inactivity),
-        notification_hours: hours(notification),
-        recipients: recipients.join("\n"),
-        notify_on_recovery: recovery,
+        enabled: settings.enabled,
+        inactivity_hours: hours(settings.inactivity_interval_seconds),
+        notification_hours: hours(settings.notification_interval_seconds),
+        recipients: settings.recipients.join("\n"),
+        notify_on_recovery: settings.notify_on_recovery,
         errors: Errors::new(),
         saved: q.saved.is_some(),
     }
@@ -1004,29 +997,17 @@ pub async fn save_notifications(
         (errors.is_empty(), inactivity, notification)
     {
         let now = state.clock.now();
+        let settings = NotificationSettings {
+            enabled,
+            inactivity_interval_seconds: inactivity,
+            notification_interval_seconds: notification,
+            recipients,
+            notify_on_recovery: f.notify_on_recovery.is_some(),
+        };
         let saved = async {
             let mut tx = db::begin_tenant(&state.pool, s.tenant_id).await?;
-            sqlx::query(
-                "INSERT INTO notification_settings AS s (tenant_id, license_id, enabled, inactivity_interval_seconds,
-                     notification_interval_seconds, recipients, notify_on_recovery, enabled_at, next_check_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $3 THEN $8 END, $8, $8)
-                 ON CONFLICT (tenant_id, license_id) DO UPDATE SET
-                     enabled = EXCLUDED.enabled, inactivity_interval_seconds = EXCLUDED.inactivity_interval_seconds,
-                     notification_interval_seconds = EXCLUDED.notification_interval_seconds, recipients = EXCLUDED.recipients,
-                     notify_on_recovery = EXCLUDED.notify_on_recovery,
-                     enabled_at = CASE WHEN EXCLUDED.enabled AND NOT s.enabled THEN $8 ELSE s.enabled_at END,
-                     next_check_at = $8, updated_at = $8",
-            )
-            .bind(s.tenant_id)
-            .bind(license.id)
-            .bind(enabled)
-            .bind(inactivity)
-            .bind(notification)
-            .bind(&recipients)
-            .bind(f.notify_on_recovery.is_some())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            notifications::upsert_settings(&mut tx, s.tenant_id, license.id, &settings, now)
+                .await?;
             tx.commit().await
         }
         .await;
