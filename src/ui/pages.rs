@@ -37,6 +37,7 @@ use axum::{
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::Deserialize;
+use sqlx::PgConnection;
 use std::collections::BTreeMap;
 use std::time::Instant;
 use uuid::Uuid;
@@ -157,6 +158,20 @@ fn guard(s: &UiSession, csrf: &str, needs: Role) -> Result<(), Response> {
         return Err(forbidden(s, "Your role does not allow this change."));
     }
     Ok(())
+}
+
+/// Runs `work` in a transaction of the session's tenant and commits it. An error from `work`
+/// drops the transaction, which rolls it back. The error stays a `sqlx::Error` because some
+/// handlers turn a violated constraint into a form error rather than [`failure`].
+async fn with_tenant<T>(
+    state: &AppState,
+    s: &UiSession,
+    work: impl AsyncFnOnce(&mut PgConnection) -> Result<T, sqlx::Error>,
+) -> Result<T, sqlx::Error> {
+    let mut tx = db::begin_tenant(&state.pool, s.tenant_id).await?;
+    let value = work(&mut tx).await?;
+    tx.commit().await?;
+    Ok(value)
 }
 
 // ---- login ---------------------------------------------------------------------------------
@@ -449,13 +464,11 @@ pub async fn monitoring(
         after: after.clone(),
         limit: PAGE_SIZE,
     };
-    let result = async {
-        let mut tx = db::begin_tenant(&state.pool, s.tenant_id).await?;
-        let rows = status::list(&mut tx, s.tenant_id, now, &query).await?;
-        let summary = status::summary(&mut tx, s.tenant_id, now).await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>((rows, summary))
-    }
+    let result = with_tenant(&state, &s, async |tx| {
+        let rows = status::list(tx, s.tenant_id, now, &query).await?;
+        let summary = status::summary(tx, s.tenant_id, now).await?;
+        Ok((rows, summary))
+    })
     .await;
     let (rows, summary) = match result {
         Ok(r) => r,
@@ -635,10 +648,9 @@ pub async fn activity(
         Err(ApiError::NotFound) => return not_found(&s),
         Err(e) => return failure(e),
     };
-    let extra = async {
-        let mut tx = db::begin_tenant(&state.pool, s.tenant_id).await?;
+    let extra = with_tenant(&state, &s, async |tx| {
         let since = now - chrono::Duration::hours(24);
-        let buckets = crate::store::instances::activity(&mut tx, s.tenant_id, id, since, now, 900).await?;
+        let buckets = crate::store::instances::activity(tx, s.tenant_id, id, since, now, 900).await?;
         type NoteRow = (DateTime<Utc>, String, i32, String, String, Option<String>, Option<DateTime<Utc>>, i32);
         let notes: Vec<NoteRow> = sqlx::query_as(
             "SELECT created_at, kind, k, recipient, state, last_error, sent_at, attempts FROM notification_outbox
@@ -648,10 +660,9 @@ pub async fn activity(
         .bind(id)
         .fetch_all(&mut *tx)
         .await?;
-        let tokens = if s.can_edit() { agent_tokens::list(&mut tx, s.tenant_id, id).await? } else { Vec::new() };
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>((buckets, notes, tokens))
-    }
+        let tokens = if s.can_edit() { agent_tokens::list(tx, s.tenant_id, id).await? } else { Vec::new() };
+        Ok((buckets, notes, tokens))
+    })
     .await;
     let (buckets, notes, tokens) = match extra {
         Ok(x) => x,
@@ -857,12 +868,9 @@ async fn license_row(
     let Ok(id) = id.parse::<Uuid>() else {
         return Err(not_found(s));
     };
-    let result = async {
-        let mut tx = db::begin_tenant(&state.pool, s.tenant_id).await?;
-        let l = licenses::get(&mut tx, s.tenant_id, id).await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(l)
-    }
+    let result = with_tenant(state, s, async |tx| {
+        licenses::get(tx, s.tenant_id, id).await
+    })
     .await;
     match result {
         Ok(Some(l)) => Ok(l),
@@ -895,12 +903,9 @@ pub async fn notification_page(
         Ok(l) => l,
         Err(r) => return r,
     };
-    let settings = async {
-        let mut tx = db::begin_tenant(&state.pool, s.tenant_id).await?;
-        let r = notifications::get_settings(&mut tx, s.tenant_id, license.id).await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(r)
-    }
+    let settings = with_tenant(&state, &s, async |tx| {
+        notifications::get_settings(tx, s.tenant_id, license.id).await
+    })
     .await;
     let settings = match settings {
         Ok(r) => r.unwrap_or_default(),
@@ -1004,15 +1009,12 @@ pub async fn save_notifications(
             recipients,
             notify_on_recovery: f.notify_on_recovery.is_some(),
         };
-        let saved = async {
-            let mut tx = db::begin_tenant(&state.pool, s.tenant_id).await?;
-            notifications::upsert_settings(&mut tx, s.tenant_id, license.id, &settings, now)
-                .await?;
-            tx.commit().await
-        }
+        let saved = with_tenant(&state, &s, async |tx| {
+            notifications::upsert_settings(tx, s.tenant_id, license.id, &settings, now).await
+        })
         .await;
         return match saved {
-            Ok(()) => Redirect::to(&format!("/licenses/{}/notifications?saved=1", license.id))
+            Ok(_) => Redirect::to(&format!("/licenses/{}/notifications?saved=1", license.id))
                 .into_response(),
             Err(e) => failure(e),
         };
@@ -1158,12 +1160,9 @@ pub async fn create_license(
     let Some(new) = parse_license(&f, &mut errors) else {
         return license_form_again(&s, None, f, errors);
     };
-    let result = async {
-        let mut tx = db::begin_tenant(&state.pool, s.tenant_id).await?;
-        let row = licenses::insert(&mut tx, s.tenant_id, &new).await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(row)
-    }
+    let result = with_tenant(&state, &s, async |tx| {
+        licenses::insert(tx, s.tenant_id, &new).await
+    })
     .await;
     match result {
         Ok(row) => Redirect::to(&format!("/licenses/{}", row.id)).into_response(),
@@ -1201,11 +1200,11 @@ pub async fn update_license(
         kind: Some(new.kind),
         check_interval: Some(new.check_interval),
     };
-    let result = async {
-        let mut tx = db::begin_tenant(&state.pool, s.tenant_id).await?;
-        licenses::update(&mut tx, s.tenant_id, license.id, &patch).await?;
-        tx.commit().await
-    }
+    // A license deleted meanwhile still redirects: its page then answers 404.
+    let result = with_tenant(&state, &s, async |tx| {
+        licenses::update(tx, s.tenant_id, license.id, &patch).await?;
+        Ok(())
+    })
     .await;
     match result {
         Ok(()) => Redirect::to(&format!("/licenses/{}", license.id)).into_response(),
@@ -1233,11 +1232,11 @@ pub async fn delete_license(
         Ok(l) => l,
         Err(r) => return r,
     };
-    let result = async {
-        let mut tx = db::begin_tenant(&state.pool, s.tenant_id).await?;
-        licenses::delete(&mut tx, s.tenant_id, license.id).await?;
-        tx.commit().await
-    }
+    // Already gone is as good as deleted.
+    let result = with_tenant(&state, &s, async |tx| {
+        licenses::delete(tx, s.tenant_id, license.id).await?;
+        Ok(())
+    })
     .await;
     match result {
         Ok(()) => Redirect::to("/").into_response(),
@@ -1288,11 +1287,9 @@ pub async fn create_agent_token(
         DisplayName::parse("agent token").unwrap_or_else(|_| unreachable!("a constant valid name"))
     });
     let secret = token::generate(TokenKind::Agent);
-    let result = async {
-        let mut tx = db::begin_tenant(&state.pool, s.tenant_id).await?;
-        agent_tokens::insert(&mut tx, s.tenant_id, license.id, name.as_str(), &secret).await?;
-        tx.commit().await
-    }
+    let result = with_tenant(&state, &s, async |tx| {
+        agent_tokens::insert(tx, s.tenant_id, license.id, name.as_str(), &secret).await
+    })
     .await;
     if let Err(e) = result {
         return failure(e);
@@ -1334,12 +1331,9 @@ pub async fn revoke_agent_token(
     let Ok(token_id) = token_id.parse::<Uuid>() else {
         return not_found(&s);
     };
-    let result = async {
-        let mut tx = db::begin_tenant(&state.pool, s.tenant_id).await?;
-        let done = agent_tokens::revoke(&mut tx, s.tenant_id, license.id, token_id).await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(done)
-    }
+    let result = with_tenant(&state, &s, async |tx| {
+        agent_tokens::revoke(tx, s.tenant_id, license.id, token_id).await
+    })
     .await;
     match result {
         Ok(true) => Redirect::to(&format!("/licenses/{}", license.id)).into_response(),
@@ -1377,12 +1371,9 @@ async fn users_page(
     status: StatusCode,
 ) -> Response {
     let now = state.clock.now();
-    let rows = async {
-        let mut tx = db::begin_tenant(&state.pool, s.tenant_id).await?;
-        let rows = users::list(&mut tx, s.tenant_id, None, 500).await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(rows)
-    }
+    let rows = with_tenant(state, s, async |tx| {
+        users::list(tx, s.tenant_id, None, 500).await
+    })
     .await;
     let rows = match rows {
         Ok(r) => r,
@@ -1526,15 +1517,13 @@ pub async fn change_role(
     let (Ok(id), Ok(role)) = (id.parse::<Uuid>(), Role::parse(&f.role)) else {
         return not_found(&s);
     };
-    let result = async {
-        let mut tx = db::begin_tenant(&state.pool, s.tenant_id).await?;
-        let target = user_target(&mut tx, &s, id, Some(role)).await?;
+    let result = with_tenant(&state, &s, async |tx| {
+        let target = user_target(tx, &s, id, Some(role)).await?;
         if let UserTarget::Changeable = target {
-            users::update(&mut tx, s.tenant_id, id, Some(role), None).await?;
+            users::update(tx, s.tenant_id, id, Some(role), None).await?;
         }
-        tx.commit().await?;
         Ok(target)
-    }
+    })
     .await;
     user_change_result(&s, result)
 }
@@ -1551,15 +1540,13 @@ pub async fn delete_user(
     let Ok(id) = id.parse::<Uuid>() else {
         return not_found(&s);
     };
-    let result = async {
-        let mut tx = db::begin_tenant(&state.pool, s.tenant_id).await?;
-        let target = user_target(&mut tx, &s, id, None).await?;
+    let result = with_tenant(&state, &s, async |tx| {
+        let target = user_target(tx, &s, id, None).await?;
         if let UserTarget::Changeable = target {
-            users::delete(&mut tx, s.tenant_id, id).await?;
+            users::delete(tx, s.tenant_id, id).await?;
         }
-        tx.commit().await?;
         Ok(target)
-    }
+    })
     .await;
     user_change_result(&s, result)
 }
@@ -1598,12 +1585,9 @@ async fn keys_page(
         return forbidden(s, "API keys are managed by admins and owners.");
     }
     let now = state.clock.now();
-    let rows = async {
-        let mut tx = db::begin_tenant(&state.pool, s.tenant_id).await?;
-        let rows = api_keys::list(&mut tx, s.tenant_id, None, 500).await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(rows)
-    }
+    let rows = with_tenant(state, s, async |tx| {
+        api_keys::list(tx, s.tenant_id, None, 500).await
+    })
     .await;
     let rows = match rows {
         Ok(r) => r,
@@ -1687,22 +1671,20 @@ pub async fn create_api_key(
         .await;
     };
     let secret = token::generate(TokenKind::ApiKey);
-    let result = async {
-        let mut tx = db::begin_tenant(&state.pool, s.tenant_id).await?;
+    let result = with_tenant(&state, &s, async |tx| {
         api_keys::insert(
-            &mut tx,
+            tx,
             s.tenant_id,
             name.as_str(),
             role,
             &secret,
             Some(s.user_id),
         )
-        .await?;
-        tx.commit().await
-    }
+        .await
+    })
     .await;
     match result {
-        Ok(()) => {
+        Ok(_) => {
             keys_page(
                 &state,
                 &s,
@@ -1729,12 +1711,9 @@ pub async fn revoke_api_key(
     let Ok(id) = id.parse::<Uuid>() else {
         return not_found(&s);
     };
-    let result = async {
-        let mut tx = db::begin_tenant(&state.pool, s.tenant_id).await?;
-        let done = api_keys::revoke(&mut tx, s.tenant_id, id).await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(done)
-    }
+    let result = with_tenant(&state, &s, async |tx| {
+        api_keys::revoke(tx, s.tenant_id, id).await
+    })
     .await;
     match result {
         Ok(true) => Redirect::to("/api-keys").into_response(),
