@@ -11,19 +11,18 @@
     reason = "helpers of tests: a panic is a failed test with its location"
 )]
 
-use crate::helpers::{PASSWORD, active_camera, heartbeat};
+use crate::helpers::{PASSWORD, ServerProcess, active_camera, database_url, heartbeat};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::{
     collections::BTreeSet,
-    process::Stdio,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
 };
-use tokio::{io::AsyncReadExt, process::Child, task::JoinSet};
+use tokio::task::JoinSet;
 use uuid::Uuid;
 
 const ADMIN: &str = "durability-test-platform-admin-token-0123456789";
@@ -38,93 +37,6 @@ const KILL_AFTER_ACKNOWLEDGED: u64 = 300;
 const POLL: Duration = Duration::from_millis(20);
 const MAX_POLLS: u32 = 3000;
 const INGEST: &str = "/api/v1/ingest/heartbeats";
-
-/// The URL of the test's own fresh database: `DATABASE_URL` with the database name replaced.
-fn database_url(pool: &PgPool) -> String {
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL (scripts/test sets it)");
-    let mut url = reqwest::Url::parse(&base).unwrap();
-    url.set_path(pool.connect_options().get_database().unwrap());
-    url.to_string()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A `streamwatch serve` process, answering at `base`.
-struct Server {
-    child: Child,
-    base: String,
-    stderr: tokio::task::JoinHandle<String>,
-}
-
-impl Server {
-    /// Starts `streamwatch serve` with a clean environment (only PATH, HOME and the documented
-    /// variables) and waits until `/healthz` answers.
-    async fn start(database_url: &str) -> Self {
-        let addr = format!("127.0.0.1:{}", free_port());
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_streamwatch"));
-        cmd.env_clear();
-        for var in ["PATH", "HOME"] {
-            if let Ok(value) = std::env::var(var) {
-                cmd.env(var, value);
-            }
-        }
-        cmd.envs([
-            ("STREAMWATCH__DATABASE__URL", database_url),
-            ("STREAMWATCH__AUTH__ADMIN_TOKEN", ADMIN),
-            ("STREAMWATCH__AUTH__JWT_SECRET", JWT_SECRET),
-            ("STREAMWATCH__HTTP__ADDR", &addr),
-            ("STREAMWATCH__LOG__FILTER", "warn"),
-        ])
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-        let mut child = cmd.spawn().unwrap();
-        let mut pipe = child.stderr.take().unwrap();
-        let stderr = tokio::spawn(async move {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes).await;
-            String::from_utf8_lossy(&bytes).into_owned()
-        });
-        let mut server = Self {
-            child,
-            base: format!("http://{addr}"),
-            stderr,
-        };
-        let client = reqwest::Client::new();
-        for _ in 0..MAX_POLLS {
-            if server.child.try_wait().unwrap().is_some() {
-                break;
-            }
-            if client
-                .get(format!("{}/healthz", server.base))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-            {
-                return server;
-            }
-            tokio::time::sleep(POLL).await;
-        }
-        let _ = server.child.kill().await;
-        panic!(
-            "serve never answered /healthz; stderr: {}",
-            server.stderr.await.unwrap_or_default()
-        );
-    }
-
-    /// SIGKILL: no graceful shutdown, no chance to flush anything.
-    async fn kill(mut self) {
-        self.child.kill().await.unwrap();
-    }
-}
 
 /// A tenant, its owner's login, one license, and one agent token per agent.
 async fn set_up(client: &reqwest::Client, base: &str) -> Vec<String> {
@@ -288,7 +200,7 @@ async fn every_heartbeat_that_got_a_2xx_is_in_the_database_after_the_server_is_k
     pool: PgPool,
 ) {
     let db = database_url(&pool);
-    let server = Server::start(&db).await;
+    let server = ServerProcess::start(&db, ADMIN, JWT_SECRET, &[]).await;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -363,7 +275,7 @@ async fn every_heartbeat_that_got_a_2xx_is_in_the_database_after_the_server_is_k
 
     // After a restart, the agents resend what was in flight: whatever of it was committed
     // before the kill comes back as duplicates, the rest is stored now, and nothing twice.
-    let server = Server::start(&db).await;
+    let server = ServerProcess::start(&db, ADMIN, JWT_SECRET, &[]).await;
     for p in &pushed {
         let Some(body) = &p.unacknowledged else {
             continue;

@@ -18,9 +18,12 @@ use sqlx::PgPool;
 use std::{
     collections::BTreeSet,
     net::SocketAddr,
+    process::Stdio,
     sync::{Mutex, OnceLock},
+    time::Duration,
 };
 use streamwatch::{config::Settings, http, startup};
+use tokio::{io::AsyncReadExt, process::Child, task::JoinHandle};
 
 pub const ADMIN_TOKEN: &str = "test-platform-admin-token-0123456789";
 pub const JWT_SECRET: &str = "test-jwt-secret-that-is-long-enough-0123456789";
@@ -467,5 +470,142 @@ pub fn check_contract(
         Ok(())
     } else {
         Err(errors.join("; "))
+    }
+}
+
+// --- the `streamwatch serve` binary as a child process ------------------------------------
+
+/// How often a starting server's `/healthz` is polled, and at most how many times (a minute).
+const HEALTH_POLL: Duration = Duration::from_millis(20);
+const HEALTH_MAX_POLLS: u32 = 3000;
+
+/// The URL of the test's own fresh `#[sqlx::test]` database, for a child process: the
+/// `DATABASE_URL` it was made from, with the database name replaced.
+pub fn database_url(pool: &PgPool) -> String {
+    let base = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL (scripts/test or scripts/pg-up provides it)");
+    let mut url = reqwest::Url::parse(&base).unwrap();
+    url.set_path(pool.connect_options().get_database().unwrap());
+    url.to_string()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `streamwatch serve` process answering at `base`. Dropping it sends SIGKILL, so a failed
+/// test leaves no server behind.
+pub struct ServerProcess {
+    child: Child,
+    pub base: String,
+    /// Taken once: by a failed health check's panic message, or by [`ServerProcess::kill`].
+    stderr: Option<JoinHandle<String>>,
+}
+
+impl ServerProcess {
+    /// Starts `streamwatch serve` on a free port and waits until `/healthz` answers.
+    pub async fn start(
+        database_url: &str,
+        admin_token: &str,
+        jwt_secret: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut server = Self::spawn(database_url, admin_token, jwt_secret, env);
+        server.wait_until_healthy().await;
+        server
+    }
+
+    /// Starts `streamwatch serve` on a free port without waiting for it, so that several can
+    /// start at the same moment; see [`ServerProcess::wait_until_healthy`].
+    ///
+    /// The environment is clean, as an operator's would be: PATH, HOME, the documented
+    /// variables for the database, the admin token, the JWT secret, the address and a `warn`
+    /// log filter, then `env`.
+    pub fn spawn(
+        database_url: &str,
+        admin_token: &str,
+        jwt_secret: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_streamwatch"));
+        cmd.env_clear();
+        for var in ["PATH", "HOME"] {
+            if let Ok(value) = std::env::var(var) {
+                cmd.env(var, value);
+            }
+        }
+        cmd.envs([
+            ("STREAMWATCH__DATABASE__URL", database_url),
+            ("STREAMWATCH__AUTH__ADMIN_TOKEN", admin_token),
+            ("STREAMWATCH__AUTH__JWT_SECRET", jwt_secret),
+            ("STREAMWATCH__HTTP__ADDR", &addr),
+            ("STREAMWATCH__LOG__FILTER", "warn"),
+        ])
+        .envs(env.iter().copied())
+        .arg("serve")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+        let mut child = cmd.spawn().unwrap();
+        // Drained all along, so that the server never blocks on a full pipe.
+        let mut pipe = child.stderr.take().unwrap();
+        let stderr = tokio::spawn(async move {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes).await;
+            String::from_utf8_lossy(&bytes).into_owned()
+        });
+        Self {
+            child,
+            base: format!("http://{addr}"),
+            stderr: Some(stderr),
+        }
+    }
+
+    /// Waits until `/healthz` answers 200; panics with the server's stderr if the process
+    /// exits first or never answers.
+    pub async fn wait_until_healthy(&mut self) {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        for _ in 0..HEALTH_MAX_POLLS {
+            if self.child.try_wait().unwrap().is_some() {
+                break;
+            }
+            if client
+                .get(format!("{}/healthz", self.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                return;
+            }
+            tokio::time::sleep(HEALTH_POLL).await;
+        }
+        let _ = self.child.kill().await;
+        let stderr = match self.stderr.take() {
+            Some(handle) => handle.await.unwrap_or_default(),
+            None => String::new(),
+        };
+        panic!(
+            "serve at {} never answered /healthz; stderr: {stderr}",
+            self.base
+        );
+    }
+
+    /// SIGKILL: no graceful shutdown, no chance to flush anything. Returns what the process
+    /// wrote to stderr.
+    pub async fn kill(mut self) -> String {
+        self.child.kill().await.unwrap();
+        match self.stderr.take() {
+            Some(handle) => handle.await.unwrap_or_default(),
+            None => String::new(),
+        }
     }
 }

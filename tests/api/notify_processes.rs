@@ -5,118 +5,27 @@
 //!
 //! Nothing here measures time: every wait is a bounded number of polls.
 
-use crate::{helpers::PASSWORD, smtp::SmtpServer};
+use crate::{
+    helpers::{PASSWORD, ServerProcess, database_url},
+    smtp::SmtpServer,
+};
 use chrono::Timelike;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::{
     collections::{BTreeMap, BTreeSet},
-    process::Stdio,
     time::Duration,
 };
-use tokio::{io::AsyncReadExt, process::Child};
 use uuid::Uuid;
 
 const ADMIN: &str = "notify-processes-admin-token-0123456789";
 /// The same for both processes: the unsubscribe links of either must verify in the other.
 const JWT_SECRET: &str = "notify-processes-jwt-secret-that-is-long-enough-0123456789";
-const POLL: Duration = Duration::from_millis(50);
-const MAX_POLLS: u32 = 1200;
 
 /// One simulated step, in minutes.
 const STEP: i64 = 20;
 /// 48 hours of steps.
 const STEPS: i64 = 48 * 60 / STEP;
-
-/// The URL of the test's own fresh database: `DATABASE_URL` with the database name replaced.
-fn database_url(pool: &PgPool) -> String {
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL (scripts/pg-up provides it)");
-    let mut url = reqwest::Url::parse(&base).unwrap();
-    url.set_path(pool.connect_options().get_database().unwrap());
-    url.to_string()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A `streamwatch serve` process with the simulated clock, answering at `base`.
-struct Server {
-    child: Child,
-    base: String,
-    stderr: tokio::task::JoinHandle<String>,
-}
-
-impl Server {
-    /// Starts `streamwatch serve` with a clean environment (PATH, HOME and the documented
-    /// variables only) and waits until `/healthz` answers.
-    async fn start(database_url: &str, smtp_url: &str) -> Self {
-        let addr = format!("127.0.0.1:{}", free_port());
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_streamwatch"));
-        cmd.env_clear();
-        for var in ["PATH", "HOME"] {
-            if let Ok(value) = std::env::var(var) {
-                cmd.env(var, value);
-            }
-        }
-        cmd.envs([
-            ("STREAMWATCH__DATABASE__URL", database_url),
-            ("STREAMWATCH__AUTH__ADMIN_TOKEN", ADMIN),
-            ("STREAMWATCH__AUTH__JWT_SECRET", JWT_SECRET),
-            ("STREAMWATCH__CLOCK__SIMULATED", "true"),
-            ("STREAMWATCH__SMTP__URL", smtp_url),
-            ("STREAMWATCH__HTTP__ADDR", &addr),
-            ("STREAMWATCH__LOG__FILTER", "warn"),
-        ])
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-        let mut child = cmd.spawn().unwrap();
-        let mut pipe = child.stderr.take().unwrap();
-        let stderr = tokio::spawn(async move {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes).await;
-            String::from_utf8_lossy(&bytes).into_owned()
-        });
-        let mut server = Self {
-            child,
-            base: format!("http://{addr}"),
-            stderr,
-        };
-        let client = reqwest::Client::new();
-        for _ in 0..MAX_POLLS {
-            if server.child.try_wait().unwrap().is_some() {
-                break;
-            }
-            if client
-                .get(format!("{}/healthz", server.base))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-            {
-                return server;
-            }
-            tokio::time::sleep(POLL).await;
-        }
-        let _ = server.child.kill().await;
-        panic!(
-            "serve never answered /healthz; stderr: {}",
-            server.stderr.await.unwrap_or_default()
-        );
-    }
-
-    /// Stops the process and returns what it wrote to stderr.
-    async fn stop(mut self) -> String {
-        let _ = self.child.kill().await;
-        self.stderr.await.unwrap_or_default()
-    }
-}
 
 /// A JSON request; asserts the status and returns the body.
 async fn call(req: reqwest::RequestBuilder, expected: u16, what: &str) -> Value {
@@ -208,8 +117,13 @@ async fn two_server_processes_sweeping_at_the_same_time_for_48_simulated_hours_s
 ) {
     let smtp = SmtpServer::start().await;
     let db = database_url(&pool);
-    let a = Server::start(&db, &smtp.url()).await;
-    let b = Server::start(&db, &smtp.url()).await;
+    let smtp_url = smtp.url();
+    let env = [
+        ("STREAMWATCH__CLOCK__SIMULATED", "true"),
+        ("STREAMWATCH__SMTP__URL", smtp_url.as_str()),
+    ];
+    let a = ServerProcess::start(&db, ADMIN, JWT_SECRET, &env).await;
+    let b = ServerProcess::start(&db, ADMIN, JWT_SECRET, &env).await;
     let client = reqwest::Client::new();
 
     // Setup through A.
@@ -459,7 +373,7 @@ async fn two_server_processes_sweeping_at_the_same_time_for_48_simulated_hours_s
     );
 
     for (name, server) in [("A", a), ("B", b)] {
-        let stderr = server.stop().await;
+        let stderr = server.kill().await;
         assert!(!stderr.contains("panicked"), "process {name}: {stderr}");
     }
 }

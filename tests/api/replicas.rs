@@ -13,22 +13,21 @@
     reason = "helpers of tests: a panic is a failed test with its location"
 )]
 
-use crate::helpers::{PASSWORD, active_camera, heartbeat};
+use crate::helpers::{PASSWORD, ServerProcess, active_camera, database_url, heartbeat};
 use mailparse::MailHeaderMap;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::{
     collections::{BTreeMap, BTreeSet},
-    path::{Path, PathBuf},
-    process::Stdio,
+    path::PathBuf,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
     },
     time::Duration,
 };
-use tokio::{io::AsyncReadExt, process::Child, task::JoinSet};
+use tokio::task::JoinSet;
 use uuid::Uuid;
 
 const ADMIN: &str = "replicas-test-platform-admin-token-0123456789";
@@ -47,27 +46,10 @@ const RESEND_EVERY: u64 = 4;
 const SWEEP_ROUNDS: usize = 5;
 const RECIPIENTS: [&str; 3] = ["oncall@acme.test", "boss@acme.test", "night@acme.test"];
 const INGEST: &str = "/api/v1/ingest/heartbeats";
-/// How often something is polled, and at most how many times before the test gives up.
+/// How long an agent waits before it retries a shed request.
 const POLL: Duration = Duration::from_millis(20);
-const MAX_POLLS: u32 = 3000;
 /// Answers 429 or 503 are retried (as an agent would after `Retry-After`), this many times.
 const MAX_RETRIES: u32 = 200;
-
-/// The URL of the test's own fresh database: `DATABASE_URL` with the database name replaced.
-fn database_url(pool: &PgPool) -> String {
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL (scripts/test sets it)");
-    let mut url = reqwest::Url::parse(&base).unwrap();
-    url.set_path(pool.connect_options().get_database().unwrap());
-    url.to_string()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The development mailbox folder both replicas write to; removed when dropped.
 struct Mailbox(PathBuf);
@@ -104,78 +86,6 @@ impl Mailbox {
 impl Drop for Mailbox {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A `streamwatch serve` process; killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    stderr: Option<tokio::task::JoinHandle<String>>,
-}
-
-impl Server {
-    /// Starts `streamwatch serve` with a clean environment: PATH, HOME and the documented
-    /// variables only. Does not wait; see [`Server::wait_until_healthy`].
-    fn start(database_url: &str, mailbox: &Path) -> Self {
-        let addr = format!("127.0.0.1:{}", free_port());
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_streamwatch"));
-        cmd.env_clear();
-        for var in ["PATH", "HOME"] {
-            if let Ok(value) = std::env::var(var) {
-                cmd.env(var, value);
-            }
-        }
-        cmd.envs([
-            ("STREAMWATCH__DATABASE__URL", database_url),
-            ("STREAMWATCH__AUTH__ADMIN_TOKEN", ADMIN),
-            ("STREAMWATCH__AUTH__JWT_SECRET", JWT_SECRET),
-            ("STREAMWATCH__HTTP__ADDR", &addr),
-            ("STREAMWATCH__CLOCK__SIMULATED", "true"),
-            // No SMTP URL: in development the e-mails go to this folder.
-            ("STREAMWATCH__SMTP__MAILBOX_DIR", mailbox.to_str().unwrap()),
-            ("STREAMWATCH__LOG__FILTER", "warn"),
-        ])
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-        let mut child = cmd.spawn().unwrap();
-        let mut pipe = child.stderr.take().unwrap();
-        let stderr = tokio::spawn(async move {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes).await;
-            String::from_utf8_lossy(&bytes).into_owned()
-        });
-        Self {
-            child,
-            base: format!("http://{addr}"),
-            stderr: Some(stderr),
-        }
-    }
-
-    async fn wait_until_healthy(&mut self, client: &reqwest::Client) {
-        for _ in 0..MAX_POLLS {
-            if self.child.try_wait().unwrap().is_some() {
-                break;
-            }
-            if client
-                .get(format!("{}/healthz", self.base))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-            {
-                return;
-            }
-            tokio::time::sleep(POLL).await;
-        }
-        let _ = self.child.kill().await;
-        let stderr = match self.stderr.take() {
-            Some(handle) => handle.await.unwrap_or_default(),
-            None => String::new(),
-        };
-        panic!("{} never answered /healthz; stderr: {stderr}", self.base);
     }
 }
 
@@ -379,12 +289,20 @@ async fn two_replicas_behind_a_round_robin_balancer_store_every_heartbeat_once_a
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
+    let env = [
+        ("STREAMWATCH__CLOCK__SIMULATED", "true"),
+        // No SMTP URL: in development the e-mails go to this folder.
+        (
+            "STREAMWATCH__SMTP__MAILBOX_DIR",
+            mailbox.0.to_str().unwrap(),
+        ),
+    ];
     // Both start at once, so both apply the migrations at once: PostgreSQL serialises them.
-    let mut servers: Vec<Server> = (0..REPLICAS)
-        .map(|_| Server::start(&db, &mailbox.0))
+    let mut servers: Vec<ServerProcess> = (0..REPLICAS)
+        .map(|_| ServerProcess::spawn(&db, ADMIN, JWT_SECRET, &env))
         .collect();
     for server in &mut servers {
-        server.wait_until_healthy(&client).await;
+        server.wait_until_healthy().await;
     }
     let lb = RoundRobin {
         client,
