@@ -72,26 +72,44 @@ const STATUS_CASE: &str = "
          WHEN cameras_active = cameras_total THEN 'all_active'
          ELSE 'partially_active' END";
 
+/// How the per-license aggregates are computed; the two give the same rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// A lateral aggregate per license: a page in the order of an index on `licenses` stops
+    /// after the rows it needs instead of computing every license of the tenant.
+    PerLicense,
+    /// One join and a hash aggregate over the whole tenant: the cheapest way to compute every
+    /// license, which an order by status or activity, or a count, needs anyway.
+    WholeTenant,
+}
+
 /// The status rules in SQL. Parameters: `$1` tenant, `$2` now. Yields one row per license of
 /// the tenant, with the columns of [`License`] and `status_rank` (for sorting by urgency).
-///
-/// A lateral aggregate per license, so that a page sorted by an indexed column stops after the
-/// rows it needs instead of computing every license of the tenant.
-fn status_cte() -> String {
+fn status_cte(plan: Plan) -> String {
+    let v = match plan {
+        Plan::PerLicense => format!(
+            "SELECT l.id, l.key, l.name, l.kind, l.check_interval_seconds, l.created_at,
+                    l.updated_at, i.*
+             FROM licenses l
+             CROSS JOIN LATERAL (
+                 SELECT {INSTANCE_AGGREGATES}
+                 FROM agent_instances a
+                 WHERE a.tenant_id = l.tenant_id AND a.license_id = l.id
+             ) i
+             WHERE l.tenant_id = $1"
+        ),
+        Plan::WholeTenant => format!(
+            "SELECT l.id, l.key, l.name, l.kind, l.check_interval_seconds, l.created_at,
+                    l.updated_at, {INSTANCE_AGGREGATES}
+             FROM licenses l
+             LEFT JOIN agent_instances a ON a.tenant_id = l.tenant_id AND a.license_id = l.id
+             WHERE l.tenant_id = $1
+             GROUP BY l.tenant_id, l.id"
+        ),
+    };
     format!(
         "
-WITH v AS (
-    SELECT l.id, l.key, l.name, l.kind, l.check_interval_seconds, l.created_at, l.updated_at,
-           i.last_activity_at, i.cameras_total, i.cameras_active, i.cameras_working,
-           i.webhooks_failing, i.webhooks_cached
-    FROM licenses l
-    CROSS JOIN LATERAL (
-        SELECT {INSTANCE_AGGREGATES}
-        FROM agent_instances a
-        WHERE a.tenant_id = l.tenant_id AND a.license_id = l.id
-    ) i
-    WHERE l.tenant_id = $1
-), s AS (
+WITH v AS ({v}), s AS (
     SELECT v.*, {STATUS_CASE} AS status
     FROM v
 ), ranked AS (
@@ -123,7 +141,7 @@ pub async fn get(
 ) -> Result<Option<License>, sqlx::Error> {
     let sql = format!(
         "{} SELECT {COLUMNS} FROM ranked WHERE id = $3",
-        status_cte()
+        status_cte(Plan::PerLicense)
     );
     let rows = sqlx::query_as(AssertSqlSafe(sql))
         .bind(tenant_id)
@@ -146,13 +164,10 @@ pub struct ListQuery {
     pub limit: i64,
 }
 
-/// One page, fetching `limit + 1` rows so the caller knows if there is more.
-pub async fn list(
-    conn: &mut PgConnection,
-    tenant_id: Uuid,
-    now: DateTime<Utc>,
-    q: &ListQuery,
-) -> Result<Vec<License>, sqlx::Error> {
+/// The SQL of one page of [`ListQuery`], with `extra` as one more selected expression (it may
+/// refer to the CTE's `s`). `$1` tenant, `$2` now, `$3`..`$8` the query's values (see
+/// [`bind_list`]).
+fn page_sql(q: &ListQuery, plan: Plan, extra: &str) -> String {
     // Column and type come from the Sort enum, never from the request.
     let (column, ty) = q.sort.column();
     let (cmp, dir) = if q.sort.descending {
@@ -160,18 +175,26 @@ pub async fn list(
     } else {
         (">", "ASC")
     };
-    let sql = format!(
+    format!(
         "{cte}
-         SELECT {COLUMNS} FROM ranked
+         SELECT {COLUMNS}{extra} FROM ranked
          WHERE ($3::text IS NULL OR status = $3)
            AND ($4::text IS NULL OR kind = $4)
            AND ($5::text IS NULL OR name ILIKE $5 OR key ILIKE $5)
            AND ($6::uuid IS NULL OR ({column}, id) {cmp} ($7::text::{ty}, $6))
          ORDER BY {column} {dir}, id {dir}
          LIMIT $8",
-        cte = status_cte()
-    );
-    let rows = sqlx::query_as(AssertSqlSafe(sql))
+        cte = status_cte(plan)
+    )
+}
+
+fn bind_list<'q, O>(
+    query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    tenant_id: Uuid,
+    now: DateTime<Utc>,
+    q: &ListQuery,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    query
         .bind(tenant_id)
         .bind(now)
         .bind(q.status.map(LicenseStatus::as_str))
@@ -180,9 +203,63 @@ pub async fn list(
         .bind(q.after.as_ref().map(|a| a.1))
         .bind(q.after.as_ref().map(|a| a.0.clone()))
         .bind(q.limit + 1)
+}
+
+/// One page, fetching `limit + 1` rows so the caller knows if there is more.
+pub async fn list(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    now: DateTime<Utc>,
+    q: &ListQuery,
+) -> Result<Vec<License>, sqlx::Error> {
+    let plan = if q.sort.is_indexed() {
+        Plan::PerLicense
+    } else {
+        Plan::WholeTenant
+    };
+    let sql = page_sql(q, plan, "");
+    let rows = bind_list(sqlx::query_as(AssertSqlSafe(sql)), tenant_id, now, q)
         .fetch_all(conn)
         .await?;
     Ok(finish(rows))
+}
+
+#[derive(sqlx::FromRow)]
+struct PageRow {
+    #[sqlx(flatten)]
+    license: License,
+    counts: sqlx::types::Json<Vec<(LicenseStatus, i64)>>,
+}
+
+/// One page as [`list`] gives it and the tenant's counts per status as [`summary`] gives
+/// them, from one evaluation of the status rules (the Monitoring page shows both; computed
+/// separately, every license's status would be computed twice).
+pub async fn list_with_summary(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    now: DateTime<Utc>,
+    q: &ListQuery,
+) -> Result<(Vec<License>, Vec<(LicenseStatus, i64)>), sqlx::Error> {
+    // `s` is read twice, so PostgreSQL computes it once (a CTE referenced twice is
+    // materialized); the uncorrelated sub-select runs once, not per row.
+    let sql = page_sql(
+        q,
+        Plan::WholeTenant,
+        ", (SELECT COALESCE(jsonb_agg(jsonb_build_array(status, n)), '[]')
+            FROM (SELECT status, count(*) AS n FROM s GROUP BY status) g) AS counts",
+    );
+    let rows: Vec<PageRow> = bind_list(sqlx::query_as(AssertSqlSafe(sql)), tenant_id, now, q)
+        .fetch_all(&mut *conn)
+        .await?;
+    let Some(first) = rows.first() else {
+        // An empty page carries no counts.
+        return Ok((Vec::new(), summary(conn, tenant_id, now).await?));
+    };
+    let counts = first.counts.0.clone();
+    Ok((
+        finish(rows.into_iter().map(|r| r.license).collect()),
+        counts,
+    ))
 }
 
 /// License counts per status for the tenant.
@@ -191,15 +268,9 @@ pub async fn summary(
     tenant_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Vec<(LicenseStatus, i64)>, sqlx::Error> {
-    // All licenses at once: one join and a hash aggregate beat 10,000 lateral lookups.
     let sql = format!(
-        "SELECT {STATUS_CASE} AS status, count(*)
-         FROM (SELECT l.id, l.check_interval_seconds, {INSTANCE_AGGREGATES}
-               FROM licenses l
-               LEFT JOIN agent_instances a ON a.tenant_id = l.tenant_id AND a.license_id = l.id
-               WHERE l.tenant_id = $1
-               GROUP BY l.id, l.check_interval_seconds) per_license
-         GROUP BY 1"
+        "{} SELECT status, count(*) FROM s GROUP BY status",
+        status_cte(Plan::WholeTenant)
     );
     sqlx::query_as(AssertSqlSafe(sql))
         .bind(tenant_id)
