@@ -465,9 +465,7 @@ pub async fn monitoring(
         limit: PAGE_SIZE,
     };
     let result = with_tenant(&state, &s, async |tx| {
-        let rows = status::list(tx, s.tenant_id, now, &query).await?;
-        let summary = status::summary(tx, s.tenant_id, now).await?;
-        Ok((rows, summary))
+        status::list_with_summary(tx, s.tenant_id, now, &query).await
     })
     .await;
     let (rows, summary) = match result {

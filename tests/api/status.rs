@@ -17,6 +17,14 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::collections::{BTreeMap, BTreeSet};
+use streamwatch::{
+    db,
+    domain::status::LicenseStatus,
+    store::{
+        licenses::Sort,
+        status::{self as store_status, ListQuery},
+    },
+};
 use uuid::Uuid;
 
 // --- helpers of this module ------------------------------------------------------------------
@@ -240,6 +248,39 @@ async fn assert_list_and_summary_agree(app: &TestApp, token: &str) -> BTreeMap<S
             "summary {status}: {}",
             summary.text
         );
+        // The Monitoring page's single query gives the same page and the same counts, also
+        // when the page is empty.
+        if let Some(any) = items.first() {
+            let tenant: Uuid = sqlx::query_scalar("SELECT tenant_id FROM licenses WHERE id = $1")
+                .bind(Uuid::parse_str(any["id"].as_str().unwrap()).unwrap())
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+            let query = ListQuery {
+                status: Some(LicenseStatus::parse(status).unwrap()),
+                kind: None,
+                text: None,
+                sort: Sort::parse("status").unwrap(),
+                after: None,
+                limit: 200,
+            };
+            let mut tx = db::begin_tenant(&app.pool, tenant).await.unwrap();
+            let (page, counts) =
+                store_status::list_with_summary(&mut tx, tenant, Utc::now(), &query)
+                    .await
+                    .unwrap();
+            let page: BTreeSet<String> = page.iter().map(|l| l.id.to_string()).collect();
+            assert_eq!(page, expected, "list_with_summary ?status={status}");
+            let counts: BTreeMap<&str, i64> =
+                counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+            for s in STATUSES {
+                assert_eq!(
+                    counts.get(s).copied().unwrap_or(0),
+                    summary.body[s].as_i64().unwrap(),
+                    "list_with_summary counts, {s}, page ?status={status}"
+                );
+            }
+        }
     }
     status_by_key
 }
