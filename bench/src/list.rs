@@ -372,6 +372,20 @@ FROM (SELECT tenant_id, license_id, instance_id, count(*)::int AS total,
       FROM camera_state WHERE tenant_id = '{tenant}'
       GROUP BY tenant_id, license_id, instance_id) n
 WHERE a.tenant_id = n.tenant_id AND a.license_id = n.license_id AND a.instance_id = n.instance_id;
+
+-- The per-license roll-up the ingest writer keeps (migration license_rollup).
+UPDATE licenses l
+SET instances = r.instances, activity_newest = r.newest, activity_oldest = r.oldest,
+    cameras_total = r.total, cameras_active_if_fresh = r.active,
+    cameras_working_if_fresh = r.working, webhooks_failing = r.failing, webhooks_cached = r.cached
+FROM (SELECT tenant_id, license_id, count(*)::int AS instances,
+             max(last_activity_at) AS newest, min(last_activity_at) AS oldest,
+             sum(cameras_total)::int AS total, sum(cameras_active_if_fresh)::int AS active,
+             sum(cameras_working_if_fresh)::int AS working,
+             sum(webhooks_failing)::int AS failing, sum(webhooks_cached)::int8 AS cached
+      FROM agent_instances WHERE tenant_id = '{tenant}'
+      GROUP BY tenant_id, license_id) r
+WHERE l.tenant_id = r.tenant_id AND l.id = r.license_id;
 COMMIT;
 VACUUM ANALYZE licenses;
 VACUUM ANALYZE agent_instances;

@@ -340,6 +340,7 @@ pub async fn write_batch(
         if update_cameras(&mut tx, &updates).await? {
             recount_cameras(&mut tx, &updates).await?;
         }
+        refresh_rollup(&mut tx, &updates).await?;
     }
     tx.commit().await?;
     Ok(outcomes)
@@ -388,10 +389,24 @@ async fn lock_instances(
     // write a sibling instance (one that lost a camera to an instance of this batch), and
     // taking all of these locks here, in one global key order, is what keeps two writers from
     // deadlocking on each other's siblings.
+    //
+    // The license rows come first, because `refresh_rollup` writes them at the end: a license
+    // delete locks its row and then (cascading) its instances, so a writer that held instance
+    // locks while waiting for the license row could deadlock with it. Locking licenses, then
+    // instances, each in key order, is the one order everybody follows. The licenses are locked
+    // by the sub-select (an InitPlan, run before the scan), in a materialized CTE sorted before
+    // it locks.
     let rows: Vec<(Uuid, Uuid, Uuid, i64)> = sqlx::query_as(
-        "SELECT a.tenant_id, a.license_id, a.instance_id, a.high_water_seq
+        "WITH batch AS (SELECT DISTINCT u.t, u.l FROM unnest($1::uuid[], $2::uuid[]) AS u(t, l)),
+              locked_licenses AS MATERIALIZED (
+                  SELECT l.id FROM licenses l
+                  WHERE (l.tenant_id, l.id) IN (SELECT t, l FROM batch)
+                  ORDER BY l.tenant_id, l.id
+                  FOR NO KEY UPDATE OF l)
+         SELECT a.tenant_id, a.license_id, a.instance_id, a.high_water_seq
          FROM agent_instances a
-         WHERE (a.tenant_id, a.license_id) IN (SELECT DISTINCT u.t, u.l FROM unnest($1::uuid[], $2::uuid[]) AS u(t, l))
+         WHERE (a.tenant_id, a.license_id) IN (SELECT t, l FROM batch)
+           AND (SELECT count(*) FROM locked_licenses) >= 0
          ORDER BY a.tenant_id, a.license_id, a.instance_id
          FOR UPDATE OF a",
     )
@@ -650,6 +665,44 @@ async fn update_cameras(
     .await?
     .rows_affected();
     Ok(retired > 0 || written > 0)
+}
+
+/// Recomputes the per-license roll-up on the license rows of the batch from all their
+/// instances (migration `license_rollup`), which `lock_instances` locked: the newest and the
+/// oldest activity, the number of instances and the sums of their counts.
+async fn refresh_rollup(
+    tx: &mut Transaction<'static, Postgres>,
+    updates: &[&InstanceUpdate<'_>],
+) -> Result<(), sqlx::Error> {
+    let mut keys: Vec<(Uuid, Uuid)> = updates.iter().map(|u| (u.key.0, u.key.1)).collect();
+    // In key order, like every other lock the writer takes.
+    keys.sort();
+    keys.dedup();
+    let (t, l): (Vec<Uuid>, Vec<Uuid>) = keys.into_iter().unzip();
+    sqlx::query(
+        "UPDATE licenses l
+         SET instances = r.instances, activity_newest = r.newest, activity_oldest = r.oldest,
+             cameras_total = r.total, cameras_active_if_fresh = r.active,
+             cameras_working_if_fresh = r.working, webhooks_failing = r.failing,
+             webhooks_cached = r.cached
+         FROM (SELECT a.tenant_id, a.license_id, count(*)::int AS instances,
+                      max(a.last_activity_at) AS newest, min(a.last_activity_at) AS oldest,
+                      sum(a.cameras_total)::int AS total,
+                      sum(a.cameras_active_if_fresh)::int AS active,
+                      sum(a.cameras_working_if_fresh)::int AS working,
+                      sum(a.webhooks_failing)::int AS failing,
+                      sum(a.webhooks_cached)::int8 AS cached
+               FROM agent_instances a
+               JOIN unnest($1::uuid[], $2::uuid[]) AS u(t, l)
+                 ON a.tenant_id = u.t AND a.license_id = u.l
+               GROUP BY a.tenant_id, a.license_id) r
+         WHERE l.tenant_id = r.tenant_id AND l.id = r.license_id",
+    )
+    .bind(&t)
+    .bind(&l)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Recounts the cameras each instance of the batch's licenses owns, by state (the counts the

@@ -99,11 +99,6 @@ impl Sort {
         }
     }
 
-    /// Whether `licenses` has an index in this order, so that a page can stop early.
-    pub fn is_indexed(self) -> bool {
-        matches!(self.key, SortKey::Name | SortKey::Key | SortKey::CreatedAt)
-    }
-
     /// The value of the sort column of `l`, as a cursor carries it (text PostgreSQL casts back).
     pub fn value_of(self, l: &crate::store::status::License) -> String {
         let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);

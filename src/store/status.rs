@@ -47,78 +47,61 @@ pub struct License {
     pub webhooks_cached: i64,
 }
 
-/// Per license, from its agent instances (alias `a`, joined to the license `l`; `$2` is now):
-/// the newest activity, the webhook sums and the camera counts. A camera counts as active (or
-/// working) only if the instance that owns it is fresh; the per-instance counts are kept by the
-/// ingest writer (`ingest::writer::recount_cameras`), so no camera row is read here.
-const INSTANCE_AGGREGATES: &str = "
-    max(a.last_activity_at) AS last_activity_at,
-    COALESCE(sum(a.webhooks_failing), 0)::int8 AS webhooks_failing,
-    COALESCE(sum(a.webhooks_cached), 0)::int8 AS webhooks_cached,
-    COALESCE(sum(a.cameras_total), 0)::int8 AS cameras_total,
-    COALESCE(sum(a.cameras_active_if_fresh) FILTER (
-        WHERE a.last_activity_at >= $2 - make_interval(secs => l.check_interval_seconds)), 0)::int8
-        AS cameras_active,
-    COALESCE(sum(a.cameras_working_if_fresh) FILTER (
-        WHERE a.last_activity_at >= $2 - make_interval(secs => l.check_interval_seconds)), 0)::int8
-        AS cameras_working";
+/// A count of the cameras of license row `v` that are `state` now, from the roll-up the ingest
+/// writer keeps on the license (migration `license_rollup`; `{state}` is `active` or
+/// `working`): if the oldest instance is fresh, every instance is and the roll-up's sum is the
+/// count; if the newest is stale, none is; only a license with instances on both sides of its
+/// check interval is counted from its instance rows.
+fn fresh_cameras(state: &str) -> String {
+    format!(
+        "CASE WHEN v.activity_oldest >= v.cutoff THEN v.cameras_{state}_if_fresh::int8
+              WHEN v.last_activity_at IS NULL OR v.last_activity_at < v.cutoff THEN 0::int8
+              ELSE (SELECT COALESCE(sum(a.cameras_{state}_if_fresh), 0)::int8
+                    FROM agent_instances a
+                    WHERE a.tenant_id = v.tenant_id AND a.license_id = v.id
+                      AND a.last_activity_at >= v.cutoff) END"
+    )
+}
 
-/// The license status rules of SPEC section 4 over the columns of [`INSTANCE_AGGREGATES`] of a
-/// license `l` (freshness is inclusive, like `domain::status::is_fresh`).
+/// The license status rules of SPEC section 4 over the columns of `v` (freshness is
+/// inclusive, like `domain::status::is_fresh`).
 const STATUS_CASE: &str = "
     CASE WHEN last_activity_at IS NULL THEN 'not_installed'
-         WHEN NOT (last_activity_at >= $2 - make_interval(secs => check_interval_seconds))
-              OR cameras_working = 0 THEN 'inactive'
+         WHEN last_activity_at < cutoff OR cameras_working = 0 THEN 'inactive'
          WHEN cameras_active = cameras_total THEN 'all_active'
          ELSE 'partially_active' END";
 
-/// How the per-license aggregates are computed; the two give the same rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Plan {
-    /// A lateral aggregate per license: a page in the order of an index on `licenses` stops
-    /// after the rows it needs instead of computing every license of the tenant.
-    PerLicense,
-    /// One join and a hash aggregate over the whole tenant: the cheapest way to compute every
-    /// license, which an order by status or activity, or a count, needs anyway.
-    WholeTenant,
-}
-
 /// The status rules in SQL. Parameters: `$1` tenant, `$2` now. Yields one row per license of
 /// the tenant, with the columns of [`License`] and `status_rank` (for sorting by urgency).
-fn status_cte(plan: Plan) -> String {
-    let v = match plan {
-        Plan::PerLicense => format!(
-            "SELECT l.id, l.key, l.name, l.kind, l.check_interval_seconds, l.created_at,
-                    l.updated_at, i.*
-             FROM licenses l
-             CROSS JOIN LATERAL (
-                 SELECT {INSTANCE_AGGREGATES}
-                 FROM agent_instances a
-                 WHERE a.tenant_id = l.tenant_id AND a.license_id = l.id
-             ) i
-             WHERE l.tenant_id = $1"
-        ),
-        Plan::WholeTenant => format!(
-            "SELECT l.id, l.key, l.name, l.kind, l.check_interval_seconds, l.created_at,
-                    l.updated_at, {INSTANCE_AGGREGATES}
-             FROM licenses l
-             LEFT JOIN agent_instances a ON a.tenant_id = l.tenant_id AND a.license_id = l.id
-             WHERE l.tenant_id = $1
-             GROUP BY l.tenant_id, l.id"
-        ),
-    };
+///
+/// Each license's status comes from its own row (the writer's roll-up): no join and no
+/// aggregate, so a page in index order stops early and the whole tenant is one scan.
+fn status_cte() -> String {
     format!(
         "
-WITH v AS ({v}), s AS (
-    SELECT v.*, {STATUS_CASE} AS status
+WITH v AS (
+    SELECT l.tenant_id, l.id, l.key, l.name, l.kind, l.check_interval_seconds, l.created_at,
+           l.updated_at, l.activity_newest AS last_activity_at, l.activity_oldest,
+           l.cameras_total::int8 AS cameras_total, l.cameras_active_if_fresh,
+           l.cameras_working_if_fresh, l.webhooks_failing::int8 AS webhooks_failing,
+           l.webhooks_cached, $2 - make_interval(secs => l.check_interval_seconds) AS cutoff
+    FROM licenses l
+    WHERE l.tenant_id = $1
+), c AS (
+    SELECT v.*, {active} AS cameras_active, {working} AS cameras_working
     FROM v
+), s AS (
+    SELECT c.*, {STATUS_CASE} AS status
+    FROM c
 ), ranked AS (
     -- Most urgent first: inactive, partially active, not installed, all active.
     SELECT s.*, CASE s.status WHEN 'inactive' THEN 0 WHEN 'partially_active' THEN 1
                               WHEN 'not_installed' THEN 2 ELSE 3 END AS status_rank,
            COALESCE(s.last_activity_at, '-infinity') AS activity_key
     FROM s
-)"
+)",
+        active = fresh_cameras("active"),
+        working = fresh_cameras("working"),
     )
 }
 
@@ -141,7 +124,7 @@ pub async fn get(
 ) -> Result<Option<License>, sqlx::Error> {
     let sql = format!(
         "{} SELECT {COLUMNS} FROM ranked WHERE id = $3",
-        status_cte(Plan::PerLicense)
+        status_cte()
     );
     let rows = sqlx::query_as(AssertSqlSafe(sql))
         .bind(tenant_id)
@@ -167,7 +150,7 @@ pub struct ListQuery {
 /// The SQL of one page of [`ListQuery`], with `extra` as one more selected expression (it may
 /// refer to the CTE's `s`). `$1` tenant, `$2` now, `$3`..`$8` the query's values (see
 /// [`bind_list`]).
-fn page_sql(q: &ListQuery, plan: Plan, extra: &str) -> String {
+fn page_sql(q: &ListQuery, extra: &str) -> String {
     // Column and type come from the Sort enum, never from the request.
     let (column, ty) = q.sort.column();
     let (cmp, dir) = if q.sort.descending {
@@ -184,7 +167,7 @@ fn page_sql(q: &ListQuery, plan: Plan, extra: &str) -> String {
            AND ($6::uuid IS NULL OR ({column}, id) {cmp} ($7::text::{ty}, $6))
          ORDER BY {column} {dir}, id {dir}
          LIMIT $8",
-        cte = status_cte(plan)
+        cte = status_cte()
     )
 }
 
@@ -212,12 +195,7 @@ pub async fn list(
     now: DateTime<Utc>,
     q: &ListQuery,
 ) -> Result<Vec<License>, sqlx::Error> {
-    let plan = if q.sort.is_indexed() {
-        Plan::PerLicense
-    } else {
-        Plan::WholeTenant
-    };
-    let sql = page_sql(q, plan, "");
+    let sql = page_sql(q, "");
     let rows = bind_list(sqlx::query_as(AssertSqlSafe(sql)), tenant_id, now, q)
         .fetch_all(conn)
         .await?;
@@ -244,7 +222,6 @@ pub async fn list_with_summary(
     // materialized); the uncorrelated sub-select runs once, not per row.
     let sql = page_sql(
         q,
-        Plan::WholeTenant,
         ", (SELECT COALESCE(jsonb_agg(jsonb_build_array(status, n)), '[]')
             FROM (SELECT status, count(*) AS n FROM s GROUP BY status) g) AS counts",
     );
@@ -270,7 +247,7 @@ pub async fn summary(
 ) -> Result<Vec<(LicenseStatus, i64)>, sqlx::Error> {
     let sql = format!(
         "{} SELECT status, count(*) FROM s GROUP BY status",
-        status_cte(Plan::WholeTenant)
+        status_cte()
     );
     sqlx::query_as(AssertSqlSafe(sql))
         .bind(tenant_id)

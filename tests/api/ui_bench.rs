@@ -93,6 +93,25 @@ async fn seed(pool: &PgPool, tenant: Uuid) {
     .execute(pool)
     .await
     .unwrap();
+    // The per-license roll-up the ingest writer keeps (migration license_rollup).
+    sqlx::query(
+        "UPDATE licenses l
+         SET instances = r.instances, activity_newest = r.newest, activity_oldest = r.oldest,
+             cameras_total = r.total, cameras_active_if_fresh = r.active,
+             cameras_working_if_fresh = r.working, webhooks_failing = r.failing, webhooks_cached = r.cached
+         FROM (SELECT tenant_id, license_id, count(*)::int AS instances,
+                      max(last_activity_at) AS newest, min(last_activity_at) AS oldest,
+                      sum(cameras_total)::int AS total, sum(cameras_active_if_fresh)::int AS active,
+                      sum(cameras_working_if_fresh)::int AS working,
+                      sum(webhooks_failing)::int AS failing, sum(webhooks_cached)::int8 AS cached
+               FROM agent_instances WHERE tenant_id = $1
+               GROUP BY tenant_id, license_id) r
+         WHERE l.tenant_id = r.tenant_id AND l.id = r.license_id",
+    )
+    .bind(tenant)
+    .execute(pool)
+    .await
+    .unwrap();
     for table in ["licenses", "agent_instances", "camera_state"] {
         sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {table}")))
             .execute(pool)
