@@ -392,32 +392,50 @@ async fn lock_instances(
     //
     // The license rows come first, because `refresh_rollup` writes them at the end: a license
     // delete locks its row and then (cascading) its instances, so a writer that held instance
-    // locks while waiting for the license row could deadlock with it. Locking licenses, then
-    // instances, each in key order, is the one order everybody follows. The licenses are locked
-    // by the sub-select (an InitPlan, run before the scan), in a materialized CTE sorted before
+    // locks while waiting for the license row could deadlock with it. Licenses, then
+    // instances, each in key order, is the one order everybody follows. Both CTEs are
+    // materialized, the licenses first (the first branch of the UNION ALL), each sorted before
     // it locks.
-    let rows: Vec<(Uuid, Uuid, Uuid, i64)> = sqlx::query_as(
-        "WITH batch AS (SELECT DISTINCT u.t, u.l FROM unnest($1::uuid[], $2::uuid[]) AS u(t, l)),
-              locked_licenses AS MATERIALIZED (
-                  SELECT l.id FROM licenses l
-                  WHERE (l.tenant_id, l.id) IN (SELECT t, l FROM batch)
-                  ORDER BY l.tenant_id, l.id
-                  FOR NO KEY UPDATE OF l)
-         SELECT a.tenant_id, a.license_id, a.instance_id, a.high_water_seq
-         FROM agent_instances a
-         WHERE (a.tenant_id, a.license_id) IN (SELECT t, l FROM batch)
-           AND (SELECT count(*) FROM locked_licenses) >= 0
-         ORDER BY a.tenant_id, a.license_id, a.instance_id
-         FOR UPDATE OF a",
+    let rows: Vec<(Uuid, Uuid, Option<Uuid>, Option<i64>)> = sqlx::query_as(
+        "WITH locked_licenses AS MATERIALIZED (
+             SELECT l.tenant_id, l.id FROM licenses l
+             WHERE (l.tenant_id, l.id) IN (SELECT u.t, u.l FROM unnest($1::uuid[], $2::uuid[]) AS u(t, l))
+             ORDER BY l.tenant_id, l.id
+             FOR NO KEY UPDATE OF l),
+         locked_instances AS MATERIALIZED (
+             SELECT a.tenant_id, a.license_id, a.instance_id, a.high_water_seq
+             FROM agent_instances a
+             WHERE (a.tenant_id, a.license_id) IN (SELECT tenant_id, id FROM locked_licenses)
+             ORDER BY a.tenant_id, a.license_id, a.instance_id
+             FOR UPDATE OF a)
+         SELECT tenant_id, id, NULL::uuid, NULL::int8 FROM locked_licenses
+         UNION ALL
+         SELECT tenant_id, license_id, instance_id, high_water_seq FROM locked_instances",
     )
     .bind(&t)
     .bind(&l)
     .fetch_all(&mut **tx)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(t, l, i, hw)| ((t, l, i), hw))
-        .collect())
+    let mut marks = HashMap::new();
+    let mut licenses = std::collections::HashSet::new();
+    for (t, l, i, hw) in rows {
+        match (i, hw) {
+            (Some(i), Some(hw)) => {
+                marks.insert((t, l, i), hw);
+            }
+            _ => {
+                licenses.insert((t, l));
+            }
+        }
+    }
+    // A license deleted since its request was authenticated (its instance rows went with it):
+    // fail the batch, so that the other requests are written one by one without it.
+    if let Some((t, l, _)) = keys.iter().find(|k| !licenses.contains(&(k.0, k.1))) {
+        return Err(sqlx::Error::Protocol(format!(
+            "license {l} of tenant {t} was deleted while its heartbeats were being written"
+        )));
+    }
+    Ok(marks)
 }
 
 /// Rows for the `heartbeats` history, as column arrays for one `unnest` insert.
