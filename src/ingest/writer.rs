@@ -346,8 +346,8 @@ pub async fn write_batch(
     Ok(outcomes)
 }
 
-/// Creates missing instance rows and locks all of the batch's, in key order. Returns their
-/// high-water marks (-1 for a new instance).
+/// Locks the batch's licenses and all their instance rows, in key order, and creates missing
+/// instance rows. Returns the high-water marks (-1 for a new instance).
 async fn lock_instances(
     tx: &mut Transaction<'static, Postgres>,
     requests: &[&IngestRequest],
@@ -364,27 +364,7 @@ async fn lock_instances(
         .collect();
     keys.sort();
     keys.dedup();
-    let (t, l, i): (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) =
-        keys.iter().fold((vec![], vec![], vec![]), |mut acc, k| {
-            acc.0.push(k.0);
-            acc.1.push(k.1);
-            acc.2.push(k.2);
-            acc
-        });
-    // A placeholder row for a new instance; it gets real values below, in this transaction.
-    sqlx::query(
-        "INSERT INTO agent_instances (tenant_id, license_id, instance_id, high_water_seq, first_seen_at,
-             last_received_at, last_activity_at, last_seq, last_observed_at)
-         SELECT u.t, u.l, u.i, -1, now(), '-infinity', '-infinity', -1, '-infinity'
-         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS u(t, l, i)
-         ORDER BY u.t, u.l, u.i
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(&t)
-    .bind(&l)
-    .bind(&i)
-    .execute(&mut **tx)
-    .await?;
+    let (t, l): (Vec<Uuid>, Vec<Uuid>) = keys.iter().map(|k| (k.0, k.1)).unzip();
     // Every instance of the batch's licenses, not only the batch's own: `recount_cameras` may
     // write a sibling instance (one that lost a camera to an instance of this batch), and
     // taking all of these locks here, in one global key order, is what keeps two writers from
@@ -434,6 +414,66 @@ async fn lock_instances(
         return Err(sqlx::Error::Protocol(format!(
             "license {l} of tenant {t} was deleted while its heartbeats were being written"
         )));
+    }
+    // A placeholder row for each new instance; it gets real values below, in this
+    // transaction. Only now, and only when there is one (the steady state has none): the
+    // license locks taken above keep every other writer away from these licenses until we
+    // commit. But a writer that held one of them a moment ago may have committed a new
+    // instance row that the statement above, whose snapshot predates its wait for the license
+    // lock, could not see: such a row conflicts here, and a fresh statement locks it.
+    let new: Vec<(Uuid, Uuid, Uuid)> = keys
+        .iter()
+        .filter(|k| !marks.contains_key(*k))
+        .copied()
+        .collect();
+    if !new.is_empty() {
+        let columns = |keys: &[(Uuid, Uuid, Uuid)]| -> (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) {
+            keys.iter().fold((vec![], vec![], vec![]), |mut acc, k| {
+                acc.0.push(k.0);
+                acc.1.push(k.1);
+                acc.2.push(k.2);
+                acc
+            })
+        };
+        let (t, l, i) = columns(&new);
+        let inserted: Vec<(Uuid, Uuid, Uuid)> = sqlx::query_as(
+            "INSERT INTO agent_instances (tenant_id, license_id, instance_id, high_water_seq, first_seen_at,
+                 last_received_at, last_activity_at, last_seq, last_observed_at)
+             SELECT u.t, u.l, u.i, -1, now(), '-infinity', '-infinity', -1, '-infinity'
+             FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS u(t, l, i)
+             ORDER BY u.t, u.l, u.i
+             ON CONFLICT DO NOTHING
+             RETURNING tenant_id, license_id, instance_id",
+        )
+        .bind(&t)
+        .bind(&l)
+        .bind(&i)
+        .fetch_all(&mut **tx)
+        .await?;
+        for k in &inserted {
+            marks.insert(*k, -1);
+        }
+        let existing: Vec<(Uuid, Uuid, Uuid)> =
+            new.into_iter().filter(|k| !marks.contains_key(k)).collect();
+        if !existing.is_empty() {
+            let (t, l, i) = columns(&existing);
+            let rows: Vec<(Uuid, Uuid, Uuid, i64)> = sqlx::query_as(
+                "SELECT a.tenant_id, a.license_id, a.instance_id, a.high_water_seq
+                 FROM agent_instances a
+                 JOIN unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS u(t, l, i)
+                   ON a.tenant_id = u.t AND a.license_id = u.l AND a.instance_id = u.i
+                 ORDER BY a.tenant_id, a.license_id, a.instance_id
+                 FOR UPDATE OF a",
+            )
+            .bind(&t)
+            .bind(&l)
+            .bind(&i)
+            .fetch_all(&mut **tx)
+            .await?;
+            for (t, l, i, hw) in rows {
+                marks.insert((t, l, i), hw);
+            }
+        }
     }
     Ok(marks)
 }

@@ -844,9 +844,8 @@ async fn a_batch_with_a_license_deleted_after_authentication_fails_whole_and_sto
 
     let history_before = stored_rows(&app, instance_gone).await;
     let mut late = request(license(&gone), instance_gone, 3..=4);
-    // Without cameras, so that only the writer's own checks can refuse it: the placeholder
-    // insert's foreign key here, or, when the delete commits between that insert and the
-    // locks (a window a test cannot hit on purpose), the license check in `lock_instances`.
+    // Without cameras, so that no foreign key of `camera_state` refuses it: the license check
+    // in `lock_instances` must.
     for hb in &mut late.batch.heartbeats {
         hb.cameras.clear();
     }
