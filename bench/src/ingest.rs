@@ -119,6 +119,11 @@ pub struct IngestReport {
     pub per_second_min: u64,
     pub per_second_median: u64,
     pub per_second_max: u64,
+    /// When the measured window began (UTC, RFC 3339).
+    pub window_started_at: String,
+    /// The slowest 2xx request that finished in each whole second of the window, in
+    /// milliseconds: where the tail of the latency is, in time.
+    pub per_second_latency_max_ms: Vec<f64>,
     /// Per request, 2xx only, milliseconds.
     pub latency_ms: Latency,
     /// Requests over the whole run, warm-up and tail included.
@@ -254,6 +259,9 @@ async fn drive(
     let window = Duration::from_secs_f64(args.duration);
     // A moment for every task to be spawned before the clock starts.
     let start = Instant::now() + Duration::from_millis(200);
+    // The wall-clock time of `start`, to line the per-second figures up with other logs
+    // (PostgreSQL's autovacuum and checkpoint lines, for one).
+    let started_at = chrono::Utc::now() + chrono::Duration::milliseconds(200);
     let end = start + warmup + window;
     let period = (args.rate > 0.0)
         .then(|| Duration::from_secs_f64(args.agents as f64 * args.batch as f64 / args.rate));
@@ -289,9 +297,11 @@ async fn drive(
     while let Some(joined) = tasks.join_next().await {
         samples.extend(joined.context("an agent task panicked")?);
     }
-    Ok(summarise(
-        args, licenses, body_bytes, warmup, window, &samples,
-    ))
+    let mut report = summarise(args, licenses, body_bytes, warmup, window, &samples);
+    report.window_started_at = (started_at
+        + chrono::Duration::from_std(warmup).unwrap_or_default())
+    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    Ok(report)
 }
 
 async fn agent_loop(
@@ -398,6 +408,7 @@ fn summarise(
     let mut latencies = Vec::with_capacity(in_window.len());
     let seconds = usize::try_from(window.as_secs()).unwrap_or(0).max(1);
     let mut per_second = vec![0u64; seconds];
+    let mut per_second_latency_max = vec![0u64; seconds];
     let (mut accepted, mut duplicates, mut ok, mut late) = (0u64, 0u64, 0usize, 0usize);
     for s in &in_window {
         if (200..300).contains(&s.status) {
@@ -408,6 +419,9 @@ fn summarise(
             let second = usize::try_from((s.done_at_us - from) / 1_000_000).unwrap_or(usize::MAX);
             if let Some(bucket) = per_second.get_mut(second) {
                 *bucket += u64::from(s.accepted);
+            }
+            if let Some(slowest) = per_second_latency_max.get_mut(second) {
+                *slowest = (*slowest).max(s.latency_us);
             }
         } else {
             let key = if s.status == 0 {
@@ -445,6 +459,11 @@ fn summarise(
         per_second_min: sorted_seconds.first().copied().unwrap_or(0),
         per_second_median: stats::percentile(&sorted_seconds, 50.0),
         per_second_max: sorted_seconds.last().copied().unwrap_or(0),
+        window_started_at: String::new(),
+        per_second_latency_max_ms: per_second_latency_max
+            .iter()
+            .map(|&us| stats::round2(us as f64 / 1000.0))
+            .collect(),
         latency_ms: Latency::from_micros(&mut latencies),
         requests_total: samples.len(),
         accepted_total: samples.iter().map(|s| u64::from(s.accepted)).sum(),
@@ -503,5 +522,14 @@ fn print_report(r: &IngestReport) {
     out(&format!(
         "  latency ms (2xx)     p50 {:.2}  p95 {:.2}  p99 {:.2}  max {:.2}  mean {:.2}",
         l.p50, l.p95, l.p99, l.max, l.mean
+    ));
+    out(&format!(
+        "  slowest per second   from {}: {}",
+        r.window_started_at,
+        r.per_second_latency_max_ms
+            .iter()
+            .map(|ms| format!("{ms:.0}"))
+            .collect::<Vec<_>>()
+            .join(" ")
     ));
 }
