@@ -126,14 +126,6 @@ async fn run(args: &[&str], env: &[(&str, &str)]) -> Finished {
         .await
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[sqlx::test(migrations = false)]
 async fn serve_runs_the_documented_first_steps_and_stops_cleanly_on_sigterm(pool: PgPool) {
     let db = database_url(&pool);

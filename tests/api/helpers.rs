@@ -489,7 +489,8 @@ pub fn database_url(pool: &PgPool) -> String {
     url.to_string()
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on right now (the OS picks it).
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -14,6 +14,7 @@ use std::{
     time::Duration,
 };
 
+use crate::helpers::free_port;
 use mailparse::MailHeaderMap;
 
 /// Debian's Python: the `python3` on PATH may be another one without the package.
@@ -234,14 +235,6 @@ fn check_python() {
              package: apt-get install -y --no-install-recommends python3-aiosmtpd\n{e}"
         );
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Python's Maildir names files `SECONDS.MMICROS` + `P<pid>Q<counter>...`, without zero
