@@ -70,28 +70,35 @@ impl Default for CameraMetrics {
     }
 }
 
+impl Snapshot {
+    /// A camera that has not measured anything yet: starting, every number unknown (-1).
+    pub fn starting() -> Self {
+        Self {
+            status: CameraStatus::Starting,
+            received_fps: -1.0,
+            processed_fps: -1.0,
+            declared_fps: None,
+            bitrate_kbps: -1.0,
+            buffered_frames: -1.0,
+            frames_total: 0,
+            bytes_total: 0,
+            last_frame_at: None,
+            packet_loss_pct: -1.0,
+            jitter_ms: -1.0,
+            started_at: None,
+            restart_count: 0,
+            last_restart_at: None,
+            last_error: None,
+            processed_seconds: -1.0,
+            total_seconds: -1.0,
+        }
+    }
+}
+
 impl CameraMetrics {
     pub fn new() -> Self {
         Self(Arc::new(Mutex::new(Inner {
-            snapshot: Snapshot {
-                status: CameraStatus::Starting,
-                received_fps: -1.0,
-                processed_fps: -1.0,
-                declared_fps: None,
-                bitrate_kbps: -1.0,
-                buffered_frames: -1.0,
-                frames_total: 0,
-                bytes_total: 0,
-                last_frame_at: None,
-                packet_loss_pct: -1.0,
-                jitter_ms: -1.0,
-                started_at: None,
-                restart_count: 0,
-                last_restart_at: None,
-                last_error: None,
-                processed_seconds: -1.0,
-                total_seconds: -1.0,
-            },
+            snapshot: Snapshot::starting(),
             window: VecDeque::new(),
             lost_packets: 0,
             expected_packets: 0,

@@ -409,7 +409,9 @@ async fn lock_instances(
         }
     }
     // A license deleted since its request was authenticated (its instance rows went with it):
-    // fail the batch, so that the other requests are written one by one without it.
+    // fail the batch, so that the other requests are written one by one without it. (The
+    // placeholder insert below would fail on its foreign key too; this says why, and spares
+    // the statement.)
     if let Some((t, l, _)) = keys.iter().find(|k| !licenses.contains(&(k.0, k.1))) {
         return Err(sqlx::Error::Protocol(format!(
             "license {l} of tenant {t} was deleted while its heartbeats were being written"

@@ -109,6 +109,20 @@ impl Writes {
     }
 }
 
+/// The licenses due for a decision, with their newest activity and open episode. Public so
+/// that the notification benchmark explains exactly this query.
+pub const CANDIDATES: &str = "SELECT s.tenant_id, s.license_id, s.enabled, s.inactivity_interval_seconds, s.notification_interval_seconds,
+         s.recipients, s.notify_on_recovery, s.enabled_at,
+         (SELECT max(a.last_activity_at) FROM agent_instances a
+           WHERE a.tenant_id = s.tenant_id AND a.license_id = s.license_id AND a.high_water_seq >= 0) AS last_activity_at,
+         e.id AS episode_id, e.opened_at, e.baseline_at, e.last_sent
+  FROM notification_settings s
+  LEFT JOIN notification_episodes e
+    ON e.tenant_id = s.tenant_id AND e.license_id = s.license_id AND e.closed_at IS NULL
+  WHERE s.next_check_at <= $1
+  ORDER BY s.next_check_at
+  LIMIT $2";
+
 /// One sweep at `now`: record that the service is alive, then (if this replica gets the lock)
 /// decide every due license. Public so that tests and `POST /admin/sweep` drive it directly.
 pub async fn sweep(pool: &PgPool, now: DateTime<Utc>) -> Result<SweepReport, sqlx::Error> {
@@ -124,23 +138,11 @@ pub async fn sweep(pool: &PgPool, now: DateTime<Utc>) -> Result<SweepReport, sql
             ..SweepReport::default()
         });
     }
-    let candidates: Vec<Candidate> = sqlx::query_as(
-        "SELECT s.tenant_id, s.license_id, s.enabled, s.inactivity_interval_seconds, s.notification_interval_seconds,
-                s.recipients, s.notify_on_recovery, s.enabled_at,
-                (SELECT max(a.last_activity_at) FROM agent_instances a
-                  WHERE a.tenant_id = s.tenant_id AND a.license_id = s.license_id AND a.high_water_seq >= 0) AS last_activity_at,
-                e.id AS episode_id, e.opened_at, e.baseline_at, e.last_sent
-         FROM notification_settings s
-         LEFT JOIN notification_episodes e
-           ON e.tenant_id = s.tenant_id AND e.license_id = s.license_id AND e.closed_at IS NULL
-         WHERE s.next_check_at <= $1
-         ORDER BY s.next_check_at
-         LIMIT $2",
-    )
-    .bind(now)
-    .bind(MAX_PER_SWEEP)
-    .fetch_all(&mut *tx)
-    .await?;
+    let candidates: Vec<Candidate> = sqlx::query_as(CANDIDATES)
+        .bind(now)
+        .bind(MAX_PER_SWEEP)
+        .fetch_all(&mut *tx)
+        .await?;
     let mut report = SweepReport {
         examined: candidates.len(),
         ..SweepReport::default()

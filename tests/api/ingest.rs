@@ -844,8 +844,9 @@ async fn a_batch_with_a_license_deleted_after_authentication_fails_whole_and_sto
 
     let history_before = stored_rows(&app, instance_gone).await;
     let mut late = request(license(&gone), instance_gone, 3..=4);
-    // Without cameras, so that no foreign key of `camera_state` refuses it: the license check
-    // in `lock_instances` must.
+    // Without cameras, so that no foreign key of `camera_state` refuses it. The writer's
+    // license check refuses it (the placeholder row's foreign key would as well; the test
+    // holds the outcome, not which of the two).
     for hb in &mut late.batch.heartbeats {
         hb.cameras.clear();
     }

@@ -35,19 +35,6 @@ const DUE: usize = 1_000;
 const DECIDE_TARGET_MS: f64 = 500.0;
 const HAND_OFF_TARGET_S: f64 = 60.0;
 
-/// The sweep's candidate query, as in `src/notify/sweep.rs`.
-const CANDIDATES: &str = "SELECT s.tenant_id, s.license_id, s.enabled, s.inactivity_interval_seconds, s.notification_interval_seconds,
-        s.recipients, s.notify_on_recovery, s.enabled_at,
-        (SELECT max(a.last_activity_at) FROM agent_instances a
-          WHERE a.tenant_id = s.tenant_id AND a.license_id = s.license_id AND a.high_water_seq >= 0) AS last_activity_at,
-        e.id AS episode_id, e.opened_at, e.baseline_at, e.last_sent
- FROM notification_settings s
- LEFT JOIN notification_episodes e
-   ON e.tenant_id = s.tenant_id AND e.license_id = s.license_id AND e.closed_at IS NULL
- WHERE s.next_check_at <= $1
- ORDER BY s.next_check_at
- LIMIT $2";
-
 fn report(name: &str, value: f64, unit: &str) {
     println!("BENCH {name} {value:.1} {unit}");
 }
@@ -166,7 +153,8 @@ async fn notify_bench_sweep_over_100000_licenses_and_hand_off_1000_e_mails(pool:
 
     // The plan of the candidate query, on the seeded data (it only reads).
     let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "EXPLAIN (ANALYZE, BUFFERS) {CANDIDATES}"
+        "EXPLAIN (ANALYZE, BUFFERS) {}",
+        sweep::CANDIDATES
     )))
     .bind(now)
     .bind(sweep::MAX_PER_SWEEP)

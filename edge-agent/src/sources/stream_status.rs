@@ -73,25 +73,7 @@ pub enum Poll {
 
 /// The relayed camera's snapshot after a poll at `now` (pure, so it is tested without a peer).
 pub fn relay(state: &mut RelayState, poll: Poll, remote_id: &str, now: DateTime<Utc>) -> Snapshot {
-    let mut snapshot = Snapshot {
-        status: CameraStatus::Starting,
-        received_fps: -1.0,
-        processed_fps: -1.0,
-        declared_fps: None,
-        bitrate_kbps: -1.0,
-        buffered_frames: -1.0,
-        frames_total: 0,
-        bytes_total: 0,
-        last_frame_at: None,
-        packet_loss_pct: -1.0,
-        jitter_ms: -1.0,
-        started_at: None,
-        restart_count: 0,
-        last_restart_at: None,
-        last_error: None,
-        processed_seconds: -1.0,
-        total_seconds: -1.0,
-    };
+    let mut snapshot = Snapshot::starting();
     let camera = match poll {
         Poll::Status(status) => match status.cameras.get(remote_id) {
             Some(camera) => Some(camera.clone()),
