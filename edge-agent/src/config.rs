@@ -27,7 +27,9 @@
 //! url = "rtsp://10.0.0.5/stream1"   # required: rtsp(s)://, file:///, stream-status+http(s)://, simulated://
 //! # expected_fps = 25               # default: declared by the stream, else the median of the last minute
 //! # timezone = "UTC"                # IANA name, for last_checked
-//! # transport = "tcp"               # rtsp only: tcp (interleaved) or udp
+//! # transport = "tcp"               # rtsp only: tcp (interleaved) or udp (not with rtsps)
+//! # tls_ca_file = "/etc/ssl/cam.pem" # rtsps only: PEM certificates trusted besides the system's
+//! # tls_verify = true               # rtsps only: false accepts any certificate (encrypted, unauthenticated)
 //! # speed = 1.0                     # file only: 1.0 = real time
 //! # loop = true                     # file only: start again at the end
 //!
@@ -39,7 +41,7 @@
 //!
 //! `docs/AGENT.md` is the operator's reference for the same fields.
 
-use crate::sources::simulated::SimulatedSpec;
+use crate::sources::{simulated::SimulatedSpec, tls::TlsOptions};
 use crate::webhooks::EventKind;
 use serde::Deserialize;
 use std::{
@@ -179,7 +181,12 @@ pub enum RtspTransport {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Source {
     /// `rtsp://` or `rtsps://`.
-    Rtsp { url: Url, transport: RtspTransport },
+    Rtsp {
+        url: Url,
+        transport: RtspTransport,
+        /// How `rtsps://` checks the camera's certificate (the default for `rtsp://`).
+        tls: TlsOptions,
+    },
     /// `file:///absolute/path.mp4`.
     File {
         path: PathBuf,
@@ -338,6 +345,8 @@ const CAMERA_KEYS: &[&str] = &[
     "expected_fps",
     "timezone",
     "transport",
+    "tls_ca_file",
+    "tls_verify",
     "speed",
     "loop",
 ];
@@ -449,6 +458,8 @@ struct RawCamera {
     expected_fps: Option<f64>,
     timezone: Option<String>,
     transport: Option<String>,
+    tls_ca_file: Option<PathBuf>,
+    tls_verify: Option<bool>,
     speed: Option<f64>,
     #[serde(rename = "loop")]
     looped: Option<bool>,
@@ -680,6 +691,7 @@ impl RawCamera {
             None => format!("[[camera]] #{n}"),
         };
         let before = problems.len();
+        let source_options = self.source_options();
         let id = match self.id {
             None => {
                 problems.push(format!("{label}: id is missing"));
@@ -705,7 +717,7 @@ impl RawCamera {
                 problems.push(format!("{label}: url is missing"));
                 None
             }
-            Some(url) => parse_source(url, &self.transport, self.speed, self.looped)
+            Some(url) => parse_source(url, &source_options)
                 .map_err(|e| problems.push(format!("{label}: {e}")))
                 .ok(),
         };
@@ -742,18 +754,51 @@ impl RawCamera {
     }
 }
 
+/// The keys of a `[[camera]]` that shape its source, each valid for some schemes only.
+#[derive(Debug, Default)]
+pub struct SourceOptions {
+    pub transport: Option<String>,
+    pub tls_ca_file: Option<PathBuf>,
+    pub tls_verify: Option<bool>,
+    pub speed: Option<f64>,
+    pub looped: Option<bool>,
+}
+
+impl RawCamera {
+    fn source_options(&self) -> SourceOptions {
+        SourceOptions {
+            transport: self.transport.clone(),
+            tls_ca_file: self.tls_ca_file.clone(),
+            tls_verify: self.tls_verify,
+            speed: self.speed,
+            looped: self.looped,
+        }
+    }
+}
+
 /// The source of a camera URL, or one sentence saying what is wrong with it.
-pub fn parse_source(
-    url: &str,
-    transport: &Option<String>,
-    speed: Option<f64>,
-    looped: Option<bool>,
-) -> Result<Source, String> {
+pub fn parse_source(url: &str, options: &SourceOptions) -> Result<Source, String> {
+    let SourceOptions {
+        transport,
+        tls_ca_file,
+        tls_verify,
+        speed,
+        looped,
+    } = options;
+    let (speed, looped) = (*speed, *looped);
     let shown = streamwatch_protocol::strip_url_credentials(url);
     let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     let only_for = |key: &str, kind: &str| format!("{key} applies only to {kind} cameras");
     if transport.is_some() && !matches!(scheme.as_deref(), Some("rtsp" | "rtsps")) {
         return Err(only_for("transport", "rtsp://"));
+    }
+    if scheme.as_deref() != Some("rtsps") {
+        if tls_ca_file.is_some() {
+            return Err(only_for("tls_ca_file", "rtsps://"));
+        }
+        if tls_verify.is_some() {
+            return Err(only_for("tls_verify", "rtsps://"));
+        }
     }
     if (speed.is_some() || looped.is_some()) && scheme.as_deref() != Some("file") {
         return Err(only_for("speed and loop", "file://"));
@@ -771,9 +816,23 @@ pub fn parse_source(
                     return Err(format!("transport \"{other}\" is not tcp or udp"));
                 }
             };
+            if transport == RtspTransport::Udp && parsed.scheme() == "rtsps" {
+                return Err(
+                    "transport \"udp\" cannot be used with rtsps:// (the video would bypass TLS): use tcp"
+                        .to_owned(),
+                );
+            }
+            let tls = TlsOptions {
+                ca_file: tls_ca_file.clone(),
+                verify: tls_verify.unwrap_or(true),
+            };
+            if let Some(path) = &tls.ca_file {
+                crate::sources::tls::load_ca_file(path)?;
+            }
             Ok(Source::Rtsp {
                 url: parsed,
                 transport,
+                tls,
             })
         }
         Some("file") => {
@@ -971,7 +1030,8 @@ timezone = "UTC"                   # optional, IANA name, for last_checked
             Source::Rtsp {
                 url: Url::parse("rtsp://user:pass@10.0.0.5/stream1")
                     .unwrap_or_else(|e| panic!("{e}")),
-                transport: RtspTransport::Tcp
+                transport: RtspTransport::Tcp,
+                tls: TlsOptions::default(),
             }
         );
         assert_eq!(config.cameras[0].display_url(), "rtsp://10.0.0.5/stream1");
@@ -1089,8 +1149,8 @@ events = ["camera.offline", "camera.online", "camera.starving", "camera.degraded
             (
                 camera("id = \"a\"\nurl = \"rtsp://h/s\"\nfsp = 25\nzone = \"UTC\""),
                 vec![
-                    "unknown key \"fsp\" in [[camera]] #1 (known: id, url, expected_fps, timezone, transport, speed, loop)",
-                    "unknown key \"zone\" in [[camera]] #1 (known: id, url, expected_fps, timezone, transport, speed, loop)",
+                    "unknown key \"fsp\" in [[camera]] #1 (known: id, url, expected_fps, timezone, transport, tls_ca_file, tls_verify, speed, loop)",
+                    "unknown key \"zone\" in [[camera]] #1 (known: id, url, expected_fps, timezone, transport, tls_ca_file, tls_verify, speed, loop)",
                 ],
             ),
             (
@@ -1168,6 +1228,22 @@ events = ["camera.offline", "camera.online", "camera.starving", "camera.degraded
             (
                 camera("id = \"a\"\nurl = \"simulated://\"\ntransport = \"udp\""),
                 vec!["[[camera]] #1 \"a\": transport applies only to rtsp:// cameras"],
+            ),
+            (
+                camera("id = \"a\"\nurl = \"rtsp://h/s\"\ntls_verify = false"),
+                vec!["[[camera]] #1 \"a\": tls_verify applies only to rtsps:// cameras"],
+            ),
+            (
+                camera("id = \"a\"\nurl = \"rtsps://h/s\"\ntransport = \"udp\""),
+                vec![
+                    "[[camera]] #1 \"a\": transport \"udp\" cannot be used with rtsps:// (the video would bypass TLS): use tcp",
+                ],
+            ),
+            (
+                camera("id = \"a\"\nurl = \"rtsps://h/s\"\ntls_ca_file = \"/nonexistent/ca.pem\""),
+                vec![
+                    "[[camera]] #1 \"a\": tls_ca_file \"/nonexistent/ca.pem\": No such file or directory (os error 2)",
+                ],
             ),
             (
                 camera("id = \"a\"\nurl = \"rtsp://h/s\"\nexpected_fps = \"fast\""),

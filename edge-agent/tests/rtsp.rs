@@ -13,7 +13,10 @@ mod support;
 use std::time::Duration;
 use streamwatch_agent::{
     metrics::CameraMetrics,
-    sources::rtsp::{self, RtspOptions, Transport},
+    sources::{
+        rtsp::{self, RtspOptions, Transport},
+        tls::TlsOptions,
+    },
 };
 use streamwatch_protocol::CameraStatus;
 use support::{RtspServer, eventually, near, since_last_frame, snapshot, window_full};
@@ -303,10 +306,103 @@ async fn credentials_in_the_url_are_sent_to_the_camera() {
     refused.stop().await;
 }
 
+/// An RTSP-over-TLS server with a certificate from a private CA, requiring credentials.
+fn tls_server(pki: &support::TestPki) -> RtspServer {
+    let args = [
+        "--live-fps".to_owned(),
+        "25".to_owned(),
+        "--credentials".to_owned(),
+        "viewer:secret".to_owned(),
+        "--tls-cert".to_owned(),
+        pki.cert().to_string_lossy().into_owned(),
+        "--tls-key".to_owned(),
+        pki.key().to_string_lossy().into_owned(),
+    ];
+    RtspServer::start(support::free_port(), &args)
+}
+
+fn with_credentials(mut url: url::Url) -> url::Url {
+    url.set_username("viewer").unwrap();
+    url.set_password(Some("secret")).unwrap();
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtsps_with_a_trusted_ca_runs_at_25_fps_through_tls() {
+    let pki = support::TestPki::new();
+    let server = tls_server(&pki);
+    let options = RtspOptions {
+        tls: TlsOptions {
+            ca_file: Some(pki.ca()),
+            verify: true,
+        },
+        ..RtspOptions::default()
+    };
+    let camera = Camera::start(with_credentials(server.tls_url("/test")), options);
+    assert_live_at(&camera, 25.0).await;
+    assert_eq!(snapshot(&camera.metrics).restart_count, 0);
+    camera.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtsps_refuses_an_untrusted_certificate_unless_told_not_to_verify() {
+    let pki = support::TestPki::new();
+    let server = tls_server(&pki);
+    let url = with_credentials(server.tls_url("/test"));
+
+    // The system's roots do not include the test CA.
+    let untrusted = Camera::start(url.clone(), RtspOptions::default());
+    let unverified = Camera::start(
+        url.clone(),
+        RtspOptions {
+            tls: TlsOptions {
+                ca_file: None,
+                verify: false,
+            },
+            ..RtspOptions::default()
+        },
+    );
+    // Plain RTSP to a TLS-only server gets no RTSP answer.
+    let plain = Camera::start(server.url("/test"), RtspOptions::default());
+
+    let s = eventually(
+        &untrusted.metrics,
+        Duration::from_secs(10),
+        "error: the certificate is not trusted",
+        |s| s.status == CameraStatus::Error,
+    )
+    .await;
+    let error = s.last_error.clone().unwrap_or_default();
+    assert!(
+        error.contains("TLS handshake") && error.contains("certificate"),
+        "{error}"
+    );
+    assert!(!error.contains("secret"), "{error}");
+    assert_eq!(s.frames_total, 0, "{s:#?}");
+
+    assert_live_at(&unverified, 25.0).await;
+
+    let s = eventually(
+        &plain.metrics,
+        Duration::from_secs(15),
+        "plain RTSP to a TLS server is offline",
+        |s| s.status == CameraStatus::Offline && s.last_error.is_some(),
+    )
+    .await;
+    assert_eq!(s.frames_total, 0, "{s:#?}");
+    untrusted.stop().await;
+    unverified.stop().await;
+    plain.stop().await;
+}
+
 #[tokio::test]
-async fn rtsps_is_reported_as_unsupported_and_not_retried() {
+async fn rtsps_over_udp_is_refused_and_not_retried() {
     let url = url::Url::parse("rtsps://user:secret@127.0.0.1:322/test").unwrap();
-    let camera = Camera::start(url, RtspOptions::default());
+    let options = RtspOptions {
+        transport: Transport::Udp,
+        ..RtspOptions::default()
+    };
+    let camera = Camera::start(url, options);
     let s = eventually(
         &camera.metrics,
         Duration::from_secs(2),
@@ -316,10 +412,12 @@ async fn rtsps_is_reported_as_unsupported_and_not_retried() {
     .await;
     let error = s.last_error.unwrap_or_default();
     assert!(
-        error.contains("rtsps:// (RTSP over TLS) is not supported"),
+        error.contains("rtsps:// needs the tcp transport"),
         "{error}"
     );
     assert!(!error.contains("secret"), "{error}");
+    // `eventually` polls, so this is the only fixed wait: long enough for a retry (1 s backoff)
+    // to have shown up had there been one.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(snapshot(&camera.metrics).restart_count, 0);
     camera.stop().await;

@@ -17,6 +17,7 @@ pub mod file;
 pub mod rtsp;
 pub mod simulated;
 pub mod stream_status;
+pub mod tls;
 
 use crate::config::{Camera, RtspTransport, Source};
 use crate::metrics::CameraMetrics;
@@ -30,12 +31,17 @@ pub fn spawn(
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
     match &camera.source {
-        Source::Rtsp { url, transport } => {
+        Source::Rtsp {
+            url,
+            transport,
+            tls,
+        } => {
             let options = rtsp::RtspOptions {
                 transport: match transport {
                     RtspTransport::Tcp => rtsp::Transport::Tcp,
                     RtspTransport::Udp => rtsp::Transport::Udp,
                 },
+                tls: tls.clone(),
                 ..rtsp::RtspOptions::default()
             };
             tokio::spawn(rtsp::run(url.clone(), options, metrics, shutdown))

@@ -34,9 +34,10 @@
 //!
 //! `rtsp://user:password@host/...` credentials are handed to retina (which answers Basic and
 //! Digest challenges) and removed from the URL itself, so they reach neither retina's error text
-//! nor our logs. retina 0.4 has no TLS, so `rtsps://` is reported as an `error` with a clear
-//! message (see `docs/AGENT.md`); terminating TLS in front of the agent is the workaround.
+//! nor our logs. retina 0.4 has no TLS: for `rtsps://` the agent makes the TLS connection itself
+//! and relays it to retina over loopback ([`super::tls`]).
 
+use super::tls::{self, Relay, TlsOptions};
 use crate::{backoff::Backoff, metrics::CameraMetrics};
 use chrono::Utc;
 use futures::StreamExt;
@@ -44,7 +45,7 @@ use retina::client::{
     Credentials, PacketItem, PlayOptions, Session, SessionOptions, SetupOptions,
     TcpTransportOptions, UdpTransportOptions,
 };
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 use streamwatch_protocol::{CameraStatus, strip_url_credentials};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -67,8 +68,11 @@ pub struct RtspOptions {
     pub transport: Transport,
     /// Connected but no frame for this long: tear down and reconnect (SPEC: 3 s).
     pub stall_timeout: Duration,
-    /// Bound on each of DESCRIBE (including the TCP connect), SETUP and PLAY.
+    /// Bound on each of DESCRIBE (including the TCP connect), SETUP and PLAY, and on the TLS
+    /// connection of `rtsps://`.
     pub connect_timeout: Duration,
+    /// How `rtsps://` checks the camera's certificate (unused for `rtsp://`).
+    pub tls: TlsOptions,
 }
 
 impl Default for RtspOptions {
@@ -77,6 +81,7 @@ impl Default for RtspOptions {
             transport: Transport::Tcp,
             stall_timeout: Duration::from_secs(3),
             connect_timeout: Duration::from_secs(10),
+            tls: TlsOptions::default(),
         }
     }
 }
@@ -89,7 +94,8 @@ pub(crate) const RECONNECT_CAP: Duration = Duration::from_secs(30);
 /// Ingests `url` until `shutdown` is cancelled, writing what it measures into `metrics`.
 ///
 /// Never returns before shutdown: failures become `on_failure` + backoff + `on_restart`. A URL
-/// that can never work (`rtsps://`, another scheme, no host) is reported once as `error` and the
+/// that can never work (another scheme, no host, `rtsps://` over UDP, an unreadable
+/// `tls_ca_file`) is reported once as `error` and the
 /// task then waits for shutdown without retrying.
 pub async fn run(
     url: Url,
@@ -100,7 +106,7 @@ pub async fn run(
     // Attached to the few events of a session rather than entered on every poll (one per
     // packet burst).
     let span = tracing::info_span!("rtsp", url = %strip_url_credentials(url.as_str()));
-    let target = match Target::parse(url) {
+    let target = match Target::parse(url, &options) {
         Ok(target) => target,
         Err(message) => {
             tracing::error!(parent: &span, error = %message, "camera URL cannot be used");
@@ -154,8 +160,52 @@ impl Failure {
     }
 }
 
-/// One session, from DESCRIBE until it fails. Sets `received_frames` once a frame arrived.
+/// One session, from the connection until it fails. Sets `received_frames` once a frame
+/// arrived.
 async fn ingest(
+    target: &Target,
+    options: &RtspOptions,
+    metrics: &CameraMetrics,
+    span: &tracing::Span,
+    received_frames: &mut bool,
+) -> Failure {
+    let Some(tls) = &target.tls else {
+        return session(
+            target.url.clone(),
+            target,
+            options,
+            metrics,
+            span,
+            received_frames,
+        )
+        .await;
+    };
+    let bound = options.connect_timeout;
+    let relay = match tokio::time::timeout(bound, Relay::start(&target.url, tls.clone())).await {
+        Ok(Ok(relay)) => relay,
+        Ok(Err(e)) => {
+            return Failure {
+                status: if e.certificate {
+                    CameraStatus::Error
+                } else {
+                    CameraStatus::Offline
+                },
+                message: e.message,
+            };
+        }
+        Err(_) => {
+            return Failure::offline(format!("TLS connect timed out after {}", seconds(bound)));
+        }
+    };
+    let url = relay.local_url(&target.url);
+    let failure = session(url, target, options, metrics, span, received_frames).await;
+    // retina only sees the loopback side close; the reason is on the TLS side.
+    relay.error().map_or(failure, Failure::offline)
+}
+
+/// One RTSP session on `url` (the camera's, or the TLS relay's), from DESCRIBE until it fails.
+async fn session(
+    url: Url,
     target: &Target,
     options: &RtspOptions,
     metrics: &CameraMetrics,
@@ -166,13 +216,7 @@ async fn ingest(
     let session_options = SessionOptions::default()
         .creds(target.creds.clone())
         .user_agent(format!("streamwatch-agent/{}", env!("CARGO_PKG_VERSION")));
-    let mut session = match step(
-        bound,
-        "DESCRIBE",
-        Session::describe(target.url.clone(), session_options),
-    )
-    .await
-    {
+    let mut session = match step(bound, "DESCRIBE", Session::describe(url, session_options)).await {
         Ok(session) => session,
         Err(failure) => return failure,
     };
@@ -288,26 +332,32 @@ fn seconds(d: Duration) -> String {
     }
 }
 
-/// The URL retina is given (never with credentials) and the credentials taken out of it.
+/// The URL retina is given (never with credentials), the credentials taken out of it and, for
+/// `rtsps://`, the TLS configuration.
 #[derive(Debug)]
 struct Target {
     url: Url,
     creds: Option<Credentials>,
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Target {
-    fn parse(mut url: Url) -> Result<Self, String> {
-        match url.scheme() {
-            "rtsp" => {}
-            "rtsps" => {
+    fn parse(mut url: Url, options: &RtspOptions) -> Result<Self, String> {
+        let tls = match url.scheme() {
+            "rtsp" => None,
+            "rtsps" if options.transport == Transport::Udp => {
                 return Err(
-                    "rtsps:// (RTSP over TLS) is not supported: the retina RTSP client \
-                            has no TLS; use rtsp:// or terminate TLS in front of the agent"
+                    "rtsps:// needs the tcp transport: with udp the video would bypass TLS"
                         .to_owned(),
                 );
             }
-            other => return Err(format!("unsupported scheme {other}://: expected rtsp://")),
-        }
+            "rtsps" => Some(tls::client_config(&options.tls)?),
+            other => {
+                return Err(format!(
+                    "unsupported scheme {other}://: expected rtsp:// or rtsps://"
+                ));
+            }
+        };
         if url.host_str().is_none_or(str::is_empty) {
             return Err(format!(
                 "{} has no host",
@@ -328,7 +378,7 @@ impl Target {
             }
             Some(creds)
         };
-        Ok(Self { url, creds })
+        Ok(Self { url, creds, tls })
     }
 }
 
@@ -429,9 +479,27 @@ mod tests {
         Url::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
     }
 
+    fn tcp() -> RtspOptions {
+        RtspOptions::default()
+    }
+
+    #[test]
+    fn rtsps_keeps_its_url_and_gets_a_tls_configuration() {
+        let target = Target::parse(url("rtsps://u:p@cam.local/live"), &tcp()).unwrap();
+        assert_eq!(target.url.as_str(), "rtsps://cam.local/live");
+        assert!(target.tls.is_some());
+        assert!(
+            Target::parse(url("rtsp://cam.local/live"), &tcp())
+                .unwrap()
+                .tls
+                .is_none()
+        );
+    }
+
     #[test]
     fn credentials_leave_the_url_and_are_decoded() {
-        let target = Target::parse(url("rtsp://ad%40min:p%3Ass@cam.local:554/live")).unwrap();
+        let target =
+            Target::parse(url("rtsp://ad%40min:p%3Ass@cam.local:554/live"), &tcp()).unwrap();
         assert_eq!(target.url.as_str(), "rtsp://cam.local:554/live");
         let creds = target.creds.unwrap();
         assert_eq!(
@@ -442,19 +510,39 @@ mod tests {
 
     #[test]
     fn a_url_without_credentials_is_kept_as_is() {
-        let target = Target::parse(url("rtsp://10.0.0.2/stream1")).unwrap();
+        let target = Target::parse(url("rtsp://10.0.0.2/stream1"), &tcp()).unwrap();
         assert_eq!(target.url.as_str(), "rtsp://10.0.0.2/stream1");
         assert!(target.creds.is_none());
     }
 
     #[test]
     fn unusable_urls_are_explained_without_their_credentials() {
+        let udp = RtspOptions {
+            transport: Transport::Udp,
+            ..tcp()
+        };
+        let missing_ca = RtspOptions {
+            tls: TlsOptions {
+                ca_file: Some("/nonexistent/streamwatch-ca.pem".into()),
+                verify: true,
+            },
+            ..tcp()
+        };
         let cases = [
-            ("rtsps://u:secret@cam/live", "not supported"),
-            ("http://u:secret@cam/live", "unsupported scheme http://"),
+            ("rtsps://u:secret@cam/live", &udp, "needs the tcp transport"),
+            (
+                "rtsps://u:secret@cam/live",
+                &missing_ca,
+                "streamwatch-ca.pem",
+            ),
+            (
+                "http://u:secret@cam/live",
+                &tcp(),
+                "unsupported scheme http://",
+            ),
         ];
-        for (input, expected) in cases {
-            let message = Target::parse(url(input)).unwrap_err();
+        for (input, options, expected) in cases {
+            let message = Target::parse(url(input), options).unwrap_err();
             assert!(message.contains(expected), "{input}: {message}");
             assert!(!message.contains("secret"), "{input}: {message}");
         }

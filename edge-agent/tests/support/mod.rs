@@ -19,7 +19,7 @@ use streamwatch_agent::metrics::{CameraMetrics, Snapshot};
 
 /// The Debian packages the RTSP tests need (CI installs them).
 pub const RTSP_PACKAGES: &str = "python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
-     gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly";
+     gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly glib-networking";
 
 /// Debian's Python: it has `gi`; a pyenv or venv python usually does not.
 const PYTHON: &str = "/usr/bin/python3";
@@ -132,6 +132,11 @@ impl RtspServer {
         url::Url::parse(&format!("rtsp://127.0.0.1:{}{mount}", self.port)).expect("url")
     }
 
+    /// The `rtsps://` URL of a server started with `--tls-cert`.
+    pub fn tls_url(&self, mount: &str) -> url::Url {
+        url::Url::parse(&format!("rtsps://127.0.0.1:{}{mount}", self.port)).expect("url")
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("server running").id()
     }
@@ -181,15 +186,112 @@ impl Drop for RtspServer {
     }
 }
 
-/// Fails with the package to install unless `tool` runs.
+/// Fails with the package to install unless `tool -version` runs.
 pub fn require_tool(tool: &str, package: &str) {
+    require_tool_with(tool, "-version", package);
+}
+
+/// Fails with the package to install unless `tool version_arg` runs.
+pub fn require_tool_with(tool: &str, version_arg: &str, package: &str) {
     let found = Command::new(tool)
-        .arg("-version")
+        .arg(version_arg)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
     assert!(found, "{tool} is missing: apt-get install {package}");
+}
+
+/// A private CA and a server certificate it signed, for `rtsps://` tests (made by `openssl`).
+pub struct TestPki {
+    pub dir: TempDir,
+}
+
+impl TestPki {
+    /// The CA's certificate: what `tls_ca_file` points at.
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+    /// The server's certificate (for 127.0.0.1 and localhost) and its key.
+    pub fn cert(&self) -> PathBuf {
+        self.dir.path().join("server.pem")
+    }
+    pub fn key(&self) -> PathBuf {
+        self.dir.path().join("server.key")
+    }
+
+    pub fn new() -> Self {
+        require_tool_with("openssl", "version", "openssl");
+        let pki = Self {
+            dir: TempDir::new("pki"),
+        };
+        let path = |name: &str| pki.dir.path().join(name).to_string_lossy().into_owned();
+        std::fs::write(
+            path("server.ext"),
+            "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n\
+             extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .expect("write server.ext");
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let steps: [Vec<String>; 3] = [
+            [
+                &["req", "-x509"][..],
+                &ec,
+                &["-days", "2", "-subj", "/CN=streamwatch test CA"],
+            ]
+            .concat()
+            .iter()
+            .map(|s| (*s).to_owned())
+            .chain(["-keyout", &path("ca.key"), "-out", &path("ca.pem")].map(String::from))
+            .collect(),
+            [&["req"][..], &ec, &["-subj", "/CN=127.0.0.1"]]
+                .concat()
+                .iter()
+                .map(|s| (*s).to_owned())
+                .chain(
+                    ["-keyout", &path("server.key"), "-out", &path("server.csr")].map(String::from),
+                )
+                .collect(),
+            [
+                "x509",
+                "-req",
+                "-days",
+                "2",
+                "-in",
+                &path("server.csr"),
+                "-CA",
+                &path("ca.pem"),
+                "-CAkey",
+                &path("ca.key"),
+                "-CAcreateserial",
+                "-extfile",
+                &path("server.ext"),
+                "-out",
+                &path("server.pem"),
+            ]
+            .map(String::from)
+            .to_vec(),
+        ];
+        for args in steps {
+            let output = Command::new("openssl")
+                .args(&args)
+                .output()
+                .expect("run openssl");
+            assert!(
+                output.status.success(),
+                "openssl {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        pki
+    }
 }
 
 /// Makes an H.264 MP4 test clip with ffmpeg: `seconds` long at `fps`, a keyframe per second.

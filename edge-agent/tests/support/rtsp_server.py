@@ -7,6 +7,7 @@ Needs Debian's Python with GObject introspection (a pyenv python has no `gi`):
 
 Usage:
   rtsp_server.py --port PORT [--mount /test] [--count N] [--credentials USER:PASSWORD]
+                 [--tls-cert CERT.pem --tls-key KEY.pem]
                  (--live-fps FPS | --file CLIP.mp4 | --launch PIPELINE)
 
 --live-fps  live H.264 from videotestsrc + x264enc at FPS frames per second (one encoder per client);
@@ -15,6 +16,8 @@ Usage:
 --launch    any gst-rtsp-server launch line (its payloader must be named pay0).
 --count N   mounts N copies: MOUNT0 .. MOUNT{N-1} (default: one mount at MOUNT itself).
 --credentials  require Basic authentication with these credentials.
+--tls-cert, --tls-key  serve RTSP over TLS only (rtsps://) with this certificate and key (PEM;
+            needs glib-networking, which Debian installs with GStreamer).
 
 Prints "ready" on stdout (flushed) once the server listens; errors go to stderr with exit code 2.
 """
@@ -27,7 +30,7 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+from gi.repository import Gio, GLib, Gst, GstRtspServer  # noqa: E402
 
 
 def launch_line(args):
@@ -61,7 +64,12 @@ def main():
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--credentials", help="USER:PASSWORD required (Basic auth)")
+    parser.add_argument("--tls-cert", help="PEM certificate (chain): serve rtsps:// only")
+    parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
     args = parser.parse_args()
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("--tls-cert and --tls-key go together", file=sys.stderr)
+        sys.exit(2)
 
     Gst.init(None)
     if args.live_fps and Gst.ElementFactory.find("x264enc") is None:
@@ -71,12 +79,26 @@ def main():
     server = GstRtspServer.RTSPServer()
     server.set_address(args.address)
     server.set_service(str(args.port))
-    if args.credentials:
-        user, _, password = args.credentials.partition(":")
+    # The role that may play the mounts: the user's, or everybody's when no credentials are
+    # required (an RTSPAuth, needed for TLS, refuses anonymous clients without a default token).
+    role_name = args.credentials.partition(":")[0] if args.credentials else "anonymous"
+    if args.credentials or args.tls_cert:
         auth = GstRtspServer.RTSPAuth()
         token = GstRtspServer.RTSPToken()
-        token.set_string("media.factory.role", user)
-        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password), token)
+        token.set_string("media.factory.role", role_name)
+        if args.credentials:
+            user, _, password = args.credentials.partition(":")
+            auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password), token)
+        else:
+            auth.set_default_token(token)
+        if args.tls_cert:
+            with open(args.tls_cert) as cert, open(args.tls_key) as key:
+                pem = cert.read() + key.read()
+            try:
+                auth.set_tls_certificate(Gio.TlsCertificate.new_from_pem(pem, -1))
+            except GLib.Error as err:
+                print(f"cannot use the TLS certificate: {err.message}", file=sys.stderr)
+                sys.exit(2)
         server.set_auth(auth)
     mounts = server.get_mount_points()
     line = launch_line(args)
@@ -86,8 +108,8 @@ def main():
         factory.set_launch(line)
         # Every client gets its own pipeline: a file restarts from its beginning per client.
         factory.set_shared(False)
-        if args.credentials:
-            role = Gst.Structure.new_empty(args.credentials.partition(":")[0])
+        if args.credentials or args.tls_cert:
+            role = Gst.Structure.new_empty(role_name)
             role.set_value("media.factory.access", True)
             role.set_value("media.factory.construct", True)
             factory.add_role_from_structure(role)
