@@ -115,6 +115,12 @@ pub async fn run(
             return;
         }
     };
+    if target.tls.is_some() && !options.tls.verify {
+        tracing::warn!(
+            parent: &span,
+            "tls_verify = false: the camera's certificate is not checked (encrypted, but not authenticated)"
+        );
+    }
     let mut backoff = Backoff::new(RECONNECT_BASE, RECONNECT_CAP);
     loop {
         let mut received_frames = false;
