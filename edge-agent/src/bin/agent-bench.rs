@@ -35,7 +35,10 @@ struct Args {
     /// `tcp` (the agent's default) or `udp`.
     #[arg(long, default_value = "tcp")]
     transport: String,
-    /// Tokio runtime: `multi` (the default multi-thread runtime) or `current` (one thread).
+    /// Tokio runtime: `multi` (the agent's: multi-thread, 2 workers), `current` (one thread),
+    /// or `paced:MS`, an experiment (docs/BENCHMARKS.md): one thread that sleeps to the next
+    /// tick of MS milliseconds and then reads every socket's backlog, instead of being woken
+    /// per arrival.
     #[arg(long, default_value = "multi")]
     runtime: String,
     /// Clock ticks per second of `/proc/*/stat` (`getconf CLK_TCK`).
@@ -61,7 +64,8 @@ fn main() -> anyhow::Result<()> {
             builder
         }
         "current" => tokio::runtime::Builder::new_current_thread(),
-        other => bail!("--runtime {other}: expected multi or current"),
+        paced if paced.starts_with("paced:") => tokio::runtime::Builder::new_current_thread(),
+        other => bail!("--runtime {other}: expected multi, current or paced:MS"),
     }
     .enable_all()
     .build()
@@ -76,6 +80,25 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         other => bail!("--transport {other}: expected tcp or udp"),
     };
     let shutdown = CancellationToken::new();
+    if let Some(ms) = args.runtime.strip_prefix("paced:") {
+        // An experiment: the runtime's only thread sleeps between ticks instead of waiting in
+        // epoll_wait, so arrivals do not wake it; each tick takes every socket's data at once.
+        let tick = Duration::from_millis(ms.parse().context("--runtime paced:MS")?);
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let mut next = Instant::now();
+            while !stop.is_cancelled() {
+                next += tick;
+                let now = Instant::now();
+                if next > now {
+                    std::thread::sleep(next - now);
+                } else {
+                    next = now;
+                }
+                tokio::task::yield_now().await;
+            }
+        });
+    }
     let cameras: Vec<CameraMetrics> = (0..args.count).map(|_| CameraMetrics::new()).collect();
     let mut tasks = Vec::new();
     for (i, metrics) in cameras.iter().enumerate() {
