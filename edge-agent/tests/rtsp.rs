@@ -395,6 +395,50 @@ async fn rtsps_refuses_an_untrusted_certificate_unless_told_not_to_verify() {
     plain.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtsps_goes_offline_when_the_server_dies_and_reconnects_through_a_new_tls_session() {
+    let pki = support::TestPki::new();
+    let mut server = tls_server(&pki);
+    let options = RtspOptions {
+        tls: TlsOptions {
+            ca_file: Some(pki.ca()),
+            verify: true,
+        },
+        ..RtspOptions::default()
+    };
+    let camera = Camera::start(with_credentials(server.tls_url("/test")), options);
+    let m = &camera.metrics;
+    eventually(m, Duration::from_secs(20), "frames flowing", |s| {
+        s.status == CameraStatus::Running && s.frames_total > 10
+    })
+    .await;
+
+    // SIGKILL: the TLS connection ends without a close_notify.
+    server.kill();
+    let offline = eventually(m, Duration::from_secs(3), "offline within 3 s", |s| {
+        s.status == CameraStatus::Offline
+    })
+    .await;
+    // The reason comes from the camera's side of the relay, not from retina's loopback: here
+    // "peer closed connection without sending TLS close_notify" (or a reset, should the
+    // kernel answer the killed server's socket with one).
+    let error = offline.last_error.clone().unwrap_or_default();
+    assert!(error.starts_with("TLS connection failed: "), "{error}");
+    assert!(!error.contains("https://"), "{error}");
+
+    server.restart();
+    let frames_before = snapshot(m).frames_total;
+    let s = eventually(
+        m,
+        Duration::from_secs(30),
+        "reconnected through a new TLS session",
+        |s| s.status == CameraStatus::Running && s.frames_total > frames_before + 10,
+    )
+    .await;
+    assert!(s.restart_count >= 1, "{s:#?}");
+    camera.stop().await;
+}
+
 #[tokio::test]
 async fn rtsps_over_udp_is_refused_and_not_retried() {
     let url = url::Url::parse("rtsps://user:secret@127.0.0.1:322/test").unwrap();

@@ -27,9 +27,12 @@ use rustls::{
 };
 use std::{
     path::{Path, PathBuf},
+    pin::Pin,
     sync::{Arc, Mutex},
+    task::{Context, Poll},
 };
 use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
     task::JoinHandle,
 };
@@ -202,7 +205,7 @@ fn loopback_url(port: u16, url: &Url) -> Url {
 
 async fn relay(
     listener: TcpListener,
-    mut tls: tokio_rustls::client::TlsStream<TcpStream>,
+    tls: tokio_rustls::client::TlsStream<TcpStream>,
     error: Arc<Mutex<Option<String>>>,
 ) {
     let Ok((mut local, _)) = listener.accept().await else {
@@ -211,10 +214,63 @@ async fn relay(
     // One connection only: nobody else gets to use this tunnel.
     drop(listener);
     let _ = local.set_nodelay(true);
-    if let Err(e) = tokio::io::copy_bidirectional(&mut local, &mut tls).await
-        && let Ok(mut slot) = error.lock()
-    {
-        *slot = Some(format!("TLS connection failed: {e}"));
+    // Only the camera's side is recorded: retina closing the loopback side (for example with
+    // a reset after it gave up on the session) is not a TLS failure and must not replace the
+    // reason retina reported.
+    let mut tls = CameraSide { inner: tls, error };
+    let _ = tokio::io::copy_bidirectional(&mut local, &mut tls).await;
+}
+
+/// The TLS stream to the camera, keeping its first I/O error for [`Relay::error`].
+struct CameraSide {
+    inner: tokio_rustls::client::TlsStream<TcpStream>,
+    error: Arc<Mutex<Option<String>>>,
+}
+
+impl CameraSide {
+    fn record<T>(&self, result: Poll<std::io::Result<T>>) -> Poll<std::io::Result<T>> {
+        if let Poll::Ready(Err(e)) = &result
+            && let Ok(mut slot) = self.error.lock()
+            && slot.is_none()
+        {
+            // rustls appends a link to its manual to some errors; the sentence is enough here.
+            let text = e.to_string();
+            let text = text.split(": https://").next().unwrap_or_default();
+            *slot = Some(format!("TLS connection failed: {text}"));
+        }
+        result
+    }
+}
+
+impl AsyncRead for CameraSide {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        self.record(result)
+    }
+}
+
+impl AsyncWrite for CameraSide {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.record(result)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let result = Pin::new(&mut self.inner).poll_flush(cx);
+        self.record(result)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let result = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.record(result)
     }
 }
 
