@@ -14,6 +14,7 @@ use streamwatch_protocol::CameraStatus;
 
 /// Frames older than this fall out of the fps and bitrate window.
 pub const WINDOW: Duration = Duration::from_secs(5);
+const WINDOW_DELTA: chrono::TimeDelta = chrono::TimeDelta::seconds(WINDOW.as_secs() as i64);
 
 /// A point-in-time copy of one camera's measurements.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +59,32 @@ struct Inner {
     /// Set by [`CameraMetrics::replace`]: the snapshot's fps and bitrate came from elsewhere (a
     /// relayed engine) and must not be recomputed from the (empty) frame window.
     replaced: bool,
+}
+
+impl Inner {
+    fn frame(&mut self, now: DateTime<Utc>, bytes: u64) {
+        self.replaced = false;
+        // `snapshot` trims the window too, but nothing guarantees that someone asks for one:
+        // trimming here keeps the window bounded (twice its span, so that a snapshot taken a
+        // little before the newest frame still counts everything it should).
+        let horizon = now - WINDOW_DELTA * 2;
+        while self.window.front().is_some_and(|(t, _)| *t < horizon) {
+            self.window.pop_front();
+        }
+        self.window.push_back((now, bytes));
+        self.snapshot.frames_total += 1;
+        self.snapshot.bytes_total += bytes;
+        self.snapshot.last_frame_at = Some(now);
+    }
+
+    fn packets(&mut self, expected: u64, lost: u64) {
+        self.expected_packets += expected;
+        self.lost_packets += lost;
+        if self.expected_packets > 0 {
+            self.snapshot.packet_loss_pct =
+                100.0 * self.lost_packets as f64 / self.expected_packets as f64;
+        }
+    }
 }
 
 /// One camera's measurements. Cheap to clone (an `Arc`).
@@ -127,24 +154,32 @@ impl CameraMetrics {
 
     /// One frame (access unit) of `bytes` arrived at `now`.
     pub fn on_frame(&self, now: DateTime<Utc>, bytes: u64) {
-        self.with(|i| {
-            i.replaced = false;
-            i.window.push_back((now, bytes));
-            i.snapshot.frames_total += 1;
-            i.snapshot.bytes_total += bytes;
-            i.snapshot.last_frame_at = Some(now);
-        });
+        self.with(|i| i.frame(now, bytes));
     }
 
     /// RTP accounting: `expected` packets, of which `lost` never arrived.
     pub fn on_packets(&self, expected: u64, lost: u64) {
+        self.with(|i| i.packets(expected, lost));
+    }
+
+    /// What an RTP source learnt from one packet that closed frames: the frames' sizes (`frames`,
+    /// usually one), the packets since its last call and the jitter estimate. The same as
+    /// [`on_frame`](Self::on_frame) per frame, [`on_packets`](Self::on_packets) and
+    /// [`set_jitter_ms`](Self::set_jitter_ms), under one lock instead of three: it runs once per
+    /// frame for every camera.
+    pub fn on_rtp_frames(
+        &self,
+        now: DateTime<Utc>,
+        frames: impl IntoIterator<Item = u64>,
+        (expected, lost): (u64, u64),
+        jitter_ms: f64,
+    ) {
         self.with(|i| {
-            i.expected_packets += expected;
-            i.lost_packets += lost;
-            if i.expected_packets > 0 {
-                i.snapshot.packet_loss_pct =
-                    100.0 * i.lost_packets as f64 / i.expected_packets as f64;
+            for bytes in frames {
+                i.frame(now, bytes);
             }
+            i.packets(expected, lost);
+            i.snapshot.jitter_ms = jitter_ms;
         });
     }
 
@@ -204,7 +239,7 @@ impl CameraMetrics {
     /// The measurements as of `now`, with fps and bitrate over the sliding window.
     pub fn snapshot(&self, now: DateTime<Utc>) -> Snapshot {
         self.with(|i| {
-            let horizon = now - chrono::Duration::from_std(WINDOW).unwrap_or_default();
+            let horizon = now - WINDOW_DELTA;
             while i.window.front().is_some_and(|(t, _)| *t < horizon) {
                 i.window.pop_front();
             }
@@ -247,6 +282,45 @@ mod tests {
         // Ten seconds later without frames the window is empty.
         let later = m.snapshot(t0 + chrono::Duration::seconds(15));
         assert_eq!(later.received_fps, 0.0);
+    }
+
+    #[test]
+    fn one_rtp_call_records_what_the_three_separate_calls_do() {
+        let t0 = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+        let (one, three) = (CameraMetrics::new(), CameraMetrics::new());
+        for m in [&one, &three] {
+            m.on_connected(t0, Some(25.0));
+        }
+        for k in 0..50 {
+            let now = t0 + chrono::Duration::milliseconds(40 * k);
+            one.on_rtp_frames(now, [1000, 200], (8, 1), 0.5 + k as f64);
+            three.on_frame(now, 1000);
+            three.on_frame(now, 200);
+            three.on_packets(8, 1);
+            three.set_jitter_ms(0.5 + k as f64);
+        }
+        let later = t0 + chrono::Duration::seconds(2);
+        let snapshot = one.snapshot(later);
+        assert_eq!(snapshot, three.snapshot(later));
+        assert_eq!((snapshot.frames_total, snapshot.bytes_total), (100, 60_000));
+        assert!((snapshot.packet_loss_pct - 12.5).abs() < 1e-9);
+        assert_eq!(snapshot.jitter_ms, 49.5);
+    }
+
+    #[test]
+    fn the_window_stays_bounded_when_nobody_takes_snapshots() {
+        let m = CameraMetrics::new();
+        let t0 = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+        m.on_connected(t0, Some(25.0));
+        // An hour of 25 fps without a single snapshot.
+        for k in 0..90_000 {
+            m.on_frame(t0 + chrono::Duration::milliseconds(40 * k), 1000);
+        }
+        let held = m.with(|i| i.window.len());
+        assert!(held <= 2 * 5 * 25 + 1, "{held} frames held");
+        // A snapshot still sees the last WINDOW in full.
+        let end = t0 + chrono::Duration::milliseconds(40 * 90_000);
+        assert!((m.snapshot(end).received_fps - 25.0).abs() < 0.5);
     }
 
     #[test]

@@ -14,8 +14,8 @@
 //! friends) or, if the marker packet was lost, by the first packet of the next timestamp. So the
 //! source works for any video codec retina can set up, H.264, H.265 or MJPEG alike.
 //!
-//! - frames, bytes (RTP payload bytes), fps and bitrate: `on_frame` per frame, the sliding
-//!   window lives in [`CameraMetrics`];
+//! - frames, bytes (RTP payload bytes), fps and bitrate: `on_rtp_frames` once per frame, the
+//!   sliding window lives in [`CameraMetrics`];
 //! - RTP loss: retina's per-packet `loss()` (sequence-number gaps); expected = received + lost;
 //! - jitter: the RFC 3550 (section 6.4.1) interarrival jitter estimate from RTP timestamps
 //!   against arrival times;
@@ -264,6 +264,10 @@ async fn session(
     tokio::pin!(stall);
     loop {
         tokio::select! {
+            // Packets first, and no random branch order (which costs a thread-local RNG draw per
+            // poll): the stall timer is polled whenever the socket has been drained, which is
+            // when it can matter.
+            biased;
             item = playing.next() => match item {
                 Some(Ok(PacketItem::Rtp(pkt))) if pkt.stream_id() == stream_i => {
                     packets.expected += 1 + u64::from(pkt.loss());
@@ -271,17 +275,17 @@ async fn session(
                     let arrival = pkt.ctx().received().saturating_duration_since(started);
                     let rtp_ts = pkt.timestamp().timestamp();
                     jitter.on_packet(arrival.as_secs_f64(), rtp_ts);
-                    let mut closed = 0;
-                    frames.push(rtp_ts, pkt.payload().len(), pkt.mark(), |bytes| {
-                        metrics.on_frame(Utc::now(), bytes);
-                        closed += 1;
-                    });
-                    if closed > 0 {
+                    let closed = frames.push(rtp_ts, pkt.payload().len(), pkt.mark());
+                    if closed.iter().any(Option::is_some) {
                         *received_frames = true;
                         last_frame = Instant::from_std(pkt.ctx().received());
-                        metrics.on_packets(packets.expected, packets.lost);
-                        metrics.set_jitter_ms(jitter.millis());
-                        packets = PacketCounts::default();
+                        let counts = std::mem::take(&mut packets);
+                        metrics.on_rtp_frames(
+                            Utc::now(),
+                            closed.into_iter().flatten(),
+                            (counts.expected, counts.lost),
+                            jitter.millis(),
+                        );
                     }
                 }
                 // RTCP and packets of streams we did not set up.
@@ -425,22 +429,22 @@ struct FrameAssembler {
 }
 
 impl FrameAssembler {
-    /// Adds one packet; calls `on_frame(bytes)` for each frame it completes (at most two: an
-    /// unterminated previous frame and a one-packet frame with its marker).
-    fn push(&mut self, rtp_ts: i64, payload_len: usize, mark: bool, mut on_frame: impl FnMut(u64)) {
+    /// Adds one packet; returns the sizes of the frames it completes, in order (at most two:
+    /// an unterminated previous frame and a one-packet frame with its marker).
+    fn push(&mut self, rtp_ts: i64, payload_len: usize, mark: bool) -> [Option<u64>; 2] {
         let len = payload_len as u64;
+        let mut closed = [None, None];
         match &mut self.open {
             Some((ts, bytes)) if *ts == rtp_ts => *bytes += len,
             open => {
-                if let Some((_, bytes)) = open.take() {
-                    on_frame(bytes);
-                }
+                closed[0] = open.take().map(|(_, bytes)| bytes);
                 *open = Some((rtp_ts, len));
             }
         }
-        if mark && let Some((_, bytes)) = self.open.take() {
-            on_frame(bytes);
+        if mark {
+            closed[1] = self.open.take().map(|(_, bytes)| bytes);
         }
+        closed
     }
 }
 
@@ -556,22 +560,21 @@ mod tests {
 
     #[test]
     fn frames_end_at_the_marker_bit() {
-        let mut frames = Vec::new();
         let mut assembler = FrameAssembler::default();
-        assembler.push(0, 100, false, |b| frames.push(b));
-        assembler.push(0, 50, true, |b| frames.push(b));
-        assembler.push(3600, 10, true, |b| frames.push(b));
-        assert_eq!(frames, [150, 10]);
+        assert_eq!(assembler.push(0, 100, false), [None, None]);
+        assert_eq!(assembler.push(0, 50, true), [None, Some(150)]);
+        assert_eq!(assembler.push(3600, 10, true), [None, Some(10)]);
     }
 
     #[test]
     fn a_lost_marker_packet_ends_the_frame_at_the_next_timestamp() {
-        let mut frames = Vec::new();
         let mut assembler = FrameAssembler::default();
-        assembler.push(0, 100, false, |b| frames.push(b));
+        assert_eq!(assembler.push(0, 100, false), [None, None]);
         // The marker packet of timestamp 0 was lost; a one-packet frame follows.
-        assembler.push(3600, 20, true, |b| frames.push(b));
-        assert_eq!(frames, [100, 20]);
+        assert_eq!(assembler.push(3600, 20, true), [Some(100), Some(20)]);
+        // ... and without a marker, the next timestamp closes it.
+        assert_eq!(assembler.push(7200, 30, false), [None, None]);
+        assert_eq!(assembler.push(10800, 40, false), [Some(30), None]);
     }
 
     #[test]
