@@ -276,7 +276,7 @@ async fn fresh_agent_token(
 /// The quiet site reports once, notifications go on for it, and the simulated clock moves past
 /// its inactivity interval (the control plane "running" meanwhile); one sweep then e-mails.
 async fn go_quiet(
-    state: &crate::http::AppState,
+    state: &crate::app::AppState,
     tenant_id: Uuid,
     license_id: Uuid,
     cameras: &[(&str, &str)],
@@ -334,7 +334,7 @@ async fn go_quiet(
         .await?
         .unwrap_or(before);
     notify::alive::record(pool, after, Some(before)).await?;
-    let report = notify::scheduler::tick(state).await?;
+    let report = notify::scheduler::tick(&state.scheduler_deps()).await?;
     tracing::info!(emails = report.delivery.emails_sent, at = %Utc::now(), "demo: the quiet site was e-mailed");
     Ok(())
 }

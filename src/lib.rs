@@ -22,6 +22,7 @@
 //! - [`cli`]: the `streamwatch` command line.
 
 pub mod accounts;
+pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod clock;

@@ -2,10 +2,10 @@
 //! port 0) and the one `streamwatch serve` uses.
 
 use crate::{
-    auth::{jwt::JwtKeys, rate_limit::LoginLimiter},
+    app::AppState,
+    auth::{jwt::JwtKeys, rate_limit::LoginLimiter, session::UiKeys},
     config::{Environment, Settings},
-    db,
-    http::{self, AppState},
+    db, http,
     ingest::writer::{Writer, WriterConfig},
     notify::{email::UnsubscribeKeys, mailer::Mailer, sender::Sender},
     store, telemetry,
@@ -72,9 +72,9 @@ impl Application {
         .context("creating heartbeat history partitions")?;
         // Every minute: sweep, deliver, and (hourly) maintain the history. Every replica runs
         // it; PostgreSQL coordinates them (see notify::scheduler).
-        let mut scheduler = crate::notify::scheduler::start(self.state.clone()).await?;
+        let mut scheduler = crate::notify::scheduler::start(self.state.scheduler_deps()).await?;
         tracing::info!(%addr, "listening");
-        let app = http::router(self.state);
+        let app = router(self.state);
         axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -85,6 +85,12 @@ impl Application {
         scheduler.shutdown().await?;
         Ok(())
     }
+}
+
+/// The whole application's router: the JSON API and the web UI, with every layer. This is the
+/// one place that knows both adapters.
+pub fn router(state: AppState) -> axum::Router {
+    http::router_with(state, crate::ui::router())
 }
 
 /// Everything handlers share, built once from configuration.
@@ -145,7 +151,7 @@ pub fn app_state(settings: Settings, pool: PgPool) -> anyhow::Result<AppState> {
         public_url: settings.public_url(),
         unsubscribe: UnsubscribeKeys::new(&secret),
     };
-    let ui = crate::ui::session::UiKeys::new(
+    let ui = UiKeys::new(
         &secret,
         &auth.jwt_issuer,
         settings.public_url().starts_with("https://"),

@@ -5,4 +5,5 @@
 pub mod jwt;
 pub mod password;
 pub mod rate_limit;
+pub mod session;
 pub mod token;

@@ -4,8 +4,10 @@
 //! re-validates and never sees an invalid e-mail address, license key or interval.
 
 mod email;
+mod field_error;
 mod license;
 pub mod notify_policy;
+pub mod notify_settings;
 mod password;
 mod role;
 pub mod status;
@@ -13,6 +15,7 @@ mod text;
 mod timezone;
 
 pub use email::EmailAddress;
+pub use field_error::{FieldError, Validation, escape_pointer_token};
 pub use license::{CheckInterval, LicenseKey, LicenseKind};
 pub use password::Password;
 pub use role::Role;

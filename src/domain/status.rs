@@ -30,44 +30,8 @@ const HEALTH_FAIR_MIN: i32 = 50;
 /// Health at or above this is "good".
 const HEALTH_GOOD_MIN: i32 = 80;
 
-/// A camera's status as reported by the agent in a heartbeat (SPEC section 3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CameraStatus {
-    /// The source is being opened; health is -1.
-    Starting,
-    /// Connected to the source (frames may or may not be flowing: see `is_live`).
-    Running,
-    /// Stopped on purpose or after giving up.
-    Stopped,
-    /// The source cannot be reached.
-    Offline,
-    /// The pipeline failed.
-    Error,
-}
-
-impl CameraStatus {
-    /// The wire spelling (`"running"`), also used in reasons.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Starting => "starting",
-            Self::Running => "running",
-            Self::Stopped => "stopped",
-            Self::Offline => "offline",
-            Self::Error => "error",
-        }
-    }
-}
-
-/// The state of a camera's webhooks as reported by the agent (SPEC section 3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WebhookStatus {
-    /// Deliveries succeed.
-    Ok,
-    /// Deliveries fail; events are cached on the agent.
-    Failing,
-    /// No webhook is configured.
-    None,
-}
+// The reported statuses are the wire's own enums: one definition, in the protocol crate.
+pub use streamwatch_protocol::{CameraStatus, WebhookStatus};
 
 /// What the newest fresh heartbeat said about one camera (as stored by the server).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +58,28 @@ pub struct CameraReport {
     /// instances on one license, a camera whose instance went silent is not fresh even while
     /// another instance keeps the license fresh.
     pub reported_at: DateTime<Utc>,
+}
+
+impl CameraReport {
+    /// A camera of a heartbeat as the rules see it, observed (clock-corrected) at `observed_at`.
+    pub fn from_wire(
+        camera_id: &str,
+        cam: &streamwatch_protocol::CameraReport,
+        observed_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            camera_id: camera_id.to_owned(),
+            status: cam.status,
+            health: cam.health,
+            is_live: cam.is_live,
+            last_frame_at: cam.last_frame_at,
+            observed_at,
+            webhooks_status: cam.webhooks.status,
+            webhooks_cached: cam.webhooks.cached,
+            last_error: cam.last_error.clone(),
+            reported_at: observed_at,
+        }
+    }
 }
 
 /// A camera's derived state (SPEC section 4, first table).

@@ -1,12 +1,11 @@
 //! Platform administration: tenants (admin token only).
 
 use super::{
-    AppState,
     auth::PlatformAdmin,
     error::{ApiError, ApiResult, Problem},
     extract::{ApiJson, ApiPath, ApiQuery, Validation},
-    pagination,
 };
+use crate::app::{AppState, pagination};
 use crate::{
     accounts::{self, AccountError},
     domain::{DisplayName, EmailAddress, Password, TimeZoneName},

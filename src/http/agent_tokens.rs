@@ -3,11 +3,11 @@
 //! old one.
 
 use super::{
-    AppState,
     auth::AuthUser,
     error::{ApiError, ApiResult, Problem},
     extract::{ApiPath, OptionalApiJson, Validation},
 };
+use crate::app::AppState;
 use crate::{
     auth::token::{self, TokenKind},
     db,

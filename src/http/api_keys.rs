@@ -4,13 +4,12 @@
 //! able to mint more keys.
 
 use super::{
-    AppState,
     admin::PageParams,
     auth::AuthUser,
     error::{ApiError, ApiResult, Problem},
     extract::{ApiJson, ApiPath, ApiQuery, Validation},
-    pagination,
 };
+use crate::app::{AppState, pagination};
 use crate::{
     auth::token::{self, TokenKind},
     db,

@@ -7,13 +7,13 @@
 //! Agent tokens (`swa_...`) authenticate only heartbeat ingest; everywhere else they are
 //! verified and then refused with 403, and the admin token is refused on tenant routes.
 
-use super::{
-    AppState,
-    error::{ApiError, ApiResult},
-};
+use super::error::{ApiError, ApiResult};
+use crate::app::AppState;
 use crate::{
+    app::identity::{self, IdentityError},
     auth::token::{self, TokenKind},
     domain::Role,
+    store::credentials,
 };
 use axum::{extract::FromRequestParts, http::request::Parts};
 use chrono::{DateTime, Utc};
@@ -123,50 +123,29 @@ async fn api_key(
     state: &AppState,
     credential: &str,
 ) -> ApiResult<(AuthUser, Option<DateTime<Utc>>)> {
-    type Row = (
-        Uuid,
-        Uuid,
-        Role,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-    );
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT k.tenant_id, k.id, k.role, k.last_used_at, t.suspended_at
-         FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
-         WHERE k.secret_hash = $1 AND k.revoked_at IS NULL",
-    )
-    .bind(token::hash(credential))
-    .fetch_optional(&state.pool)
-    .await?;
-    let (tenant_id, key_id, role, last_used_at, suspended) =
-        row.ok_or(ApiError::Unauthorized("invalid or revoked API key"))?;
+    let key = credentials::api_key(&state.pool, &token::hash(credential))
+        .await?
+        .ok_or(ApiError::Unauthorized("invalid or revoked API key"))?;
     // `last_used_at` is for people ("is this key still in use?"); minute precision is plenty
     // and spares a write on every request of a busy script.
-    if last_used_at.is_none_or(|t| Utc::now() - t > chrono::Duration::seconds(60)) {
-        sqlx::query("UPDATE api_keys SET last_used_at = now() WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id)
-            .bind(key_id)
-            .execute(&state.pool)
-            .await?;
+    if key
+        .last_used_at
+        .is_none_or(|t| Utc::now() - t > chrono::Duration::seconds(60))
+    {
+        credentials::touch_api_key(&state.pool, key.tenant_id, key.id).await?;
     }
     Ok((
         AuthUser {
-            tenant_id,
-            role,
-            principal: Principal::ApiKey(key_id),
+            tenant_id: key.tenant_id,
+            role: key.role,
+            principal: Principal::ApiKey(key.id),
         },
-        suspended,
+        key.suspended_at,
     ))
 }
 
 async fn agent_token_exists(state: &AppState, credential: &str) -> ApiResult<bool> {
-    let found: Option<i32> = sqlx::query_scalar(
-        "SELECT 1 FROM agent_tokens WHERE secret_hash = $1 AND revoked_at IS NULL",
-    )
-    .bind(token::hash(credential))
-    .fetch_optional(&state.pool)
-    .await?;
-    Ok(found.is_some())
+    Ok(credentials::agent_token_exists(&state.pool, &token::hash(credential)).await?)
 }
 
 async fn access_token(
@@ -177,29 +156,23 @@ async fn access_token(
         tracing::debug!(reason = %e, "access token refused");
         ApiError::Unauthorized("invalid or expired access token")
     })?;
-    let row: Option<(Role, i32, Option<DateTime<Utc>>)> = sqlx::query_as(
-        "SELECT u.role, u.token_version, t.suspended_at
-         FROM users u JOIN tenants t ON t.id = u.tenant_id
-         WHERE u.tenant_id = $1 AND u.id = $2",
-    )
-    .bind(claims.tid)
-    .bind(claims.sub)
-    .fetch_optional(&state.pool)
-    .await?;
-    let (role, version, suspended) =
-        row.ok_or(ApiError::Unauthorized("the token's user no longer exists"))?;
-    if version != claims.ver {
-        return Err(ApiError::Unauthorized(
-            "the access token was revoked; log in again",
-        ));
-    }
+    let user = identity::current_user(state, &claims)
+        .await
+        .map_err(|e| match e {
+            IdentityError::UserGone => ApiError::Unauthorized("the token's user no longer exists"),
+            IdentityError::Revoked => {
+                ApiError::Unauthorized("the access token was revoked; log in again")
+            }
+            IdentityError::Suspended => ApiError::Forbidden("this tenant is suspended"),
+            IdentityError::Failed(e) => e.into(),
+        })?;
     Ok((
         AuthUser {
-            tenant_id: claims.tid,
-            role,
-            principal: Principal::User(claims.sub),
+            tenant_id: user.tenant_id,
+            role: user.role,
+            principal: Principal::User(user.user_id),
         },
-        suspended,
+        None,
     ))
 }
 

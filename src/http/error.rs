@@ -1,8 +1,10 @@
 //! The one HTTP error type. Every handler returns `Result<_, ApiError>`; this file alone decides
-//! status codes and bodies (`application/problem+json`, RFC 9457, with field pointers).
+//! status codes and bodies (`application/problem+json`, RFC 9457, with field pointers). The
+//! errors of the layers below (`AppError`, ingest's `BatchError`) are mapped here, once.
 //!
 //! 5xx bodies are opaque: the cause chain goes to the log, never to the client.
 
+use crate::{app::AppError, ingest::validate::BatchError};
 use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
@@ -13,24 +15,7 @@ use utoipa::ToSchema;
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
-/// One invalid field: where (a JSON Pointer into the request body, or `/query/<name>` for a
-/// query parameter) and what is wrong.
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
-pub struct FieldError {
-    #[schema(example = "/check_interval_seconds")]
-    pub pointer: String,
-    #[schema(example = "must be between 60 (1 min) and 86400 (24 h) seconds, not 30")]
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(pointer: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            pointer: pointer.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use crate::domain::FieldError;
 
 /// `application/problem+json` body.
 #[derive(Debug, Serialize, ToSchema)]
@@ -174,17 +159,39 @@ impl ApiError {
     }
 }
 
-/// Database errors: a lost connection or an exhausted pool is a 503 the client may retry;
-/// anything else is a bug (500). Constraint violations that are the client's fault are mapped
-/// to 409/422 at the query site, before they get here.
+/// Database errors, classified once by `AppError` (a lost connection is a 503).
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
-        match &err {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_) => Self::Unavailable(err.into()),
-            _ => Self::Internal(anyhow::Error::new(err).context("database")),
+        AppError::from(err).into()
+    }
+}
+
+impl From<Vec<FieldError>> for ApiError {
+    fn from(errors: Vec<FieldError>) -> Self {
+        Self::Invalid(errors)
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(err: AppError) -> Self {
+        match err {
+            AppError::NotFound => Self::NotFound,
+            AppError::Unauthorized(why) => Self::Unauthorized(why),
+            AppError::Forbidden(why) => Self::Forbidden(why),
+            AppError::Conflict { detail, pointer } => Self::Conflict { detail, pointer },
+            AppError::Invalid(errors) => Self::Invalid(errors),
+            AppError::TooManyRequests(wait) => Self::TooManyRequests(wait),
+            AppError::Unavailable(e) => Self::Unavailable(e),
+            AppError::Internal(e) => Self::Internal(e),
+        }
+    }
+}
+
+impl From<BatchError> for ApiError {
+    fn from(err: BatchError) -> Self {
+        match err {
+            BatchError::NotJson(detail) => Self::Malformed(detail),
+            BatchError::Invalid(errors) => Self::Invalid(errors),
         }
     }
 }
@@ -240,15 +247,6 @@ impl IntoResponse for ApiError {
 
 impl From<crate::accounts::AccountError> for ApiError {
     fn from(err: crate::accounts::AccountError) -> Self {
-        use crate::accounts::AccountError;
-        match err {
-            AccountError::EmailTaken => Self::Conflict {
-                detail: err.to_string(),
-                pointer: "/email".to_owned(),
-            },
-            AccountError::NoSuchTenant => Self::NotFound,
-            AccountError::Database(e) => e.into(),
-            AccountError::Other(e) => Self::Internal(e),
-        }
+        AppError::from(err).into()
     }
 }

@@ -1,6 +1,7 @@
 //! Request extractors that answer bad input with problem+json instead of axum's plain text.
 
 use super::error::{ApiError, FieldError};
+use crate::domain::escape_pointer_token;
 use axum::{
     body::Bytes,
     extract::{FromRequest, Request},
@@ -105,7 +106,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         if let Some(rest) = message.strip_prefix("missing field `")
             && let Some(field) = rest.split('`').next()
         {
-            pointer = format!("{pointer}/{}", escape(field));
+            pointer = format!("{pointer}/{}", escape_pointer_token(field));
         }
         ApiError::Invalid(vec![FieldError::new(pointer, message)])
     })
@@ -117,76 +118,17 @@ fn pointer_of(path: &serde_path_to_error::Path) -> String {
     for segment in path {
         match segment {
             Segment::Seq { index } => out.push_str(&format!("/{index}")),
-            Segment::Map { key } => out.push_str(&format!("/{}", escape(key))),
-            Segment::Enum { variant } => out.push_str(&format!("/{}", escape(variant))),
+            Segment::Map { key } => out.push_str(&format!("/{}", escape_pointer_token(key))),
+            Segment::Enum { variant } => {
+                out.push_str(&format!("/{}", escape_pointer_token(variant)))
+            }
             Segment::Unknown => {}
         }
     }
     out
 }
 
-/// RFC 6901 escaping of one reference token.
-fn escape(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
-}
-
-/// Collects field errors while a DTO is turned into domain values, so that one response lists
-/// every invalid field instead of only the first.
-#[derive(Default)]
-pub struct Validation {
-    errors: Vec<FieldError>,
-}
-
-impl Validation {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Parses `value` with `parse`; on failure records the message at `pointer`.
-    pub fn check<V, T>(
-        &mut self,
-        pointer: &str,
-        value: V,
-        parse: impl FnOnce(V) -> Result<T, String>,
-    ) -> Option<T> {
-        match parse(value) {
-            Ok(v) => Some(v),
-            Err(message) => {
-                self.errors.push(FieldError::new(pointer, message));
-                None
-            }
-        }
-    }
-
-    /// Like `check` for a field that must be present.
-    pub fn required<V, T>(
-        &mut self,
-        pointer: &str,
-        value: Option<V>,
-        parse: impl FnOnce(V) -> Result<T, String>,
-    ) -> Option<T> {
-        match value {
-            Some(v) => self.check(pointer, v, parse),
-            None => {
-                self.errors.push(FieldError::new(pointer, "is required"));
-                None
-            }
-        }
-    }
-
-    pub fn push(&mut self, pointer: &str, message: impl Into<String>) {
-        self.errors.push(FieldError::new(pointer, message));
-    }
-
-    /// `Ok` when nothing was recorded; otherwise the 422 listing every field.
-    pub fn finish(self) -> Result<(), ApiError> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Invalid(self.errors))
-        }
-    }
-}
+pub use crate::domain::Validation;
 
 /// The client's IP address, when the server was started with connect info (it is, outside
 /// in-process tests). Used only for login rate limiting.

@@ -1,7 +1,7 @@
 //! `/healthz` (the process is up), `/readyz` (PostgreSQL answers and the schema is current) and
 //! `/metrics` (Prometheus text format).
 
-use super::AppState;
+use crate::app::AppState;
 use axum::{
     Json,
     extract::State,

@@ -1,23 +1,24 @@
 //! `POST /api/v1/ingest/heartbeats` (SPEC section 3): the one route an agent token opens.
 
 use super::{
-    AppState,
     error::{ApiError, ApiResult, Problem},
     extract::ApiBytes,
 };
 use crate::{
+    app::AppState,
     auth::token::{self, TokenKind},
     ingest::{
         validate,
         writer::{AgentLicense, IngestRequest, SubmitError},
     },
+    store::credentials,
 };
 use axum::{
     Json,
     extract::{DefaultBodyLimit, FromRequestParts, State},
     http::{HeaderMap, header, request::Parts},
 };
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use std::{io::Read, time::Duration};
 use streamwatch_protocol::{
     IngestResponse, MAX_BODY_BYTES_COMPRESSED, MAX_BODY_BYTES_DECOMPRESSED, PROTOCOL_HEADER,
@@ -54,39 +55,25 @@ impl FromRequestParts<AppState> for AgentAuth {
                 "heartbeat ingest needs an agent token (swa_...)",
             ));
         }
-        type Row = (
-            Uuid,
-            Uuid,
-            Uuid,
-            Option<DateTime<Utc>>,
-            Option<DateTime<Utc>>,
-            i32,
-        );
-        let row: Option<Row> = sqlx::query_as(
-            "SELECT a.tenant_id, a.license_id, a.id, a.last_used_at, t.suspended_at, l.check_interval_seconds
-             FROM agent_tokens a
-             JOIN licenses l ON l.tenant_id = a.tenant_id AND l.id = a.license_id
-             JOIN tenants t ON t.id = a.tenant_id
-             WHERE a.secret_hash = $1 AND a.revoked_at IS NULL",
-        )
-        .bind(token::hash(credential))
-        .fetch_optional(&state.pool)
-        .await?;
-        let (tenant_id, license_id, token_id, last_used_at, suspended, check_interval_seconds) =
-            row.ok_or(ApiError::Unauthorized("invalid or revoked agent token"))?;
-        if suspended.is_some() {
+        let found = credentials::agent_token(&state.pool, &token::hash(credential))
+            .await?
+            .ok_or(ApiError::Unauthorized("invalid or revoked agent token"))?;
+        if found.suspended_at.is_some() {
             return Err(ApiError::Forbidden("this license's tenant is suspended"));
         }
         // For "is this token still in use?"; once a minute is plenty.
-        if last_used_at.is_none_or(|t| Utc::now() - t > chrono::Duration::seconds(60)) {
-            sqlx::query(
-                "UPDATE agent_tokens SET last_used_at = now() WHERE tenant_id = $1 AND id = $2",
-            )
-            .bind(tenant_id)
-            .bind(token_id)
-            .execute(&state.pool)
-            .await?;
+        if found
+            .last_used_at
+            .is_none_or(|t| Utc::now() - t > chrono::Duration::seconds(60))
+        {
+            credentials::touch_agent_token(&state.pool, found.tenant_id, found.id).await?;
         }
+        let (tenant_id, license_id, token_id, check_interval_seconds) = (
+            found.tenant_id,
+            found.license_id,
+            found.id,
+            found.check_interval_seconds,
+        );
         Ok(Self {
             license: AgentLicense {
                 tenant_id,

@@ -2,18 +2,17 @@
 //! delete.
 
 use super::{
-    AppState,
     auth::AuthUser,
     error::{ApiError, ApiResult, Problem},
     extract::{ApiJson, ApiPath, ApiQuery, Validation},
-    pagination,
 };
 use crate::{
+    app::{self, AppState, licenses::ListParams},
     db,
-    domain::{CheckInterval, DisplayName, LicenseKey, LicenseKind, Role, status::LicenseStatus},
+    domain::{CheckInterval, DisplayName, LicenseKey, LicenseKind, Role},
     store::{
         licenses::{self, LicensePatch, NewLicense, Sort},
-        status::{self, License, ListQuery},
+        status::{self, License},
     },
 };
 use axum::{Json, extract::State, http::StatusCode};
@@ -102,42 +101,19 @@ async fn list_licenses(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<LicenseListParams>,
 ) -> ApiResult<Json<LicenseList>> {
-    let mut v = Validation::new();
-    let status_filter = q
-        .status
-        .as_deref()
-        .and_then(|s| v.check("/query/status", s, LicenseStatus::parse));
-    let kind = q
-        .kind
-        .as_deref()
-        .and_then(|k| v.check("/query/kind", k, LicenseKind::parse));
-    let sort = q
-        .sort
-        .as_deref()
-        .map_or(Some(Sort::default()), |s| {
-            v.check("/query/sort", s, Sort::parse)
-        })
-        .unwrap_or_default();
-    let limit = pagination::parse_limit(&mut v, q.limit.as_deref());
-    let cursor = pagination::parse_cursor(&mut v, q.cursor.as_deref(), &sort.as_param());
-    let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
-    if text.is_some_and(|t| t.chars().count() > 200) {
-        v.push("/query/q", "must be at most 200 characters");
-    }
-    v.finish()?;
-    let query = ListQuery {
-        status: status_filter,
-        kind,
-        text: text.map(str::to_owned),
-        sort,
-        after: cursor.map(|c| (c.value, c.id)),
-        limit,
+    let params = ListParams {
+        status: q.status.as_deref(),
+        kind: q.kind.as_deref(),
+        q: q.q.as_deref(),
+        sort: q.sort.as_deref(),
+        limit: q.limit.as_deref(),
+        cursor: q.cursor.as_deref(),
     };
-    let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
-    let rows = status::list(&mut tx, auth.tenant_id, state.clock.now(), &query).await?;
-    tx.commit().await?;
-    let (items, next_cursor) =
-        pagination::page(rows, limit, &sort.as_param(), |l| (sort.value_of(l), l.id));
+    let (query, problems) = app::licenses::parse_list_query(&params, Sort::default());
+    if !problems.is_empty() {
+        return Err(ApiError::Invalid(problems));
+    }
+    let (items, next_cursor) = app::licenses::list(&state, auth.tenant_id, &query).await?;
     Ok(Json(LicenseList { items, next_cursor }))
 }
 

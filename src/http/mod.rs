@@ -1,5 +1,6 @@
-//! Everything HTTP. Each resource module owns its routes (`router()`); this module merges them,
-//! adds the layers, and holds the application state.
+//! The JSON API adapter. Each resource module owns its routes (`router()`); this module merges
+//! them and adds the layers. Handlers parse the request, call one use case of `crate::app` (or
+//! one store function for plain CRUD), and render; `error.rs` maps every error to HTTP.
 
 pub mod admin;
 pub mod agent_tokens;
@@ -12,15 +13,11 @@ pub mod ingest;
 pub mod licenses;
 pub mod notifications;
 pub mod openapi;
-pub mod pagination;
 pub mod session;
 pub mod status;
 pub mod users;
 
-use crate::{
-    auth::{jwt::JwtKeys, rate_limit::LoginLimiter},
-    config::Settings,
-};
+use crate::app::AppState;
 use axum::{
     Router,
     extract::{DefaultBodyLimit, MatchedPath, Request},
@@ -28,37 +25,13 @@ use axum::{
     middleware::{self, Next},
     response::Response,
 };
-use metrics_exporter_prometheus::PrometheusHandle;
-use secrecy::SecretString;
-use sqlx::PgPool;
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     timeout::TimeoutLayer,
     trace::TraceLayer,
 };
 use utoipa_axum::router::OpenApiRouter;
-
-/// Shared by every handler. Cheap to clone: everything heavy is behind an `Arc` or a pool.
-#[derive(Clone)]
-pub struct AppState {
-    pub pool: PgPool,
-    pub settings: Arc<Settings>,
-    /// Signing and verification keys for access tokens.
-    pub jwt: Arc<JwtKeys>,
-    /// The platform admin token; `None` disables the admin API.
-    pub admin_token: Option<Arc<SecretString>>,
-    pub login_limiter: Arc<LoginLimiter>,
-    pub metrics: PrometheusHandle,
-    /// What "now" is for activity and status.
-    pub clock: crate::clock::Clock,
-    /// The web UI's session and CSRF keys.
-    pub ui: crate::ui::session::UiKeys,
-    /// Sends notification e-mails from the outbox.
-    pub sender: Arc<crate::notify::sender::Sender>,
-    /// The group-commit heartbeat writer.
-    pub ingest: crate::ingest::writer::Writer,
-}
 
 /// JSON bodies of the management API are small; 64 KiB leaves room for long names and lists
 /// while keeping a hostile client from making us buffer megabytes.
@@ -83,10 +56,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .nest("/api/v1", api)
 }
 
-/// The application's router with all layers, ready to serve.
-pub fn router(state: AppState) -> Router {
+/// The API's router merged with `pages` (the web UI's router, which `startup` passes in so that
+/// `http` does not depend on `ui`), with all layers, ready to serve.
+pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
     let (router, _) = routes().split_for_parts();
-    let router = router.merge(crate::ui::router());
+    let router = router.merge(pages);
     let request_id = HeaderName::from_static("x-request-id");
     router
         .fallback(not_found)

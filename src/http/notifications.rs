@@ -2,16 +2,21 @@
 //! clock's admin routes, and the public one-click unsubscribe pages.
 
 use super::{
-    AppState,
     auth::{AuthUser, PlatformAdmin},
     error::{ApiError, ApiResult, Problem},
     extract::{ApiJson, ApiPath, ApiQuery, Validation},
 };
+use crate::app::AppState;
 use crate::{
-    db,
-    domain::{EmailAddress, Role},
+    app, db,
+    domain::{
+        EmailAddress, FieldError, Role,
+        notify_settings::{
+            self, DEFAULT_INACTIVITY_SECONDS, DEFAULT_NOTIFICATION_SECONDS, MAX_INTERVAL_SECONDS,
+            MAX_RECIPIENTS, MIN_INTERVAL_SECONDS, SettingsDraft, SettingsField, SettingsProblem,
+        },
+    },
     notify::scheduler,
-    store::{licenses, notifications},
 };
 use axum::{
     Json,
@@ -38,12 +43,8 @@ pub fn public_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(unsubscribe_page, unsubscribe))
 }
 
-const MIN_INTERVAL: i64 = 3600;
-const MAX_INTERVAL: i64 = 30 * 86_400;
-const MAX_RECIPIENTS: usize = 20;
-
-// Defined beside its SQL in the store; re-exported so the API's path to it stays the same.
-pub use crate::store::notifications::NotificationSettings;
+// Defined beside their SQL in the store; re-exported so the API's path to them stays the same.
+pub use crate::store::{notifications::NotificationSettings, outbox_history::NotificationView};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -58,13 +59,6 @@ pub struct PutSettings {
     pub notify_on_recovery: Option<bool>,
 }
 
-async fn license_exists(tx: &mut sqlx::PgConnection, auth: &AuthUser, id: Uuid) -> ApiResult<()> {
-    licenses::get(tx, auth.tenant_id, id)
-        .await?
-        .map(|_| ())
-        .ok_or(ApiError::NotFound)
-}
-
 /// The license's notification settings (defaults if never set).
 #[utoipa::path(get, path = "/licenses/{id}/notification-settings", tag = "notifications", security(("bearer" = [])), params(("id" = Uuid, Path, description = "License id")), responses(
     (status = 200, description = "The settings", body = NotificationSettings),
@@ -77,11 +71,9 @@ async fn get_settings(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<NotificationSettings>> {
-    let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
-    license_exists(&mut tx, &auth, id).await?;
-    let settings = notifications::get_settings(&mut tx, auth.tenant_id, id).await?;
-    tx.commit().await?;
-    Ok(Json(settings.unwrap_or_default()))
+    Ok(Json(
+        app::notifications::settings(&state, auth.tenant_id, id).await?,
+    ))
 }
 
 /// Replaces the license's notification settings. Invalid input is a 422 with a pointer to each
@@ -103,89 +95,45 @@ async fn put_settings(
     ApiJson(body): ApiJson<PutSettings>,
 ) -> ApiResult<Json<NotificationSettings>> {
     auth.require(Role::Admin)?;
-    let mut v = Validation::new();
-    let interval = |pointer: &str, value: Option<i64>, default: i64, v: &mut Validation| {
-        v.check(pointer, value.unwrap_or(default), |s| {
-            if (MIN_INTERVAL..=MAX_INTERVAL).contains(&s) {
-                Ok(s as i32)
-            } else {
-                Err(format!("must be between {MIN_INTERVAL} (1 h) and {MAX_INTERVAL} (30 days) seconds, not {s}"))
-            }
-        })
-    };
-    let inactivity = interval(
-        "/inactivity_interval_seconds",
-        body.inactivity_interval_seconds,
-        3600,
-        &mut v,
-    );
-    let notification = interval(
-        "/notification_interval_seconds",
-        body.notification_interval_seconds,
-        28800,
-        &mut v,
-    );
-    let mut recipients: Vec<String> = Vec::new();
-    for (i, r) in body.recipients.iter().enumerate() {
-        if let Some(email) = v.check(&format!("/recipients/{i}"), r.as_str(), EmailAddress::parse)
-            && !recipients.contains(&email.as_str().to_owned())
-        {
-            recipients.push(email.as_str().to_owned());
-        }
-    }
-    if body.recipients.len() > MAX_RECIPIENTS {
-        v.push(
-            "/recipients",
-            format!(
-                "must hold at most {MAX_RECIPIENTS} addresses, not {}",
-                body.recipients.len()
-            ),
-        );
-    } else if body.enabled && body.recipients.is_empty() {
-        v.push(
-            "/recipients",
-            "must hold at least one address when notifications are enabled",
-        );
-    }
-    v.finish()?;
-    let (Some(inactivity), Some(notification)) = (inactivity, notification) else {
-        return Err(ApiError::invalid("", "invalid intervals"));
-    };
-    let now = state.clock.now();
-    let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
-    license_exists(&mut tx, &auth, id).await?;
-    let settings = NotificationSettings {
+    let draft = SettingsDraft {
         enabled: body.enabled,
-        inactivity_interval_seconds: inactivity,
-        notification_interval_seconds: notification,
-        recipients,
+        inactivity_interval_seconds: body
+            .inactivity_interval_seconds
+            .unwrap_or(DEFAULT_INACTIVITY_SECONDS.into()),
+        notification_interval_seconds: body
+            .notification_interval_seconds
+            .unwrap_or(DEFAULT_NOTIFICATION_SECONDS.into()),
+        recipients: body.recipients,
         notify_on_recovery: body.notify_on_recovery.unwrap_or(true),
     };
-    let saved = notifications::upsert_settings(&mut tx, auth.tenant_id, id, &settings, now).await?;
-    tx.commit().await?;
-    Ok(Json(saved))
+    let settings = notify_settings::parse(&draft)
+        .map_err(|problems| ApiError::Invalid(problems.into_iter().map(field_error).collect()))?;
+    Ok(Json(
+        app::notifications::save_settings(&state, auth.tenant_id, id, settings).await?,
+    ))
 }
 
-/// One e-mail decided for a license, and its delivery state.
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
-pub struct NotificationView {
-    pub id: Uuid,
-    pub episode_id: Uuid,
-    /// `inactive` (the first e-mail), `reminder` or `recovery`.
-    pub kind: String,
-    /// 0 for the first e-mail, k for reminder k.
-    pub k: i32,
-    pub recipient: String,
-    /// When the e-mail became due.
-    pub due_at: DateTime<Utc>,
-    pub created_at: DateTime<Utc>,
-    /// `pending`, `sending`, `sent` or `failed` (gave up after 24 h).
-    pub state: String,
-    pub attempts: i32,
-    pub next_attempt_at: DateTime<Utc>,
-    pub last_error: Option<String>,
-    pub sent_at: Option<DateTime<Utc>>,
-    pub message_id: Option<String>,
+/// The API's wording of a settings problem, at the pointer of its field.
+fn field_error((field, problem): (SettingsField, SettingsProblem)) -> FieldError {
+    let pointer = match field {
+        SettingsField::InactivityInterval => "/inactivity_interval_seconds".to_owned(),
+        SettingsField::NotificationInterval => "/notification_interval_seconds".to_owned(),
+        SettingsField::Recipient(i) => format!("/recipients/{i}"),
+        SettingsField::Recipients => "/recipients".to_owned(),
+    };
+    let message = match problem {
+        SettingsProblem::IntervalOutOfRange(s) => format!(
+            "must be between {MIN_INTERVAL_SECONDS} (1 h) and {MAX_INTERVAL_SECONDS} (30 days) seconds, not {s}"
+        ),
+        SettingsProblem::BadAddress(why) => why,
+        SettingsProblem::TooManyRecipients(n) => {
+            format!("must hold at most {MAX_RECIPIENTS} addresses, not {n}")
+        }
+        SettingsProblem::NoRecipients => {
+            "must hold at least one address when notifications are enabled".to_owned()
+        }
+    };
+    FieldError::new(pointer, message)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -223,19 +171,8 @@ async fn list_notifications(
         })
     });
     v.finish()?;
-    let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
-    license_exists(&mut tx, &auth, id).await?;
-    let items = sqlx::query_as(
-        "SELECT id, episode_id, kind, k, recipient, due_at, created_at, state, attempts, next_attempt_at, last_error, sent_at, message_id
-         FROM notification_outbox WHERE tenant_id = $1 AND license_id = $2
-         ORDER BY created_at DESC, id DESC LIMIT $3",
-    )
-    .bind(auth.tenant_id)
-    .bind(id)
-    .bind(limit.unwrap_or(100))
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    let items =
+        app::notifications::history(&state, auth.tenant_id, id, limit.unwrap_or(100)).await?;
     Ok(Json(NotificationList { items }))
 }
 
@@ -337,7 +274,7 @@ pub struct SweepView {
 ))]
 async fn run_sweep(_: PlatformAdmin, State(state): State<AppState>) -> ApiResult<Json<SweepView>> {
     require_simulated(&state)?;
-    let report = scheduler::tick(&state).await?;
+    let report = scheduler::tick(&state.scheduler_deps()).await?;
     Ok(Json(SweepView {
         now: state.clock.now(),
         skipped: report.sweep.skipped,

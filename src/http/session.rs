@@ -2,12 +2,13 @@
 //! "log out everywhere".
 
 use super::{
-    AppState,
     auth::{AuthUser, Principal},
     error::{ApiError, ApiResult, Problem},
     extract::{ApiJson, ClientAddr, Validation},
 };
+use crate::app::AppState;
 use crate::{
+    app::login::{self, LoginError},
     auth::password,
     db,
     domain::{EmailAddress, Password, Role},
@@ -19,7 +20,6 @@ use crate::{
 };
 use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -91,45 +91,24 @@ async fn issue_token(
     ApiJson(body): ApiJson<TokenRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
     let mut v = Validation::new();
-    let email = v.check("/email", body.email.as_str(), EmailAddress::parse);
+    v.check("/email", body.email.as_str(), EmailAddress::parse);
     if body.password.is_empty() {
         v.push("/password", "must not be empty");
     }
     v.finish()?;
-    let Some(email) = email else {
-        return Err(ApiError::Unauthorized(BAD_LOGIN));
-    };
-    let account = email.as_str();
-    state
-        .login_limiter
-        .check(account, addr, Instant::now())
-        .map_err(ApiError::TooManyRequests)?;
-
-    let mut conn = state.pool.acquire().await?;
-    let record = users::find_login(&mut conn, account).await?;
-    let ok = password::verify(
-        body.password,
-        record.as_ref().map(|r| r.password_hash.clone()),
-    )
-    .await?;
-    let Some(record) = record.filter(|_| ok) else {
-        state.login_limiter.record_failure(account, Instant::now());
-        tracing::info!(email = %email.masked(), "login failed");
-        return Err(ApiError::Unauthorized(BAD_LOGIN));
-    };
-    state.login_limiter.record_success(account);
-    if record.suspended_at.is_some() {
-        return Err(ApiError::Forbidden("this tenant is suspended"));
-    }
+    let who = login::login(&state, &body.email, body.password, addr)
+        .await
+        .map_err(|e| match e {
+            LoginError::BadCredentials => ApiError::Unauthorized(BAD_LOGIN),
+            LoginError::TooManyAttempts(wait) => ApiError::TooManyRequests(wait),
+            LoginError::Suspended => ApiError::Forbidden("this tenant is suspended"),
+            LoginError::Failed(e) => e.into(),
+        })?;
     let now = chrono::Utc::now().timestamp();
-    let access_token = state.jwt.issue(
-        record.id,
-        record.tenant_id,
-        record.role,
-        record.token_version,
-        now,
-    )?;
-    users::record_login(&mut conn, record.tenant_id, record.id).await?;
+    let access_token =
+        state
+            .jwt
+            .issue(who.user_id, who.tenant_id, who.role, who.token_version, now)?;
     Ok(Json(TokenResponse {
         access_token,
         token_type: "Bearer".to_owned(),

@@ -1,13 +1,12 @@
 //! Users of the caller's tenant. Anyone in the tenant may read; only owners may change.
 
 use super::{
-    AppState,
     admin::PageParams,
     auth::AuthUser,
     error::{ApiError, ApiResult, Problem},
     extract::{ApiJson, ApiPath, ApiQuery, Validation},
-    pagination,
 };
+use crate::app::{AppState, pagination};
 use crate::{
     accounts,
     auth::password,

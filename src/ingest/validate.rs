@@ -11,7 +11,7 @@
 //! Why: parsing every body twice (a `Value` tree, then the typed conversion) took 57 % of the
 //! server's CPU at full ingest load (docs/BENCHMARKS.md).
 
-use crate::http::error::{ApiError, FieldError};
+use crate::domain::{FieldError, escape_pointer_token};
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Map, Value};
 use streamwatch_protocol::{
@@ -205,9 +205,15 @@ impl Walker {
     }
 }
 
-/// RFC 6901 escaping of one reference token.
-fn escape(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
+/// Why a batch was refused. The HTTP mapping (400 / 422) is `http::error`'s.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// The body is not JSON at all.
+    #[error("{0}")]
+    NotJson(String),
+    /// Well-formed JSON with invalid fields, every one of them (at most a hundred).
+    #[error("{} invalid fields", .0.len())]
+    Invalid(Vec<FieldError>),
 }
 
 fn cut(s: &str, max: usize) -> String {
@@ -221,7 +227,7 @@ fn cut(s: &str, max: usize) -> String {
 
 /// Parses and checks a decoded request body. Every problem is reported at once; a batch with
 /// any problem is refused whole (422), so nothing of it is stored.
-pub fn parse_batch(body: &[u8]) -> Result<HeartbeatBatch, ApiError> {
+pub fn parse_batch(body: &[u8]) -> Result<HeartbeatBatch, BatchError> {
     // The root must be an object too (see the protocol crate's `object` module for the
     // nested ones); JSON allows white space before it.
     let root_is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
@@ -272,12 +278,12 @@ fn typed_checks_pass(batch: &HeartbeatBatch) -> bool {
 }
 
 /// The slow path: every problem by pointer, or the batch if there is none after all.
-fn walk_and_parse(body: &[u8]) -> Result<HeartbeatBatch, ApiError> {
+fn walk_and_parse(body: &[u8]) -> Result<HeartbeatBatch, BatchError> {
     let doc: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::Malformed(format!("the request body is not valid JSON: {e}")))?;
+        .map_err(|e| BatchError::NotJson(format!("the request body is not valid JSON: {e}")))?;
     let mut w = Walker { errors: Vec::new() };
     let Some(root) = w.object(Some(&doc), "", true) else {
-        return Err(ApiError::Invalid(w.errors));
+        return Err(BatchError::Invalid(w.errors));
     };
 
     if let Some(agent) = w.object(root.get("agent"), "/agent", true) {
@@ -323,7 +329,7 @@ fn walk_and_parse(body: &[u8]) -> Result<HeartbeatBatch, ApiError> {
                             );
                         }
                         for (id, cam) in cams.iter().take(MAX_CAMERAS_PER_HEARTBEAT) {
-                            let cp = format!("{p}/cameras/{}", escape(id));
+                            let cp = format!("{p}/cameras/{}", escape_pointer_token(id));
                             if !is_valid_camera_id(id) {
                                 w.err(cp.clone(), "a camera id is 1 to 128 characters of A-Z, a-z, 0-9, '.', '_' and '-'");
                             }
@@ -342,10 +348,10 @@ fn walk_and_parse(body: &[u8]) -> Result<HeartbeatBatch, ApiError> {
         Some(_) => w.err("/heartbeats".to_owned(), "must be an array"),
     }
     if !w.errors.is_empty() {
-        return Err(ApiError::Invalid(w.errors));
+        return Err(BatchError::Invalid(w.errors));
     }
-    let mut batch: HeartbeatBatch =
-        serde_json::from_value(doc).map_err(|e| ApiError::invalid("", e.to_string()))?;
+    let mut batch: HeartbeatBatch = serde_json::from_value(doc)
+        .map_err(|e| BatchError::Invalid(vec![FieldError::new("", e.to_string())]))?;
     sanitize(&mut batch);
     Ok(batch)
 }
@@ -381,7 +387,7 @@ mod tests {
 
     fn pointers(body: &str) -> Vec<String> {
         match parse_batch(body.as_bytes()) {
-            Err(ApiError::Invalid(errors)) => errors.into_iter().map(|e| e.pointer).collect(),
+            Err(BatchError::Invalid(errors)) => errors.into_iter().map(|e| e.pointer).collect(),
             other => panic!("expected 422, got {other:?}"),
         }
     }
@@ -493,7 +499,7 @@ mod tests {
             Value::Object(m) => {
                 out.push(pointer.clone());
                 for (k, v) in m {
-                    leaves(v, format!("{pointer}/{}", escape(k)), out);
+                    leaves(v, format!("{pointer}/{}", escape_pointer_token(k)), out);
                 }
             }
             Value::Array(a) => {
@@ -563,7 +569,7 @@ mod tests {
                     assert_eq!(a, b, "{doc}");
                     accepted += 1;
                 }
-                (Err(ApiError::Invalid(a)), Err(ApiError::Invalid(b))) => {
+                (Err(BatchError::Invalid(a)), Err(BatchError::Invalid(b))) => {
                     let (a, b): (Vec<_>, Vec<_>) = (
                         a.iter().map(|e| &e.pointer).collect(),
                         b.iter().map(|e| &e.pointer).collect(),
@@ -583,7 +589,7 @@ mod tests {
 
     #[test]
     fn not_json_is_malformed() {
-        assert!(matches!(parse_batch(b"{"), Err(ApiError::Malformed(_))));
+        assert!(matches!(parse_batch(b"{"), Err(BatchError::NotJson(_))));
         assert_eq!(pointers("[]"), [""]);
     }
 }

@@ -18,7 +18,7 @@ use crate::domain::status::{self, CameraState};
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::{BTreeMap, HashMap};
-use streamwatch_protocol::{CameraReport, Heartbeat, HeartbeatBatch};
+use streamwatch_protocol::{Heartbeat, HeartbeatBatch};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -213,41 +213,10 @@ pub fn camera_states(hb: &Heartbeat, observed_at: DateTime<Utc>) -> Vec<(String,
         .map(|(id, cam)| {
             (
                 id.clone(),
-                status::camera_state(&to_status_report(id, cam, observed_at), true),
+                status::camera_state(&status::CameraReport::from_wire(id, cam, observed_at), true),
             )
         })
         .collect()
-}
-
-/// The protocol's camera report as the status rules see it.
-pub fn to_status_report(
-    id: &str,
-    cam: &CameraReport,
-    observed_at: DateTime<Utc>,
-) -> status::CameraReport {
-    use streamwatch_protocol::{CameraStatus as P, WebhookStatus as W};
-    status::CameraReport {
-        camera_id: id.to_owned(),
-        status: match cam.status {
-            P::Starting => status::CameraStatus::Starting,
-            P::Running => status::CameraStatus::Running,
-            P::Stopped => status::CameraStatus::Stopped,
-            P::Offline => status::CameraStatus::Offline,
-            P::Error => status::CameraStatus::Error,
-        },
-        health: cam.health,
-        is_live: cam.is_live,
-        last_frame_at: cam.last_frame_at,
-        observed_at,
-        webhooks_status: match cam.webhooks.status {
-            W::Ok => status::WebhookStatus::Ok,
-            W::Failing => status::WebhookStatus::Failing,
-            W::None => status::WebhookStatus::None,
-        },
-        webhooks_cached: cam.webhooks.cached,
-        last_error: cam.last_error.clone(),
-        reported_at: observed_at,
-    }
 }
 
 /// What one instance's part of a batch changes.

@@ -6,9 +6,20 @@
 //! PostgreSQL decides: the sweep takes a transaction-level advisory lock (one decides, the
 //! others skip), and senders claim outbox rows with `FOR UPDATE SKIP LOCKED`.
 
-use crate::{http::AppState, store};
+use crate::{clock::Clock, store};
 use chrono::{DateTime, Timelike, Utc};
+use sqlx::PgPool;
+use std::sync::Arc;
 use tokio_cron_scheduler::{Job, JobScheduler};
+
+/// What a tick needs: the database, the shared clock, the outbox sender and the retention.
+#[derive(Clone)]
+pub struct SchedulerDeps {
+    pub pool: PgPool,
+    pub clock: Clock,
+    pub sender: Arc<super::sender::Sender>,
+    pub heartbeat_retention_days: u32,
+}
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TickReport {
@@ -18,7 +29,7 @@ pub struct TickReport {
 
 /// One scheduler step at the clock's now. Public so that tests and `POST /admin/sweep` run it
 /// directly instead of waiting for the minute.
-pub async fn tick(state: &AppState) -> anyhow::Result<TickReport> {
+pub async fn tick(state: &SchedulerDeps) -> anyhow::Result<TickReport> {
     state.clock.refresh(&state.pool).await?;
     let now = state.clock.now();
     let sweep = super::sweep::sweep(&state.pool, now).await?;
@@ -26,16 +37,16 @@ pub async fn tick(state: &AppState) -> anyhow::Result<TickReport> {
     Ok(TickReport { sweep, delivery })
 }
 
-async fn maintenance(state: &AppState, now: DateTime<Utc>) {
+async fn maintenance(state: &SchedulerDeps, now: DateTime<Utc>) {
     if let Err(e) =
-        store::heartbeats::maintain(&state.pool, now, state.settings.retention.heartbeat_days).await
+        store::heartbeats::maintain(&state.pool, now, state.heartbeat_retention_days).await
     {
         tracing::warn!(error = %e, "heartbeat history maintenance failed; retrying next hour");
     }
 }
 
 /// Starts the per-minute job. The returned scheduler must be kept alive; `shutdown` it on exit.
-pub async fn start(state: AppState) -> anyhow::Result<JobScheduler> {
+pub async fn start(state: SchedulerDeps) -> anyhow::Result<JobScheduler> {
     let scheduler = JobScheduler::new().await?;
     let job = Job::new_async("0 * * * * *", move |_, _| {
         let state = state.clone();

@@ -4,10 +4,12 @@
 
 pub mod agent_tokens;
 pub mod api_keys;
+pub mod credentials;
 pub mod heartbeats;
 pub mod instances;
 pub mod licenses;
 pub mod notifications;
+pub mod outbox_history;
 pub mod status;
 pub mod tenants;
 pub mod users;

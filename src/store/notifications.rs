@@ -1,6 +1,7 @@
 //! A license's notification settings, as the API and the web UI read and write them. (The
 //! sweep reads them in bulk with its own query: `crate::notify::sweep`.)
 
+use crate::domain::notify_settings::{self, NotifySettings};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
@@ -28,10 +29,22 @@ impl Default for NotificationSettings {
     fn default() -> Self {
         Self {
             enabled: false,
-            inactivity_interval_seconds: 3600,
-            notification_interval_seconds: 28800,
+            inactivity_interval_seconds: notify_settings::DEFAULT_INACTIVITY_SECONDS,
+            notification_interval_seconds: notify_settings::DEFAULT_NOTIFICATION_SECONDS,
             recipients: Vec::new(),
             notify_on_recovery: true,
+        }
+    }
+}
+
+impl From<NotifySettings> for NotificationSettings {
+    fn from(s: NotifySettings) -> Self {
+        Self {
+            enabled: s.enabled,
+            inactivity_interval_seconds: s.inactivity_interval_seconds,
+            notification_interval_seconds: s.notification_interval_seconds,
+            recipients: s.recipients.iter().map(|e| e.as_str().to_owned()).collect(),
+            notify_on_recovery: s.notify_on_recovery,
         }
     }
 }

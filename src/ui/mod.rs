@@ -6,10 +6,11 @@
 //! Content-Security-Policy (no inline script or style), and askama's escaping of all output.
 //! Every page is tenant-scoped through the session; another tenant's id is a 404.
 
+pub mod error;
 pub mod pages;
 pub mod session;
 
-use crate::http::AppState;
+use crate::app::AppState;
 use axum::{
     Router,
     http::{HeaderValue, header},

@@ -8,6 +8,7 @@
 use super::session::{self, COOKIE, LOGIN_CSRF_COOKIE, UiSession};
 use crate::{
     accounts::{self, AccountError},
+    app::AppState,
     auth::{
         password,
         token::{self, TokenKind, constant_time_eq},
@@ -17,7 +18,7 @@ use crate::{
         CheckInterval, DisplayName, EmailAddress, LicenseKey, LicenseKind, Password, Role,
         status::{LicenseStatus, human_duration},
     },
-    http::{AppState, error::ApiError, extract::ClientAddr, status as status_api},
+    http::{error::ApiError, extract::ClientAddr},
     store::{
         agent_tokens, api_keys,
         licenses::{self, LicensePatch, NewLicense, Sort},
@@ -453,7 +454,7 @@ pub async fn monitoring(
     let after = q
         .cursor
         .as_deref()
-        .and_then(|c| crate::http::pagination::Cursor::decode(c).ok())
+        .and_then(|c| crate::app::pagination::Cursor::decode(c).ok())
         .filter(|c| c.sort == sort.as_param())
         .map(|c| (c.value, c.id));
     let query = ListQuery {
@@ -473,7 +474,7 @@ pub async fn monitoring(
         Err(e) => return failure(e),
     };
     let (rows, next_cursor) =
-        crate::http::pagination::page(rows, PAGE_SIZE, &sort.as_param(), |l| {
+        crate::app::pagination::page(rows, PAGE_SIZE, &sort.as_param(), |l| {
             (sort.value_of(l), l.id)
         });
     let n = |st: LicenseStatus| {
@@ -641,9 +642,9 @@ pub async fn activity(
         return not_found(&s);
     };
     let now = state.clock.now();
-    let (a, _) = match status_api::activity_status(&state, s.tenant_id, id).await {
+    let (a, _) = match crate::app::status::activity_status(&state, s.tenant_id, id).await {
         Ok(x) => x,
-        Err(ApiError::NotFound) => return not_found(&s),
+        Err(crate::app::AppError::NotFound) => return not_found(&s),
         Err(e) => return failure(e),
     };
     let extra = with_tenant(&state, &s, async |tx| {

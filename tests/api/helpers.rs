@@ -22,7 +22,7 @@ use std::{
     sync::{Mutex, OnceLock},
     time::Duration,
 };
-use streamwatch::{config::Settings, http, startup};
+use streamwatch::{config::Settings, startup};
 use tokio::{io::AsyncReadExt, process::Child, task::JoinHandle};
 
 pub const ADMIN_TOKEN: &str = "test-platform-admin-token-0123456789";
@@ -111,7 +111,7 @@ impl TestApp {
         settings.auth.jwt_secret = Some(JWT_SECRET.to_owned().into());
         configure(&mut settings);
         let state = startup::app_state(settings, pool.clone()).unwrap();
-        let router = http::router(state).layer(middleware::from_fn(report_route));
+        let router = startup::router(state).layer(middleware::from_fn(report_route));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move {

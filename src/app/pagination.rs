@@ -3,7 +3,7 @@
 //! A cursor is opaque to clients: base64url of `{"sort", "value", "id"}`, naming the last row
 //! of the previous page. It is only valid with the sort it was made for.
 
-use super::extract::Validation;
+use crate::domain::Validation;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

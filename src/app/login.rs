@@ -1,0 +1,86 @@
+//! Logging in with e-mail and password: one function for the JSON API (`POST /auth/token`) and
+//! the web UI's login form, so both apply the same rate limits, spend the same time on unknown
+//! addresses, refuse suspended tenants and record `last_login_at`.
+
+use super::AppState;
+use crate::{
+    auth::password,
+    domain::{EmailAddress, Role},
+    store::users,
+};
+use std::{net::IpAddr, time::Duration, time::Instant};
+use uuid::Uuid;
+
+/// Who logged in. The adapter turns it into its credential (an access token or a session).
+#[derive(Debug, Clone, Copy)]
+pub struct LoggedIn {
+    pub user_id: Uuid,
+    pub tenant_id: Uuid,
+    pub role: Role,
+    pub token_version: i32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Unknown address or wrong password: the two are indistinguishable on purpose.
+    #[error("invalid e-mail address or password")]
+    BadCredentials,
+    /// Past the per-account or per-address limit; retry after the duration.
+    #[error("too many login attempts")]
+    TooManyAttempts(Duration),
+    #[error("the tenant is suspended")]
+    Suspended,
+    #[error(transparent)]
+    Failed(#[from] super::AppError),
+}
+
+impl From<sqlx::Error> for LoginError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Failed(err.into())
+    }
+}
+
+/// Checks the e-mail address and password. The address is taken as typed: one that does not
+/// parse is simply a wrong login (the JSON API reports its format before calling this).
+///
+/// No database connection is held while argon2 runs: a burst of logins must not empty the pool
+/// that heartbeats and status reads need.
+pub async fn login(
+    state: &AppState,
+    email: &str,
+    password: String,
+    client: Option<IpAddr>,
+) -> Result<LoggedIn, LoginError> {
+    let Ok(email) = EmailAddress::parse(email) else {
+        return Err(LoginError::BadCredentials);
+    };
+    let account = email.as_str();
+    let limiter = &state.login_limiter;
+    limiter
+        .check(account, client, Instant::now())
+        .map_err(LoginError::TooManyAttempts)?;
+    let record = {
+        let mut conn = state.pool.acquire().await?;
+        users::find_login(&mut conn, account).await?
+    };
+    let ok = password::verify(password, record.as_ref().map(|r| r.password_hash.clone()))
+        .await
+        .map_err(super::AppError::Internal)?;
+    let Some(record) = record.filter(|_| ok) else {
+        limiter.record_failure(account, Instant::now());
+        tracing::info!(email = %email.masked(), "login failed");
+        return Err(LoginError::BadCredentials);
+    };
+    limiter.record_success(account);
+    if record.suspended_at.is_some() {
+        return Err(LoginError::Suspended);
+    }
+    let mut conn = state.pool.acquire().await?;
+    users::record_login(&mut conn, record.tenant_id, record.id).await?;
+    Ok(LoggedIn {
+        user_id: record.id,
+        tenant_id: record.tenant_id,
+        role: record.role,
+        token_version: record.token_version,
+    })
+}
