@@ -38,3 +38,6 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod ui;
+
+#[cfg(test)]
+mod layering;

@@ -3,6 +3,7 @@
 //! one thing a user asks for, and returns domain values or an [`AppError`]. Both adapters call
 //! the same function, so a rule is written once: the JSON API and the web UI cannot drift.
 
+pub mod agent_tokens;
 pub mod error;
 pub mod identity;
 pub mod licenses;

@@ -7,7 +7,7 @@ use super::{
     error::{ApiError, ApiResult, Problem},
     extract::{ApiPath, OptionalApiJson, Validation},
 };
-use crate::app::AppState;
+use crate::app::{self, AppState};
 use crate::{
     auth::token::{self, TokenKind},
     db,
@@ -50,31 +50,6 @@ pub struct CreatedAgentToken {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AgentTokenList {
     pub items: Vec<AgentToken>,
-}
-
-/// The agent configuration to paste on the site (docs/AGENT.md describes every field).
-pub fn config_snippet(public_url: &str, license: &LicenseRow, token: &str) -> String {
-    format!(
-        r#"# streamwatch-agent configuration for license {key} ({name})
-[central]
-url = "{public_url}"
-token = "{token}"
-
-[agent]
-state_dir = "/var/lib/streamwatch-agent"
-listen = "0.0.0.0:8001"
-
-# One [[camera]] table per camera.
-[[camera]]
-id = "camera-1"
-url = "rtsp://10.0.0.5/stream1"
-# expected_fps = 25
-# timezone = "UTC"
-"#,
-        key = license.key,
-        // The name is free text; keep the comment on one line.
-        name = license.name.replace(['\n', '\r'], " "),
-    )
 }
 
 async fn license_or_404(
@@ -142,7 +117,8 @@ async fn create_token(
     let agent_token =
         agent_tokens::insert(&mut tx, auth.tenant_id, license_id, name.as_str(), &secret).await?;
     tx.commit().await?;
-    let config_snippet = config_snippet(&state.settings.public_url(), &license, &secret.plain);
+    let config_snippet =
+        app::agent_tokens::config_snippet(&state.settings.public_url(), &license, &secret.plain);
     Ok((
         StatusCode::CREATED,
         Json(CreatedAgentToken {

@@ -15,13 +15,86 @@ use crate::domain::{FieldError, escape_pointer_token};
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Map, Value};
 use streamwatch_protocol::{
-    HeartbeatBatch, MAX_CAMERAS_PER_HEARTBEAT, MAX_HEARTBEATS_PER_REQUEST, is_valid_camera_id,
-    strip_credentials_in_text, strip_url_credentials,
+    CameraReport, HeartbeatBatch, MAX_CAMERAS_PER_HEARTBEAT, MAX_HEARTBEATS_PER_REQUEST,
+    is_valid_camera_id, strip_credentials_in_text, strip_url_credentials,
 };
 
 /// Longest text kept from an agent's free-text fields (`last_error`, URLs, hostname). Longer
 /// text is cut, not refused: an agent must always be able to report.
 const MAX_TEXT: usize = 1024;
+
+/// A number a camera reports: `-1` (unknown) or within `0..=max`.
+struct NumberLimit {
+    field: &'static str,
+    max: f64,
+    get: fn(&CameraReport) -> f64,
+}
+
+/// An integer a camera reports, within `min..=max`.
+struct IntegerLimit {
+    field: &'static str,
+    min: i64,
+    max: i64,
+    get: fn(&CameraReport) -> i64,
+}
+
+/// The one table of a camera report's numeric limits: the walker reports against it, the fast
+/// path checks the typed batch against it, so the two cannot disagree.
+const CAMERA_NUMBERS: &[NumberLimit] = &[
+    num("received_fps", 1000.0, |c| c.received_fps),
+    num("expected_fps", 1000.0, |c| c.expected_fps),
+    num("processed_fps", 1000.0, |c| c.processed_fps),
+    num("buffered_frames", 1e9, |c| c.buffered_frames),
+    num("bitrate_kbps", 1e9, |c| c.bitrate_kbps),
+    num("packet_loss_pct", 100.0, |c| c.packet_loss_pct),
+    num("jitter_ms", 1e9, |c| c.jitter_ms),
+];
+const CAMERA_INTEGERS: &[IntegerLimit] = &[
+    int("health", -1, 100, |c| i64::from(c.health)),
+    int("bytes_received", -1, i64::MAX, |c| c.bytes_received),
+    int("restart_count", 0, I32_MAX, |c| c.restart_count),
+];
+/// Within `file_processing`.
+const FILE_NUMBERS: &[NumberLimit] = &[
+    num("processed_seconds", 1e12, |c| {
+        c.file_processing.processed_seconds
+    }),
+    num("total_seconds", 1e12, |c| c.file_processing.total_seconds),
+];
+/// Within `webhooks`.
+const WEBHOOK_INTEGERS: &[IntegerLimit] = &[int("cached", 0, I32_MAX, |c| c.webhooks.cached)];
+
+const I32_MAX: i64 = i32::MAX as i64;
+
+const fn num(field: &'static str, max: f64, get: fn(&CameraReport) -> f64) -> NumberLimit {
+    NumberLimit { field, max, get }
+}
+
+const fn int(
+    field: &'static str,
+    min: i64,
+    max: i64,
+    get: fn(&CameraReport) -> i64,
+) -> IntegerLimit {
+    IntegerLimit {
+        field,
+        min,
+        max,
+        get,
+    }
+}
+
+impl NumberLimit {
+    fn holds(&self, c: &CameraReport) -> bool {
+        unknown_or_within((self.get)(c), self.max)
+    }
+}
+
+impl IntegerLimit {
+    fn holds(&self, c: &CameraReport) -> bool {
+        (self.min..=self.max).contains(&(self.get)(c))
+    }
+}
 
 struct Walker {
     errors: Vec<FieldError>,
@@ -170,19 +243,15 @@ impl Walker {
             &["starting", "running", "stopped", "offline", "error"],
             true,
         );
-        self.integer(cam, "health", pointer, -1, 100);
         for key in ["url", "source", "last_error", "timezone"] {
             self.string(cam, key, pointer, false);
         }
-        for key in ["received_fps", "expected_fps", "processed_fps"] {
-            self.number(cam, key, pointer, 1000.0);
+        for l in CAMERA_NUMBERS {
+            self.number(cam, l.field, pointer, l.max);
         }
-        self.number(cam, "buffered_frames", pointer, 1e9);
-        self.number(cam, "bitrate_kbps", pointer, 1e9);
-        self.number(cam, "packet_loss_pct", pointer, 100.0);
-        self.number(cam, "jitter_ms", pointer, 1e9);
-        self.integer(cam, "bytes_received", pointer, -1, i64::MAX);
-        self.integer(cam, "restart_count", pointer, 0, i64::from(i32::MAX));
+        for l in CAMERA_INTEGERS {
+            self.integer(cam, l.field, pointer, l.min, l.max);
+        }
         self.boolean(cam, "is_live", pointer);
         for key in ["last_frame_at", "started_at", "last_restart_at"] {
             self.timestamp(cam, key, pointer, false);
@@ -193,13 +262,16 @@ impl Walker {
             false,
         ) {
             let p = format!("{pointer}/file_processing");
-            self.number(fp, "processed_seconds", &p, 1e12);
-            self.number(fp, "total_seconds", &p, 1e12);
+            for l in FILE_NUMBERS {
+                self.number(fp, l.field, &p, l.max);
+            }
         }
         if let Some(wh) = self.object(cam.get("webhooks"), &format!("{pointer}/webhooks"), false) {
             let p = format!("{pointer}/webhooks");
             self.one_of(wh, "status", &p, &["ok", "failing", "none"], false);
-            self.integer(wh, "cached", &p, 0, i64::from(i32::MAX));
+            for l in WEBHOOK_INTEGERS {
+                self.integer(wh, l.field, &p, l.min, l.max);
+            }
             self.string(wh, "last_error", &p, false);
         }
     }
@@ -254,25 +326,19 @@ fn typed_checks_pass(batch: &HeartbeatBatch) -> bool {
     if n == 0 || n > MAX_HEARTBEATS_PER_REQUEST {
         return false;
     }
-    let int32 = 0..=i64::from(i32::MAX);
     batch.heartbeats.iter().all(|hb| {
         i64::try_from(hb.seq).is_ok()
             && hb.cameras.len() <= MAX_CAMERAS_PER_HEARTBEAT
             && hb.cameras.iter().all(|(id, c)| {
                 is_valid_camera_id(id)
-                    && (-1..=100).contains(&c.health)
-                    && [c.received_fps, c.expected_fps, c.processed_fps]
+                    && CAMERA_NUMBERS
                         .iter()
-                        .all(|&x| unknown_or_within(x, 1000.0))
-                    && unknown_or_within(c.buffered_frames, 1e9)
-                    && unknown_or_within(c.bitrate_kbps, 1e9)
-                    && unknown_or_within(c.packet_loss_pct, 100.0)
-                    && unknown_or_within(c.jitter_ms, 1e9)
-                    && c.bytes_received >= -1
-                    && int32.contains(&c.restart_count)
-                    && unknown_or_within(c.file_processing.processed_seconds, 1e12)
-                    && unknown_or_within(c.file_processing.total_seconds, 1e12)
-                    && int32.contains(&c.webhooks.cached)
+                        .chain(FILE_NUMBERS)
+                        .all(|l| l.holds(c))
+                    && CAMERA_INTEGERS
+                        .iter()
+                        .chain(WEBHOOK_INTEGERS)
+                        .all(|l| l.holds(c))
             })
     })
 }

@@ -1293,7 +1293,7 @@ pub async fn create_agent_token(
     if let Err(e) = result {
         return failure(e);
     }
-    let snippet = crate::http::agent_tokens::config_snippet(
+    let snippet = crate::app::agent_tokens::config_snippet(
         &state.settings.public_url(),
         &license,
         &secret.plain,
