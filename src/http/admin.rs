@@ -2,9 +2,10 @@
 
 use super::{
     auth::PlatformAdmin,
-    error::{ApiError, ApiResult, Problem},
+    error::{ApiResult, Problem},
     extract::{ApiJson, ApiPath, ApiQuery, Validation},
 };
+use crate::app::AppError;
 use crate::app::{AppState, pagination};
 use crate::{
     accounts::{self, AccountError},
@@ -118,17 +119,16 @@ async fn create_tenant(
     let (Some(name), Some(timezone), Some(email), Some(password)) =
         (name, timezone, email, password)
     else {
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "validation passed without values"
-        )));
+        return Err(AppError::Internal(anyhow::anyhow!("validation passed without values")).into());
     };
     let (tenant, owner) =
         match accounts::create_tenant(&state.pool, &name, &timezone, &email, &password).await {
             Err(AccountError::EmailTaken) => {
-                return Err(ApiError::Conflict {
+                return Err(AppError::Conflict {
                     detail: AccountError::EmailTaken.to_string(),
                     pointer: "/owner/email".to_owned(),
-                });
+                }
+                .into());
             }
             other => other?,
         };
@@ -172,7 +172,7 @@ async fn get_tenant(
     tenants::get(&mut conn, id)
         .await?
         .map(Json)
-        .ok_or(ApiError::NotFound)
+        .ok_or(AppError::NotFound.into())
 }
 
 /// Renames a tenant, changes its time zone, or suspends / reinstates it.
@@ -210,7 +210,7 @@ async fn update_tenant(
         body.suspended,
     )
     .await?
-    .ok_or(ApiError::NotFound)?;
+    .ok_or(AppError::NotFound)?;
     if body.suspended.is_some() {
         tracing::info!(tenant_id = %id, suspended = tenant.suspended_at.is_some(), "tenant suspension changed");
     }

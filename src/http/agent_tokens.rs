@@ -4,9 +4,10 @@
 
 use super::{
     auth::AuthUser,
-    error::{ApiError, ApiResult, Problem},
+    error::{ApiResult, Problem},
     extract::{ApiPath, OptionalApiJson, Validation},
 };
+use crate::app::AppError;
 use crate::app::{self, AppState};
 use crate::{
     auth::token::{self, TokenKind},
@@ -59,7 +60,7 @@ async fn license_or_404(
 ) -> ApiResult<LicenseRow> {
     licenses::get(tx, auth.tenant_id, license_id)
         .await?
-        .ok_or(ApiError::NotFound)
+        .ok_or(AppError::NotFound.into())
 }
 
 /// Lists the license's agent tokens (revoked ones included, with `revoked_at`).
@@ -109,7 +110,7 @@ async fn create_token(
     );
     v.finish()?;
     let Some(name) = name else {
-        return Err(ApiError::invalid("/name", "is required"));
+        return Err(AppError::invalid("/name", "is required").into());
     };
     let secret = token::generate(TokenKind::Agent);
     let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
@@ -147,7 +148,7 @@ async fn revoke_token(
     auth.require(Role::Admin)?;
     let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
     if !agent_tokens::revoke(&mut tx, auth.tenant_id, license_id, token_id).await? {
-        return Err(ApiError::NotFound);
+        return Err(AppError::NotFound.into());
     }
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)

@@ -6,9 +6,10 @@
 use super::{
     admin::PageParams,
     auth::AuthUser,
-    error::{ApiError, ApiResult, Problem},
+    error::{ApiResult, Problem},
     extract::{ApiJson, ApiPath, ApiQuery, Validation},
 };
+use crate::app::AppError;
 use crate::app::{AppState, pagination};
 use crate::{
     auth::token::{self, TokenKind},
@@ -100,7 +101,7 @@ async fn create_key(
     }
     v.finish()?;
     let Some(name) = name else {
-        return Err(ApiError::invalid("/name", "is required"));
+        return Err(AppError::invalid("/name", "is required").into());
     };
     let secret = token::generate(TokenKind::ApiKey);
     let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
@@ -139,7 +140,7 @@ async fn revoke_key(
     auth.require_user()?;
     let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
     if !api_keys::revoke(&mut tx, auth.tenant_id, id).await? {
-        return Err(ApiError::NotFound);
+        return Err(AppError::NotFound.into());
     }
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)

@@ -8,6 +8,7 @@
 //! verified and then refused with 403, and the admin token is refused on tenant routes.
 
 use super::error::{ApiError, ApiResult};
+use crate::app::AppError;
 use crate::app::AppState;
 use crate::{
     app::identity::{self, IdentityError},
@@ -43,20 +44,22 @@ impl AuthUser {
         if self.role.at_least(required) {
             return Ok(());
         }
-        Err(ApiError::Forbidden(match required {
+        Err(AppError::Forbidden(match required {
             Role::Owner => "this action needs the owner role",
             Role::Admin => "this action needs the admin or owner role",
             Role::Viewer => "this action needs a tenant role",
-        }))
+        })
+        .into())
     }
 
     /// The user behind the request; 403 for API keys (for actions only people may take).
     pub fn require_user(&self) -> ApiResult<Uuid> {
         match self.principal {
             Principal::User(id) => Ok(id),
-            Principal::ApiKey(_) => Err(ApiError::Forbidden(
+            Principal::ApiKey(_) => Err(AppError::Forbidden(
                 "this action needs a user's access token, not an API key",
-            )),
+            )
+            .into()),
         }
     }
 }
@@ -66,18 +69,18 @@ pub fn bearer(parts: &Parts) -> ApiResult<&str> {
     let value = parts
         .headers
         .get(axum::http::header::AUTHORIZATION)
-        .ok_or(ApiError::Unauthorized(
+        .ok_or(AppError::Unauthorized(
             "missing 'Authorization: Bearer' credential",
         ))?
         .to_str()
-        .map_err(|_| ApiError::Unauthorized("malformed Authorization header"))?;
+        .map_err(|_| AppError::Unauthorized("malformed Authorization header"))?;
     let (scheme, credential) = value
         .split_once(' ')
-        .ok_or(ApiError::Unauthorized("malformed Authorization header"))?;
+        .ok_or(AppError::Unauthorized("malformed Authorization header"))?;
     if !scheme.eq_ignore_ascii_case("bearer") || credential.trim().is_empty() {
-        return Err(ApiError::Unauthorized(
-            "the Authorization header must use the Bearer scheme",
-        ));
+        return Err(
+            AppError::Unauthorized("the Authorization header must use the Bearer scheme").into(),
+        );
     }
     Ok(credential.trim())
 }
@@ -100,20 +103,21 @@ impl FromRequestParts<AppState> for AuthUser {
             Some(TokenKind::ApiKey) => api_key(state, credential).await?,
             Some(TokenKind::Agent) => {
                 return Err(if agent_token_exists(state, credential).await? {
-                    ApiError::Forbidden("agent tokens may only be used for heartbeat ingest")
+                    AppError::Forbidden("agent tokens may only be used for heartbeat ingest").into()
                 } else {
-                    ApiError::Unauthorized("invalid or revoked agent token")
+                    AppError::Unauthorized("invalid or revoked agent token").into()
                 });
             }
             None if is_admin_token(state, credential) => {
-                return Err(ApiError::Forbidden(
+                return Err(AppError::Forbidden(
                     "the platform admin token has no tenant; use a tenant user's token",
-                ));
+                )
+                .into());
             }
             None => access_token(state, credential).await?,
         };
         if suspended.is_some() {
-            return Err(ApiError::Forbidden("this tenant is suspended"));
+            return Err(AppError::Forbidden("this tenant is suspended").into());
         }
         Ok(auth)
     }
@@ -125,7 +129,7 @@ async fn api_key(
 ) -> ApiResult<(AuthUser, Option<DateTime<Utc>>)> {
     let key = credentials::api_key(&state.pool, &token::hash(credential))
         .await?
-        .ok_or(ApiError::Unauthorized("invalid or revoked API key"))?;
+        .ok_or(AppError::Unauthorized("invalid or revoked API key"))?;
     // `last_used_at` is for people ("is this key still in use?"); minute precision is plenty
     // and spares a write on every request of a busy script.
     if key
@@ -154,17 +158,17 @@ async fn access_token(
 ) -> ApiResult<(AuthUser, Option<DateTime<Utc>>)> {
     let claims = state.jwt.verify(credential).map_err(|e| {
         tracing::debug!(reason = %e, "access token refused");
-        ApiError::Unauthorized("invalid or expired access token")
+        AppError::Unauthorized("invalid or expired access token")
     })?;
     let user = identity::current_user(state, &claims)
         .await
         .map_err(|e| match e {
-            IdentityError::UserGone => ApiError::Unauthorized("the token's user no longer exists"),
+            IdentityError::UserGone => AppError::Unauthorized("the token's user no longer exists"),
             IdentityError::Revoked => {
-                ApiError::Unauthorized("the access token was revoked; log in again")
+                AppError::Unauthorized("the access token was revoked; log in again")
             }
-            IdentityError::Suspended => ApiError::Forbidden("this tenant is suspended"),
-            IdentityError::Failed(e) => e.into(),
+            IdentityError::Suspended => AppError::Forbidden("this tenant is suspended"),
+            IdentityError::Failed(e) => e,
         })?;
     Ok((
         AuthUser {
@@ -189,15 +193,13 @@ impl FromRequestParts<AppState> for PlatformAdmin {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         if state.admin_token.is_none() {
-            return Err(ApiError::NotFound);
+            return Err(AppError::NotFound.into());
         }
         let credential = bearer(parts)?;
         if is_admin_token(state, credential) {
             Ok(Self)
         } else {
-            Err(ApiError::Unauthorized(
-                "the admin API needs the platform admin token",
-            ))
+            Err(AppError::Unauthorized("the admin API needs the platform admin token").into())
         }
     }
 }

@@ -10,7 +10,6 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
-use std::time::Duration;
 use utoipa::ToSchema;
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -31,23 +30,13 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
 }
 
+/// What the JSON API answers when a request fails: the transport's own problems (a body that
+/// is not JSON, too large, of the wrong type) or the use case's [`AppError`].
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// 400: the body is not JSON at all.
     #[error("malformed request: {0}")]
     Malformed(String),
-    /// 401 with `WWW-Authenticate: Bearer`.
-    #[error("unauthorized: {0}")]
-    Unauthorized(&'static str),
-    /// 403: authenticated, but not allowed.
-    #[error("forbidden: {0}")]
-    Forbidden(&'static str),
-    /// 404: missing, or another tenant's (the two are indistinguishable on purpose).
-    #[error("not found")]
-    NotFound,
-    /// 409: conflicts with existing state, e.g. a duplicate key.
-    #[error("conflict: {detail}")]
-    Conflict { detail: String, pointer: String },
     /// 413
     #[error("payload too large")]
     PayloadTooLarge(String),
@@ -57,78 +46,67 @@ pub enum ApiError {
     /// 415 with a specific explanation.
     #[error("unsupported media type: {0}")]
     UnsupportedMediaTypeDetail(String),
-    /// 422: well-formed JSON with invalid fields.
-    #[error("invalid request")]
-    Invalid(Vec<FieldError>),
-    /// 429 with `Retry-After`.
-    #[error("too many requests")]
-    TooManyRequests(Duration),
-    /// 503 with `Retry-After`: a dependency (PostgreSQL) is unavailable.
-    #[error("service unavailable: {0}")]
-    Unavailable(#[source] anyhow::Error),
-    #[error("internal error: {0:#}")]
-    Internal(#[from] anyhow::Error),
+    /// Everything else: 401, 403, 404, 409, 422, 429, 503 or 500 (see [`ApiError::parts`]).
+    #[error(transparent)]
+    App(#[from] AppError),
 }
 
 impl ApiError {
-    pub fn invalid(pointer: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Invalid(vec![FieldError::new(pointer, message)])
-    }
-
     /// The HTTP status this error answers with.
     pub fn status(&self) -> StatusCode {
         self.parts().0
     }
 
+    /// The one mapping of every failure to its status, problem type, title and detail.
     fn parts(&self) -> (StatusCode, &'static str, &'static str, String) {
-        use ApiError::*;
+        use AppError::*;
         match self {
-            Malformed(d) => (
+            Self::Malformed(d) => (
                 StatusCode::BAD_REQUEST,
                 "malformed-request",
                 "Malformed request",
                 d.clone(),
             ),
-            Unauthorized(d) => (
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "Unauthorized",
-                (*d).to_owned(),
-            ),
-            Forbidden(d) => (
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "Forbidden",
-                (*d).to_owned(),
-            ),
-            NotFound => (
-                StatusCode::NOT_FOUND,
-                "not-found",
-                "Not found",
-                "no such resource".to_owned(),
-            ),
-            Conflict { detail, .. } => {
-                (StatusCode::CONFLICT, "conflict", "Conflict", detail.clone())
-            }
-            PayloadTooLarge(d) => (
+            Self::PayloadTooLarge(d) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
                 "Payload too large",
                 d.clone(),
             ),
-            UnsupportedMediaType => (
+            Self::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
                 "Unsupported media type",
                 "the request body must be JSON: send 'Content-Type: application/json'".to_owned(),
             ),
-            UnsupportedMediaTypeDetail(d) => (
+            Self::UnsupportedMediaTypeDetail(d) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
                 "Unsupported media type",
                 d.clone(),
             ),
-            Invalid(errors) => (
+            Self::App(Unauthorized(d)) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Unauthorized",
+                (*d).to_owned(),
+            ),
+            Self::App(Forbidden(d)) => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Forbidden",
+                (*d).to_owned(),
+            ),
+            Self::App(NotFound) => (
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "Not found",
+                "no such resource".to_owned(),
+            ),
+            Self::App(Conflict { detail, .. }) => {
+                (StatusCode::CONFLICT, "conflict", "Conflict", detail.clone())
+            }
+            Self::App(Invalid(errors)) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation",
                 "Invalid request",
@@ -137,19 +115,19 @@ impl ApiError {
                     many => format!("{} fields are invalid", many.len()),
                 },
             ),
-            TooManyRequests(_) => (
+            Self::App(TooManyRequests(_)) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate-limited",
                 "Too many requests",
                 "slow down and retry later".to_owned(),
             ),
-            Unavailable(_) => (
+            Self::App(Unavailable(_)) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "Service unavailable",
                 "the service is temporarily unavailable; retry later".to_owned(),
             ),
-            Internal(_) => (
+            Self::App(Internal(_)) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
                 "Internal server error",
@@ -162,28 +140,19 @@ impl ApiError {
 /// Database errors, classified once by `AppError` (a lost connection is a 503).
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
-        AppError::from(err).into()
+        Self::App(err.into())
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(err: anyhow::Error) -> Self {
+        Self::App(AppError::Internal(err))
     }
 }
 
 impl From<Vec<FieldError>> for ApiError {
     fn from(errors: Vec<FieldError>) -> Self {
-        Self::Invalid(errors)
-    }
-}
-
-impl From<AppError> for ApiError {
-    fn from(err: AppError) -> Self {
-        match err {
-            AppError::NotFound => Self::NotFound,
-            AppError::Unauthorized(why) => Self::Unauthorized(why),
-            AppError::Forbidden(why) => Self::Forbidden(why),
-            AppError::Conflict { detail, pointer } => Self::Conflict { detail, pointer },
-            AppError::Invalid(errors) => Self::Invalid(errors),
-            AppError::TooManyRequests(wait) => Self::TooManyRequests(wait),
-            AppError::Unavailable(e) => Self::Unavailable(e),
-            AppError::Internal(e) => Self::Internal(e),
-        }
+        Self::App(AppError::Invalid(errors))
     }
 }
 
@@ -191,8 +160,14 @@ impl From<BatchError> for ApiError {
     fn from(err: BatchError) -> Self {
         match err {
             BatchError::NotJson(detail) => Self::Malformed(detail),
-            BatchError::Invalid(errors) => Self::Invalid(errors),
+            BatchError::Invalid(errors) => errors.into(),
         }
+    }
+}
+
+impl From<crate::accounts::AccountError> for ApiError {
+    fn from(err: crate::accounts::AccountError) -> Self {
+        Self::App(err.into())
     }
 }
 
@@ -202,12 +177,11 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(error = ?self, "request failed");
         }
-        let errors = match self {
-            ApiError::Invalid(ref errors) => errors.clone(),
-            ApiError::Conflict {
-                ref pointer,
-                ref detail,
-            } => vec![FieldError::new(pointer.clone(), detail.clone())],
+        let errors = match &self {
+            ApiError::App(AppError::Invalid(errors)) => errors.clone(),
+            ApiError::App(AppError::Conflict { pointer, detail }) => {
+                vec![FieldError::new(pointer.clone(), detail.clone())]
+            }
             _ => Vec::new(),
         };
         let body = Problem {
@@ -224,29 +198,23 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         match self {
-            ApiError::Unauthorized(_) => {
+            ApiError::App(AppError::Unauthorized(_)) => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static(r#"Bearer realm="streamwatch""#),
                 );
             }
-            ApiError::TooManyRequests(wait) => {
+            ApiError::App(AppError::TooManyRequests(wait)) => {
                 headers.insert(
                     header::RETRY_AFTER,
                     HeaderValue::from(wait.as_secs().max(1)),
                 );
             }
-            ApiError::Unavailable(_) => {
+            ApiError::App(AppError::Unavailable(_)) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
             _ => {}
         }
         response
-    }
-}
-
-impl From<crate::accounts::AccountError> for ApiError {
-    fn from(err: crate::accounts::AccountError) -> Self {
-        AppError::from(err).into()
     }
 }

@@ -1,6 +1,7 @@
 //! Request extractors that answer bad input with problem+json instead of axum's plain text.
 
 use super::error::{ApiError, FieldError};
+use crate::app::AppError;
 use crate::domain::escape_pointer_token;
 use axum::{
     body::Bytes,
@@ -108,7 +109,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         {
             pointer = format!("{pointer}/{}", escape_pointer_token(field));
         }
-        ApiError::Invalid(vec![FieldError::new(pointer, message)])
+        AppError::Invalid(vec![FieldError::new(pointer, message)]).into()
     })
 }
 
@@ -120,7 +121,7 @@ fn pointer_of(path: &serde_path_to_error::Path) -> String {
             Segment::Seq { index } => out.push_str(&format!("/{index}")),
             Segment::Map { key } => out.push_str(&format!("/{}", escape_pointer_token(key))),
             Segment::Enum { variant } => {
-                out.push_str(&format!("/{}", escape_pointer_token(variant)))
+                out.push_str(&format!("/{}", escape_pointer_token(variant)));
             }
             Segment::Unknown => {}
         }
@@ -164,7 +165,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> axum::extract::FromRequestParts
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| Self(p.0))
-            .map_err(|_| ApiError::NotFound)
+            .map_err(|_| AppError::NotFound.into())
     }
 }
 
@@ -181,7 +182,7 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Self(q.0))
-            .map_err(|e| ApiError::invalid("/query", e.body_text()))
+            .map_err(|e| AppError::invalid("/query", e.body_text()).into())
     }
 }
 
@@ -206,7 +207,7 @@ mod tests {
 
     fn pointer(body: &str) -> String {
         match parse::<Doc>(body.as_bytes()) {
-            Err(ApiError::Invalid(errors)) => errors[0].pointer.clone(),
+            Err(ApiError::App(AppError::Invalid(errors))) => errors[0].pointer.clone(),
             other => panic!("expected 422, got {other:?}"),
         }
     }

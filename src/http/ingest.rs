@@ -4,6 +4,7 @@ use super::{
     error::{ApiError, ApiResult, Problem},
     extract::ApiBytes,
 };
+use crate::app::AppError;
 use crate::{
     app::AppState,
     auth::token::{self, TokenKind},
@@ -51,15 +52,15 @@ impl FromRequestParts<AppState> for AgentAuth {
     ) -> Result<Self, Self::Rejection> {
         let credential = super::auth::bearer(parts)?;
         if TokenKind::of(credential) != Some(TokenKind::Agent) {
-            return Err(ApiError::Unauthorized(
-                "heartbeat ingest needs an agent token (swa_...)",
-            ));
+            return Err(
+                AppError::Unauthorized("heartbeat ingest needs an agent token (swa_...)").into(),
+            );
         }
         let found = credentials::agent_token(&state.pool, &token::hash(credential))
             .await?
-            .ok_or(ApiError::Unauthorized("invalid or revoked agent token"))?;
+            .ok_or(AppError::Unauthorized("invalid or revoked agent token"))?;
         if found.suspended_at.is_some() {
-            return Err(ApiError::Forbidden("this license's tenant is suspended"));
+            return Err(AppError::Forbidden("this license's tenant is suspended").into());
         }
         // For "is this token still in use?"; once a minute is plenty.
         if found
@@ -168,13 +169,13 @@ async fn ingest_heartbeats(
         })
         .await
         .map_err(|e| match e {
-            SubmitError::Overloaded => ApiError::TooManyRequests(Duration::from_secs(1)),
+            SubmitError::Overloaded => AppError::TooManyRequests(Duration::from_secs(1)),
             SubmitError::Unavailable => {
-                ApiError::Unavailable(anyhow::anyhow!("PostgreSQL unavailable during ingest"))
+                AppError::Unavailable(anyhow::anyhow!("PostgreSQL unavailable during ingest"))
             }
-            SubmitError::Failed(e) => ApiError::Internal(anyhow::anyhow!("ingest failed: {e}")),
+            SubmitError::Failed(e) => AppError::Internal(anyhow::anyhow!("ingest failed: {e}")),
             SubmitError::Stopped => {
-                ApiError::Unavailable(anyhow::anyhow!("the server is shutting down"))
+                AppError::Unavailable(anyhow::anyhow!("the server is shutting down"))
             }
         })?;
     Ok(Json(IngestResponse {

@@ -6,6 +6,7 @@ use super::{
     error::{ApiError, ApiResult, Problem},
     extract::{ApiJson, ApiPath, ApiQuery, Validation},
 };
+use crate::app::AppError;
 use crate::{
     app::{self, AppState, licenses::ListParams},
     db,
@@ -83,10 +84,11 @@ fn duplicate_key(e: &sqlx::Error) -> bool {
 }
 
 fn key_conflict() -> ApiError {
-    ApiError::Conflict {
+    AppError::Conflict {
         detail: "a license with this key already exists in the tenant".to_owned(),
         pointer: "/key".to_owned(),
     }
+    .into()
 }
 
 /// Lists the tenant's licenses with their status, last activity, camera and webhook counts.
@@ -111,7 +113,7 @@ async fn list_licenses(
     };
     let (query, problems) = app::licenses::parse_list_query(&params, Sort::default());
     if !problems.is_empty() {
-        return Err(ApiError::Invalid(problems));
+        return Err(AppError::Invalid(problems).into());
     }
     let (items, next_cursor) = app::licenses::list(&state, auth.tenant_id, &query).await?;
     Ok(Json(LicenseList { items, next_cursor }))
@@ -149,9 +151,7 @@ async fn create_license(
     let (Some(key), Some(name), Some(kind), Some(check_interval)) =
         (key, name, kind, check_interval)
     else {
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "validation passed without values"
-        )));
+        return Err(AppError::Internal(anyhow::anyhow!("validation passed without values")).into());
     };
     let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
     let row = match licenses::insert(
@@ -171,7 +171,7 @@ async fn create_license(
     };
     let license = status::get(&mut tx, auth.tenant_id, row.id, state.clock.now())
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(AppError::NotFound)?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(license)))
 }
@@ -191,7 +191,7 @@ async fn get_license(
     let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
     let license = status::get(&mut tx, auth.tenant_id, id, state.clock.now())
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(AppError::NotFound)?;
     tx.commit().await?;
     Ok(Json(license))
 }
@@ -237,11 +237,11 @@ async fn update_license(
     let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
     match licenses::update(&mut tx, auth.tenant_id, id, &patch).await {
         Err(e) if duplicate_key(&e) => return Err(key_conflict()),
-        other => other?.ok_or(ApiError::NotFound)?,
+        other => other?.ok_or(AppError::NotFound)?,
     };
     let license = status::get(&mut tx, auth.tenant_id, id, state.clock.now())
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(AppError::NotFound)?;
     tx.commit().await?;
     Ok(Json(license))
 }
@@ -261,7 +261,7 @@ async fn delete_license(
     auth.require(Role::Admin)?;
     let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
     if !licenses::delete(&mut tx, auth.tenant_id, id).await? {
-        return Err(ApiError::NotFound);
+        return Err(AppError::NotFound.into());
     }
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)

@@ -17,6 +17,7 @@ pub mod session;
 pub mod status;
 pub mod users;
 
+use crate::app::AppError;
 use crate::app::AppState;
 use axum::{
     Router,
@@ -89,7 +90,7 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
 }
 
 async fn not_found() -> error::ApiError {
-    error::ApiError::NotFound
+    AppError::NotFound.into()
 }
 
 /// `http_requests_total` and `http_request_duration_seconds`, by route template and status.

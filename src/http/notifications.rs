@@ -3,9 +3,10 @@
 
 use super::{
     auth::{AuthUser, PlatformAdmin},
-    error::{ApiError, ApiResult, Problem},
+    error::{ApiResult, Problem},
     extract::{ApiJson, ApiPath, ApiQuery, Validation},
 };
+use crate::app::AppError;
 use crate::app::AppState;
 use crate::{
     app, db,
@@ -107,7 +108,7 @@ async fn put_settings(
         notify_on_recovery: body.notify_on_recovery.unwrap_or(true),
     };
     let settings = notify_settings::parse(&draft)
-        .map_err(|problems| ApiError::Invalid(problems.into_iter().map(field_error).collect()))?;
+        .map_err(|problems| AppError::Invalid(problems.into_iter().map(field_error).collect()))?;
     Ok(Json(
         app::notifications::save_settings(&state, auth.tenant_id, id, settings).await?,
     ))
@@ -180,9 +181,10 @@ fn require_simulated(state: &AppState) -> ApiResult<()> {
     if state.clock.is_simulated() {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(
+        Err(AppError::Forbidden(
             "the simulated clock is disabled (STREAMWATCH__CLOCK__SIMULATED; never in production)",
-        ))
+        )
+        .into())
     }
 }
 
@@ -222,13 +224,14 @@ async fn advance_clock(
 ) -> ApiResult<Json<ClockView>> {
     require_simulated(&state)?;
     if !(1..=31_536_000).contains(&body.advance_seconds) {
-        return Err(ApiError::invalid(
+        return Err(AppError::invalid(
             "/advance_seconds",
             format!(
                 "must be between 1 and 31536000, not {}",
                 body.advance_seconds
             ),
-        ));
+        )
+        .into());
     }
     state.clock.refresh(&state.pool).await?;
     let before = state.clock.now();

@@ -3,9 +3,10 @@
 
 use super::{
     auth::{AuthUser, Principal},
-    error::{ApiError, ApiResult, Problem},
+    error::{ApiResult, Problem},
     extract::{ApiJson, ClientAddr, Validation},
 };
+use crate::app::AppError;
 use crate::app::AppState;
 use crate::{
     app::login::{self, LoginError},
@@ -99,10 +100,10 @@ async fn issue_token(
     let who = login::login(&state, &body.email, body.password, addr)
         .await
         .map_err(|e| match e {
-            LoginError::BadCredentials => ApiError::Unauthorized(BAD_LOGIN),
-            LoginError::TooManyAttempts(wait) => ApiError::TooManyRequests(wait),
-            LoginError::Suspended => ApiError::Forbidden("this tenant is suspended"),
-            LoginError::Failed(e) => e.into(),
+            LoginError::BadCredentials => AppError::Unauthorized(BAD_LOGIN),
+            LoginError::TooManyAttempts(wait) => AppError::TooManyRequests(wait),
+            LoginError::Suspended => AppError::Forbidden("this tenant is suspended"),
+            LoginError::Failed(e) => e,
         })?;
     let now = chrono::Utc::now().timestamp();
     let access_token =
@@ -140,7 +141,7 @@ async fn me(auth: AuthUser, State(state): State<AppState>) -> ApiResult<Json<Me>
     let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
     let tenant = tenants::get(&mut tx, auth.tenant_id)
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(AppError::NotFound)?;
     let (user, api_key) = match auth.principal {
         Principal::User(id) => (users::get(&mut tx, auth.tenant_id, id).await?, None),
         Principal::ApiKey(id) => (None, api_keys::get(&mut tx, auth.tenant_id, id).await?),
@@ -175,18 +176,15 @@ async fn change_password(
     let new = v.check("/new_password", body.new_password.as_str(), Password::parse);
     v.finish()?;
     let Some(new) = new else {
-        return Err(ApiError::invalid("/new_password", "is required"));
+        return Err(AppError::invalid("/new_password", "is required").into());
     };
 
     let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
     let stored = users::password_hash(&mut tx, auth.tenant_id, user_id)
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(AppError::NotFound)?;
     if !password::verify(body.current_password, Some(stored)).await? {
-        return Err(ApiError::invalid(
-            "/current_password",
-            "is not the current password",
-        ));
+        return Err(AppError::invalid("/current_password", "is not the current password").into());
     }
     let hash = password::hash(new.expose().to_owned()).await?;
     users::update(&mut tx, auth.tenant_id, user_id, None, Some(&hash)).await?;

@@ -4,9 +4,10 @@
 
 use super::{
     auth::AuthUser,
-    error::{ApiError, ApiResult, Problem},
+    error::{ApiResult, Problem},
     extract::{ApiPath, ApiQuery, Validation},
 };
+use crate::app::AppError;
 use crate::{
     app::{AppState, status::load},
     domain::status::LicenseStatus,
@@ -153,7 +154,7 @@ async fn camera_status(
         .into_iter()
         .map(|(v, _)| v)
         .find(|v| v.camera_id == camera_id)
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(AppError::NotFound)?;
     Ok(Json(short(view)))
 }
 
@@ -275,7 +276,7 @@ async fn license_activity(
     }
     v.finish()?;
     let (Some(since), Some(until), Some(bucket)) = (since, until, bucket) else {
-        return Err(ApiError::invalid("/query", "invalid range"));
+        return Err(AppError::invalid("/query", "invalid range").into());
     };
     let rows =
         crate::app::status::activity(&state, auth.tenant_id, id, since, until, bucket).await?;

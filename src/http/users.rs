@@ -3,9 +3,10 @@
 use super::{
     admin::PageParams,
     auth::AuthUser,
-    error::{ApiError, ApiResult, Problem},
+    error::{ApiResult, Problem},
     extract::{ApiJson, ApiPath, ApiQuery, Validation},
 };
+use crate::app::AppError;
 use crate::app::{AppState, pagination};
 use crate::{
     accounts,
@@ -97,9 +98,7 @@ async fn create_user(
     let password = v.check("/password", body.password.as_str(), Password::parse);
     v.finish()?;
     let (Some(email), Some(password)) = (email, password) else {
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "validation passed without values"
-        )));
+        return Err(AppError::Internal(anyhow::anyhow!("validation passed without values")).into());
     };
     // A taken address maps to 409 at /email (`From<AccountError> for ApiError`).
     let user =
@@ -122,7 +121,7 @@ async fn get_user(
     let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
     let user = users::get(&mut tx, auth.tenant_id, id)
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(AppError::NotFound)?;
     tx.commit().await?;
     Ok(Json(user))
 }
@@ -159,19 +158,20 @@ async fn update_user(
     let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
     let current = users::get(&mut tx, auth.tenant_id, id)
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(AppError::NotFound)?;
     if current.role == Role::Owner
         && body.role.is_some_and(|r| r != Role::Owner)
         && users::lock_owner_count(&mut tx, auth.tenant_id).await? <= 1
     {
-        return Err(ApiError::Conflict {
+        return Err(AppError::Conflict {
             detail: LAST_OWNER.to_owned(),
             pointer: "/role".to_owned(),
-        });
+        }
+        .into());
     }
     let user = users::update(&mut tx, auth.tenant_id, id, body.role, hash.as_deref())
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(AppError::NotFound)?;
     tx.commit().await?;
     Ok(Json(user))
 }
@@ -193,12 +193,13 @@ async fn delete_user(
     let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
     let current = users::get(&mut tx, auth.tenant_id, id)
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(AppError::NotFound)?;
     if current.role == Role::Owner && users::lock_owner_count(&mut tx, auth.tenant_id).await? <= 1 {
-        return Err(ApiError::Conflict {
+        return Err(AppError::Conflict {
             detail: LAST_OWNER.to_owned(),
             pointer: String::new(),
-        });
+        }
+        .into());
     }
     users::delete(&mut tx, auth.tenant_id, id).await?;
     tx.commit().await?;

@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err, reason = "the error is the response page")]
 
 use super::session::{self, COOKIE, LOGIN_CSRF_COOKIE, UiSession};
+use crate::app::AppError;
 use crate::{
     accounts::{self, AccountError},
     app::AppState,
@@ -334,7 +335,7 @@ pub async fn login(
         record.token_version,
         Utc::now().timestamp(),
     ) else {
-        return failure(ApiError::Internal(anyhow::anyhow!("issuing a session")));
+        return failure(AppError::Internal(anyhow::anyhow!("issuing a session")));
     };
     let mut response = Redirect::to(&next).into_response();
     let headers = response.headers_mut();
@@ -1448,7 +1449,7 @@ pub async fn create_user(
             }
             Err(AccountError::NoSuchTenant) => return not_found(&s),
             Err(AccountError::Database(e)) => return failure(e),
-            Err(AccountError::Other(e)) => return failure(ApiError::Internal(e)),
+            Err(AccountError::Other(e)) => return failure(AppError::Internal(e)),
         }
     }
     users_page(
