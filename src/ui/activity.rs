@@ -1,0 +1,301 @@
+//! The Activity Status page of one license: status and reasons, agents, cameras, the 24 h
+//! activity chart, recent notifications and (for editors) the agent tokens.
+
+use super::{
+    page::{Nav, ago, failure, local, not_found, status_class, with_tenant},
+    session::UiSession,
+};
+use crate::{
+    domain::status::human_duration,
+    http::{AppState, error::ApiError, status as status_api},
+    store::agent_tokens,
+};
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::{
+    extract::{Path, State},
+    response::{IntoResponse, Response},
+};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+pub struct AgentRow {
+    pub hostname: String,
+    pub instance: String,
+    pub version: String,
+    pub last_seen: String,
+    pub offset: String,
+    pub warning: bool,
+}
+
+pub struct CameraRow {
+    pub id: String,
+    pub url: String,
+    pub last_activity: String,
+    pub health: String,
+    pub grade: String,
+    pub state: String,
+    pub active: bool,
+    pub feed: String,
+    pub webhooks: String,
+    pub fps: String,
+    pub buffered: String,
+    pub bitrate: String,
+    pub last_error: String,
+}
+
+pub struct NotificationRow {
+    pub when: String,
+    pub kind: String,
+    pub recipient: String,
+    pub state: String,
+    pub detail: String,
+}
+
+pub struct TokenRow {
+    pub id: Uuid,
+    pub name: String,
+    pub prefix: String,
+    pub created: String,
+    pub last_used: String,
+    pub revoked: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "activity.html")]
+pub struct ActivityPage {
+    pub nav: Option<Nav>,
+    pub id: Uuid,
+    pub name: String,
+    pub key: String,
+    pub symbol: String,
+    pub label: String,
+    pub class: &'static str,
+    pub reasons: Vec<String>,
+    pub check_interval: String,
+    pub last_activity: String,
+    pub last_activity_abs: String,
+    pub agents: Vec<AgentRow>,
+    pub cameras: Vec<CameraRow>,
+    pub chart: String,
+    pub chart_summary: String,
+    pub notifications: Vec<NotificationRow>,
+    pub tokens: Vec<TokenRow>,
+    pub refreshed: String,
+}
+
+fn num(x: f64, unit: &str) -> String {
+    if x < 0.0 {
+        "unknown".to_owned()
+    } else {
+        format!("{x:.1}{unit}")
+    }
+}
+
+pub async fn activity(
+    State(state): State<AppState>,
+    s: UiSession,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = id.parse::<Uuid>() else {
+        return not_found(&s);
+    };
+    let now = state.clock.now();
+    let (a, _) = match status_api::activity_status(&state, s.tenant_id, id).await {
+        Ok(x) => x,
+        Err(ApiError::NotFound) => return not_found(&s),
+        Err(e) => return failure(e),
+    };
+    let extra = with_tenant(&state, &s, async |tx| {
+        let since = now - chrono::Duration::hours(24);
+        let buckets = crate::store::instances::activity(tx, s.tenant_id, id, since, now, 900).await?;
+        type NoteRow = (DateTime<Utc>, String, i32, String, String, Option<String>, Option<DateTime<Utc>>, i32);
+        let notes: Vec<NoteRow> = sqlx::query_as(
+            "SELECT created_at, kind, k, recipient, state, last_error, sent_at, attempts FROM notification_outbox
+             WHERE tenant_id = $1 AND license_id = $2 ORDER BY created_at DESC, id DESC LIMIT 20",
+        )
+        .bind(s.tenant_id)
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let tokens = if s.can_edit() { agent_tokens::list(tx, s.tenant_id, id).await? } else { Vec::new() };
+        Ok((buckets, notes, tokens))
+    })
+    .await;
+    let (buckets, notes, tokens) = match extra {
+        Ok(x) => x,
+        Err(e) => return failure(e),
+    };
+    let (chart, chart_summary) = chart(&buckets, s.tz);
+    let page = ActivityPage {
+        nav: Some(Nav::new(&s, "monitoring")),
+        id: a.id,
+        name: a.name,
+        key: a.key,
+        symbol: a.symbol,
+        label: a.status.label().to_owned(),
+        class: status_class(a.status),
+        reasons: a.reasons,
+        check_interval: human_duration(i64::from(a.check_interval_seconds)),
+        last_activity: ago(a.last_activity_at, now),
+        last_activity_abs: a
+            .last_activity_at
+            .map_or_else(|| "never".to_owned(), |t| local(t, s.tz)),
+        agents: a
+            .agents
+            .into_iter()
+            .map(|g| AgentRow {
+                hostname: if g.hostname.is_empty() {
+                    "(unnamed)".to_owned()
+                } else {
+                    g.hostname
+                },
+                instance: g.instance_id.to_string(),
+                version: g.version,
+                last_seen: format!(
+                    "{} ({})",
+                    ago(Some(g.last_seen_at), now),
+                    local(g.last_seen_at, s.tz)
+                ),
+                offset: format!("{:+.1} s", g.clock_offset_seconds),
+                warning: g.clock_warning,
+            })
+            .collect(),
+        cameras: a
+            .cameras
+            .into_iter()
+            .map(|c| CameraRow {
+                id: c.camera_id,
+                url: c.url.unwrap_or_default(),
+                last_activity: ago(Some(c.last_activity_at), now),
+                health: if c.health < 0 {
+                    "unknown".to_owned()
+                } else {
+                    c.health.to_string()
+                },
+                grade: c.health_grade.as_str().to_owned(),
+                state: c.state.as_str().to_owned(),
+                active: c.active,
+                feed: if c.video_feed.live {
+                    "live".to_owned()
+                } else {
+                    c.video_feed.last_frame_at.map_or_else(
+                        || "no frames".to_owned(),
+                        |t| format!("stalled, last frame {}", ago(Some(t), now)),
+                    )
+                },
+                webhooks: format!("{} ({} cached)", c.webhooks.status, c.webhooks.cached),
+                fps: format!(
+                    "{} / {}",
+                    num(c.video_feed.received_fps, ""),
+                    num(c.video_feed.expected_fps, "")
+                ),
+                buffered: num(c.video_feed.buffered_pct, " %"),
+                bitrate: num(c.video_feed.bitrate_kbps, " kbit/s"),
+                last_error: c.last_error.unwrap_or_default(),
+            })
+            .collect(),
+        chart,
+        chart_summary,
+        notifications: notes
+            .into_iter()
+            .map(
+                |(at, kind, k, recipient, state, error, sent, attempts)| NotificationRow {
+                    when: local(at, s.tz),
+                    kind: if kind == "reminder" {
+                        format!("reminder {k}")
+                    } else {
+                        kind
+                    },
+                    recipient,
+                    detail: match (&sent, &error) {
+                        (Some(t), _) => format!("sent {}", local(*t, s.tz)),
+                        (None, Some(e)) => format!("{attempts} attempt(s): {e}"),
+                        (None, None) => String::new(),
+                    },
+                    state,
+                },
+            )
+            .collect(),
+        tokens: tokens
+            .into_iter()
+            .map(|t| TokenRow {
+                id: t.id,
+                name: t.name,
+                prefix: t.prefix,
+                created: local(t.created_at, s.tz),
+                last_used: ago(t.last_used_at, now),
+                revoked: t.revoked_at.is_some(),
+            })
+            .collect(),
+        refreshed: local(now, s.tz),
+    };
+    page.into_response()
+}
+
+/// The 24 h activity chart as inline SVG: heartbeats per 15 min (bars) and the most cameras
+/// active in each bucket (line). Only numbers go into the markup.
+fn chart(buckets: &[crate::store::instances::Bucket], tz: chrono_tz::Tz) -> (String, String) {
+    let (w, h) = (960.0_f64, 160.0_f64);
+    let n = buckets.len().max(1) as f64;
+    let max_hb = buckets
+        .iter()
+        .map(|b| b.heartbeats)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let max_cam = buckets
+        .iter()
+        .map(|b| b.cameras.max(b.active_cameras))
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let bw = w / n;
+    let mut svg = format!(
+        "<svg class=\"chart\" viewBox=\"0 0 {w} {}\" role=\"img\" aria-labelledby=\"chart-title\" preserveAspectRatio=\"none\"><title id=\"chart-title\">Heartbeats (bars) and active cameras (line) per 15 minutes, last 24 hours</title>",
+        h + 20.0
+    );
+    for (i, b) in buckets.iter().enumerate() {
+        let bh = b.heartbeats as f64 / max_hb * h;
+        svg.push_str(&format!(
+            "<rect class=\"bar\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\"/>",
+            i as f64 * bw,
+            h - bh,
+            (bw - 1.0).max(0.5),
+            bh
+        ));
+    }
+    let points: Vec<String> = buckets
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            format!(
+                "{:.1},{:.1}",
+                i as f64 * bw + bw / 2.0,
+                h - b.active_cameras as f64 / max_cam * (h - 4.0)
+            )
+        })
+        .collect();
+    svg.push_str(&format!(
+        "<polyline class=\"line\" points=\"{}\"/>",
+        points.join(" ")
+    ));
+    for (i, b) in buckets.iter().enumerate().step_by(16) {
+        svg.push_str(&format!(
+            "<text class=\"axis\" x=\"{:.1}\" y=\"{}\">{}</text>",
+            i as f64 * bw,
+            h + 15.0,
+            b.start.with_timezone(&tz).format("%H:%M")
+        ));
+    }
+    svg.push_str("</svg>");
+    let total: i64 = buckets.iter().map(|b| b.heartbeats).sum();
+    let silent = buckets.iter().filter(|b| b.heartbeats == 0).count();
+    (
+        svg,
+        format!(
+            "{total} heartbeats in the last 24 hours; {silent} of {} quarter-hours without any.",
+            buckets.len()
+        ),
+    )
+}
