@@ -2,7 +2,8 @@
 //! revoke them.
 
 use super::{
-    page::{CsrfForm, Errors, Nav, ago, failure, forbidden, guard, not_found, with_tenant},
+    form::{self, FieldErrors, FormInput, Rejected},
+    page::{CsrfForm, Nav, ago, failure, forbidden, guard, not_found, with_tenant},
     session::UiSession,
 };
 use crate::{
@@ -39,7 +40,7 @@ pub struct ApiKeysPage {
     /// The secret of a key just created, shown once.
     pub created: Option<String>,
     pub name: String,
-    pub errors: Errors,
+    pub errors: FieldErrors,
 }
 
 async fn keys_page(
@@ -47,7 +48,7 @@ async fn keys_page(
     s: &UiSession,
     created: Option<String>,
     name: String,
-    errors: Errors,
+    errors: FieldErrors,
     status: StatusCode,
 ) -> Response {
     if !s.can_edit() {
@@ -93,7 +94,7 @@ pub async fn api_keys(State(state): State<AppState>, s: UiSession) -> Response {
         &s,
         None,
         String::new(),
-        Errors::new(),
+        FieldErrors::default(),
         StatusCode::OK,
     )
     .await
@@ -108,36 +109,53 @@ pub struct KeyForm {
     role: String,
 }
 
+/// A new API key, as the form's fields parse.
+pub struct NewKey {
+    name: DisplayName,
+    role: Role,
+}
+
+impl FormInput for KeyForm {
+    type Value = NewKey;
+
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+
+    fn fields(&self, errors: &mut FieldErrors) -> Option<NewKey> {
+        let name = errors.check("name", DisplayName::parse(&self.name));
+        let role = match self.role.as_str() {
+            "admin" => Ok(Role::Admin),
+            "viewer" => Ok(Role::Viewer),
+            _ => Err("choose admin or viewer"),
+        };
+        let role = errors.check("role", role);
+        Some(NewKey {
+            name: name?,
+            role: role?,
+        })
+    }
+}
+
 pub async fn create_api_key(
     State(state): State<AppState>,
     s: UiSession,
     Form(f): Form<KeyForm>,
 ) -> Response {
-    if let Err(r) = guard(&s, &f.csrf, Role::Admin) {
-        return r;
-    }
-    let mut errors = Errors::new();
-    let name = DisplayName::parse(&f.name)
-        .map_err(|e| errors.insert("name".to_owned(), e))
-        .ok();
-    let role = match f.role.as_str() {
-        "admin" => Some(Role::Admin),
-        "viewer" => Some(Role::Viewer),
-        _ => {
-            errors.insert("role".to_owned(), "choose admin or viewer".to_owned());
-            None
+    let NewKey { name, role } = match form::submit(&s, Role::Admin, &f) {
+        Ok(new) => new,
+        Err(Rejected::Refused(page)) => return page,
+        Err(Rejected::Invalid(errors)) => {
+            return keys_page(
+                &state,
+                &s,
+                None,
+                f.name,
+                errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
         }
-    };
-    let (Some(name), Some(role)) = (name, role) else {
-        return keys_page(
-            &state,
-            &s,
-            None,
-            f.name,
-            errors,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
     };
     let secret = token::generate(TokenKind::ApiKey);
     let result = with_tenant(&state, &s, async |tx| {
@@ -159,7 +177,7 @@ pub async fn create_api_key(
                 &s,
                 Some(secret.plain),
                 String::new(),
-                Errors::new(),
+                FieldErrors::default(),
                 StatusCode::OK,
             )
             .await

@@ -2,7 +2,8 @@
 //! the agent's config snippet, shown once).
 
 use super::{
-    page::{CsrfForm, Errors, Nav, failure, forbidden, guard, license_row, not_found, with_tenant},
+    form::{self, FieldErrors, FormInput, Rejected},
+    page::{CsrfForm, Nav, failure, forbidden, guard, license_row, not_found, with_tenant},
     session::UiSession,
 };
 use crate::{
@@ -36,7 +37,7 @@ pub struct LicenseFormPage {
     pub name: String,
     pub kind: String,
     pub check_minutes: String,
-    pub errors: Errors,
+    pub errors: FieldErrors,
 }
 
 pub async fn new_license(s: UiSession) -> Response {
@@ -50,7 +51,7 @@ pub async fn new_license(s: UiSession) -> Response {
         name: String::new(),
         kind: "direct".to_owned(),
         check_minutes: "10".to_owned(),
-        errors: Errors::new(),
+        errors: FieldErrors::default(),
     }
     .into_response()
 }
@@ -71,7 +72,7 @@ pub async fn edit_license(
             name: l.name,
             kind: l.kind.as_str().to_owned(),
             check_minutes: (l.check_interval_seconds / 60).to_string(),
-            errors: Errors::new(),
+            errors: FieldErrors::default(),
         }
         .into_response(),
         Err(r) => r,
@@ -89,36 +90,47 @@ pub struct LicenseForm {
     check_minutes: String,
 }
 
-fn parse_license(f: &LicenseForm, errors: &mut Errors) -> Option<NewLicense> {
-    let key = LicenseKey::parse(f.key.trim())
-        .map_err(|e| errors.insert("key".to_owned(), e))
-        .ok();
-    let name = DisplayName::parse(&f.name)
-        .map_err(|e| errors.insert("name".to_owned(), e))
-        .ok();
-    let kind = LicenseKind::parse(&f.kind)
-        .map_err(|e| errors.insert("kind".to_owned(), e))
-        .ok();
-    let interval = f
-        .check_minutes
-        .trim()
-        .parse::<i64>()
-        .map_err(|_| "must be a whole number of minutes".to_owned())
-        .and_then(|m| {
-            CheckInterval::from_seconds(m * 60)
-                .map_err(|_| "must be between 1 and 1440 minutes (24 h)".to_owned())
+impl FormInput for LicenseForm {
+    type Value = NewLicense;
+
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+
+    fn fields(&self, errors: &mut FieldErrors) -> Option<NewLicense> {
+        let key = errors.check("key", LicenseKey::parse(self.key.trim()));
+        let name = errors.check("name", DisplayName::parse(&self.name));
+        let kind = errors.check("kind", LicenseKind::parse(&self.kind));
+        let minutes = self
+            .check_minutes
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| "must be a whole number of minutes".to_owned())
+            .and_then(|m| {
+                CheckInterval::from_seconds(m * 60)
+                    .map_err(|_| "must be between 1 and 1440 minutes (24 h)".to_owned())
+            });
+        let interval = errors.check("check_minutes", minutes);
+        Some(NewLicense {
+            key: key?,
+            name: name?,
+            kind: kind?,
+            check_interval: interval?,
         })
-        .map_err(|e| errors.insert("check_minutes".to_owned(), e))
-        .ok();
-    Some(NewLicense {
-        key: key?,
-        name: name?,
-        kind: kind?,
-        check_interval: interval?,
-    })
+    }
 }
 
-fn license_form_again(s: &UiSession, id: Option<Uuid>, f: LicenseForm, errors: Errors) -> Response {
+/// The database's answer to a key another license of the tenant has.
+fn key_taken() -> FieldErrors {
+    FieldErrors::one("key", "a license with this key already exists")
+}
+
+fn license_form_again(
+    s: &UiSession,
+    id: Option<Uuid>,
+    f: LicenseForm,
+    errors: FieldErrors,
+) -> Response {
     (
         StatusCode::UNPROCESSABLE_ENTITY,
         LicenseFormPage {
@@ -139,12 +151,10 @@ pub async fn create_license(
     s: UiSession,
     Form(f): Form<LicenseForm>,
 ) -> Response {
-    if let Err(r) = guard(&s, &f.csrf, Role::Admin) {
-        return r;
-    }
-    let mut errors = Errors::new();
-    let Some(new) = parse_license(&f, &mut errors) else {
-        return license_form_again(&s, None, f, errors);
+    let new = match form::submit(&s, Role::Admin, &f) {
+        Ok(new) => new,
+        Err(Rejected::Refused(page)) => return page,
+        Err(Rejected::Invalid(errors)) => return license_form_again(&s, None, f, errors),
     };
     let result = with_tenant(&state, &s, async |tx| {
         licenses::insert(tx, s.tenant_id, &new).await
@@ -153,11 +163,7 @@ pub async fn create_license(
     match result {
         Ok(row) => Redirect::to(&format!("/licenses/{}", row.id)).into_response(),
         Err(e) if db::violated_constraint(&e) == Some("licenses_key_unique") => {
-            errors.insert(
-                "key".to_owned(),
-                "a license with this key already exists".to_owned(),
-            );
-            license_form_again(&s, None, f, errors)
+            license_form_again(&s, None, f, key_taken())
         }
         Err(e) => failure(e),
     }
@@ -169,16 +175,16 @@ pub async fn update_license(
     Path(id): Path<String>,
     Form(f): Form<LicenseForm>,
 ) -> Response {
-    if let Err(r) = guard(&s, &f.csrf, Role::Admin) {
+    if let Err(r) = guard(&s, f.csrf(), Role::Admin) {
         return r;
     }
     let license = match license_row(&state, &s, &id).await {
         Ok(l) => l,
         Err(r) => return r,
     };
-    let mut errors = Errors::new();
-    let Some(new) = parse_license(&f, &mut errors) else {
-        return license_form_again(&s, Some(license.id), f, errors);
+    let new = match form::parse(&f) {
+        Ok(new) => new,
+        Err(errors) => return license_form_again(&s, Some(license.id), f, errors),
     };
     let patch = LicensePatch {
         key: Some(new.key),
@@ -195,11 +201,7 @@ pub async fn update_license(
     match result {
         Ok(()) => Redirect::to(&format!("/licenses/{}", license.id)).into_response(),
         Err(e) if db::violated_constraint(&e) == Some("licenses_key_unique") => {
-            errors.insert(
-                "key".to_owned(),
-                "a license with this key already exists".to_owned(),
-            );
-            license_form_again(&s, Some(license.id), f, errors)
+            license_form_again(&s, Some(license.id), f, key_taken())
         }
         Err(e) => failure(e),
     }

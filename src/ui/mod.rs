@@ -12,12 +12,13 @@
 //! `monitoring`, `activity` (Activity Status), `notifications` (Setup Notification),
 //! `licenses` (the license form, delete, agent tokens), `users`, `api_keys`, `login` (login and
 //! logout). `page` holds what they share (navigation, message pages, the CSRF and role check,
-//! the tenant transaction, time formatting), `session` the cookie and CSRF tokens, `assets`
-//! the embedded CSS and JS.
+//! the tenant transaction, time formatting), `form` the checking and parsing of posted forms,
+//! `session` the cookie and CSRF tokens, `assets` the embedded CSS and JS.
 
 pub mod activity;
 pub mod api_keys;
 pub mod assets;
+pub mod form;
 pub mod licenses;
 pub mod login;
 pub mod monitoring;

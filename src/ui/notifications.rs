@@ -2,7 +2,8 @@
 //! its field and nothing is saved.
 
 use super::{
-    page::{Errors, Nav, failure, guard, license_row, with_tenant},
+    form::{self, FieldErrors, FormInput},
+    page::{Nav, failure, guard, license_row, with_tenant},
     session::UiSession,
 };
 use crate::{
@@ -33,7 +34,7 @@ pub struct NotificationPage {
     pub notification_hours: String,
     pub recipients: String,
     pub notify_on_recovery: bool,
-    pub errors: Errors,
+    pub errors: FieldErrors,
     pub saved: bool,
 }
 
@@ -79,7 +80,7 @@ pub async fn notification_page(
         notification_hours: hours(settings.notification_interval_seconds),
         recipients: settings.recipients.join("\n"),
         notify_on_recovery: settings.notify_on_recovery,
-        errors: Errors::new(),
+        errors: FieldErrors::default(),
         saved: q.saved.is_some(),
     }
     .into_response()
@@ -110,88 +111,90 @@ fn parse_hours(raw: &str) -> Result<i32, String> {
     Ok((h * 60.0).round() as i32 * 60)
 }
 
+impl FormInput for NotificationForm {
+    type Value = NotificationSettings;
+
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+
+    fn fields(&self, errors: &mut FieldErrors) -> Option<NotificationSettings> {
+        let enabled = self.enabled.is_some();
+        let inactivity = errors.check("inactivity_hours", parse_hours(&self.inactivity_hours));
+        let notification =
+            errors.check("notification_hours", parse_hours(&self.notification_hours));
+        let mut recipients: Vec<String> = Vec::new();
+        for line in self
+            .recipients
+            .split(['\n', ',', ';'])
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+        {
+            if let Some(e) = errors.check("recipients", EmailAddress::parse(line))
+                && !recipients.contains(&e.as_str().to_owned())
+            {
+                recipients.push(e.as_str().to_owned());
+            }
+        }
+        if recipients.len() > 20 {
+            errors.insert("recipients", "at most 20 addresses");
+        } else if enabled && recipients.is_empty() && !errors.contains("recipients") {
+            errors.insert(
+                "recipients",
+                "add at least one address to turn notifications on",
+            );
+        }
+        Some(NotificationSettings {
+            enabled,
+            inactivity_interval_seconds: inactivity?,
+            notification_interval_seconds: notification?,
+            recipients,
+            notify_on_recovery: self.notify_on_recovery.is_some(),
+        })
+    }
+}
+
 pub async fn save_notifications(
     State(state): State<AppState>,
     s: UiSession,
     Path(id): Path<String>,
     Form(f): Form<NotificationForm>,
 ) -> Response {
-    if let Err(r) = guard(&s, &f.csrf, Role::Admin) {
+    if let Err(r) = guard(&s, f.csrf(), Role::Admin) {
         return r;
     }
     let license = match license_row(&state, &s, &id).await {
         Ok(l) => l,
         Err(r) => return r,
     };
-    let mut errors = Errors::new();
-    let enabled = f.enabled.is_some();
-    let inactivity = parse_hours(&f.inactivity_hours)
-        .map_err(|e| errors.insert("inactivity_hours".to_owned(), e))
-        .ok();
-    let notification = parse_hours(&f.notification_hours)
-        .map_err(|e| errors.insert("notification_hours".to_owned(), e))
-        .ok();
-    let mut recipients: Vec<String> = Vec::new();
-    for line in f
-        .recipients
-        .split(['\n', ',', ';'])
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-    {
-        match EmailAddress::parse(line) {
-            Ok(e) if !recipients.contains(&e.as_str().to_owned()) => {
-                recipients.push(e.as_str().to_owned());
-            }
-            Ok(_) => {}
-            Err(e) => {
-                errors.entry("recipients".to_owned()).or_insert(e);
-            }
+    let settings = match form::parse(&f) {
+        Ok(settings) => settings,
+        Err(errors) => {
+            let page = NotificationPage {
+                nav: Some(Nav::new(&s, "monitoring")),
+                id: license.id,
+                name: license.name,
+                key: license.key,
+                enabled: f.enabled.is_some(),
+                inactivity_hours: f.inactivity_hours,
+                notification_hours: f.notification_hours,
+                recipients: f.recipients,
+                notify_on_recovery: f.notify_on_recovery.is_some(),
+                errors,
+                saved: false,
+            };
+            return (StatusCode::UNPROCESSABLE_ENTITY, page).into_response();
         }
+    };
+    let now = state.clock.now();
+    let saved = with_tenant(&state, &s, async |tx| {
+        notifications::upsert_settings(tx, s.tenant_id, license.id, &settings, now).await
+    })
+    .await;
+    match saved {
+        Ok(_) => {
+            Redirect::to(&format!("/licenses/{}/notifications?saved=1", license.id)).into_response()
+        }
+        Err(e) => failure(e),
     }
-    if recipients.len() > 20 {
-        errors.insert("recipients".to_owned(), "at most 20 addresses".to_owned());
-    } else if enabled && recipients.is_empty() && !errors.contains_key("recipients") {
-        errors.insert(
-            "recipients".to_owned(),
-            "add at least one address to turn notifications on".to_owned(),
-        );
-    }
-    if let (true, Some(inactivity), Some(notification)) =
-        (errors.is_empty(), inactivity, notification)
-    {
-        let now = state.clock.now();
-        let settings = NotificationSettings {
-            enabled,
-            inactivity_interval_seconds: inactivity,
-            notification_interval_seconds: notification,
-            recipients,
-            notify_on_recovery: f.notify_on_recovery.is_some(),
-        };
-        let saved = with_tenant(&state, &s, async |tx| {
-            notifications::upsert_settings(tx, s.tenant_id, license.id, &settings, now).await
-        })
-        .await;
-        return match saved {
-            Ok(_) => Redirect::to(&format!("/licenses/{}/notifications?saved=1", license.id))
-                .into_response(),
-            Err(e) => failure(e),
-        };
-    }
-    (
-        StatusCode::UNPROCESSABLE_ENTITY,
-        NotificationPage {
-            nav: Some(Nav::new(&s, "monitoring")),
-            id: license.id,
-            name: license.name,
-            key: license.key,
-            enabled,
-            inactivity_hours: f.inactivity_hours,
-            notification_hours: f.notification_hours,
-            recipients: f.recipients,
-            notify_on_recovery: f.notify_on_recovery.is_some(),
-            errors,
-            saved: false,
-        },
-    )
-        .into_response()
 }

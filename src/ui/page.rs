@@ -20,11 +20,7 @@ use axum::{
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use sqlx::PgConnection;
-use std::collections::BTreeMap;
 use uuid::Uuid;
-
-/// The messages of a form's bad fields, by field name.
-pub(super) type Errors = BTreeMap<String, String>;
 
 /// What every page's navigation needs.
 #[derive(Debug, Clone)]

@@ -2,7 +2,8 @@
 //! the organisation always keeps an owner.
 
 use super::{
-    page::{CsrfForm, Errors, Nav, ago, failure, forbidden, guard, not_found, with_tenant},
+    form::{self, FieldErrors, FormInput, Rejected},
+    page::{CsrfForm, Nav, ago, failure, forbidden, guard, not_found, with_tenant},
     session::UiSession,
 };
 use crate::{
@@ -37,7 +38,7 @@ pub struct UsersPage {
     pub users: Vec<UserRow>,
     pub email: String,
     pub role: String,
-    pub errors: Errors,
+    pub errors: FieldErrors,
 }
 
 async fn users_page(
@@ -45,7 +46,7 @@ async fn users_page(
     s: &UiSession,
     email: String,
     role: String,
-    errors: Errors,
+    errors: FieldErrors,
     status: StatusCode,
 ) -> Response {
     let now = state.clock.now();
@@ -82,7 +83,7 @@ pub async fn users(State(state): State<AppState>, s: UiSession) -> Response {
         &s,
         String::new(),
         "viewer".to_owned(),
-        Errors::new(),
+        FieldErrors::default(),
         StatusCode::OK,
     )
     .await
@@ -98,47 +99,78 @@ pub struct UserForm {
     role: String,
 }
 
-pub async fn create_user(
-    State(state): State<AppState>,
-    s: UiSession,
-    Form(f): Form<UserForm>,
+/// A new user, as the form's fields parse.
+pub struct NewUser {
+    email: EmailAddress,
+    password: Password,
+    role: Role,
+}
+
+impl FormInput for UserForm {
+    type Value = NewUser;
+
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+
+    fn fields(&self, errors: &mut FieldErrors) -> Option<NewUser> {
+        let email = errors.check("email", EmailAddress::parse(&self.email));
+        let password = errors.check("password", Password::parse(&self.password));
+        let role = errors.check("role", Role::parse(&self.role));
+        Some(NewUser {
+            email: email?,
+            password: password?,
+            role: role?,
+        })
+    }
+}
+
+/// The users page with the new-user form as typed and its messages (422).
+async fn user_form_again(
+    state: &AppState,
+    s: &UiSession,
+    f: UserForm,
+    errors: FieldErrors,
 ) -> Response {
-    if let Err(r) = guard(&s, &f.csrf, Role::Owner) {
-        return r;
-    }
-    let mut errors = Errors::new();
-    let email = EmailAddress::parse(&f.email)
-        .map_err(|e| errors.insert("email".to_owned(), e))
-        .ok();
-    let password = Password::parse(&f.password)
-        .map_err(|e| errors.insert("password".to_owned(), e))
-        .ok();
-    let role = Role::parse(&f.role)
-        .map_err(|e| errors.insert("role".to_owned(), e))
-        .ok();
-    if let (Some(email), Some(password), Some(role)) = (email, password, role) {
-        match accounts::create_user(&state.pool, s.tenant_id, &email, &password, role).await {
-            Ok(_) => return Redirect::to("/users").into_response(),
-            Err(AccountError::EmailTaken) => {
-                errors.insert(
-                    "email".to_owned(),
-                    "this e-mail address already has an account".to_owned(),
-                );
-            }
-            Err(AccountError::NoSuchTenant) => return not_found(&s),
-            Err(AccountError::Database(e)) => return failure(e),
-            Err(AccountError::Other(e)) => return failure(ApiError::Internal(e)),
-        }
-    }
     users_page(
-        &state,
-        &s,
+        state,
+        s,
         f.email,
         f.role,
         errors,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await
+}
+
+pub async fn create_user(
+    State(state): State<AppState>,
+    s: UiSession,
+    Form(f): Form<UserForm>,
+) -> Response {
+    let new = match form::submit(&s, Role::Owner, &f) {
+        Ok(new) => new,
+        Err(Rejected::Refused(page)) => return page,
+        Err(Rejected::Invalid(errors)) => return user_form_again(&state, &s, f, errors).await,
+    };
+    match accounts::create_user(
+        &state.pool,
+        s.tenant_id,
+        &new.email,
+        &new.password,
+        new.role,
+    )
+    .await
+    {
+        Ok(_) => Redirect::to("/users").into_response(),
+        Err(AccountError::EmailTaken) => {
+            let taken = FieldErrors::one("email", "this e-mail address already has an account");
+            user_form_again(&state, &s, f, taken).await
+        }
+        Err(AccountError::NoSuchTenant) => not_found(&s),
+        Err(AccountError::Database(e)) => failure(e),
+        Err(AccountError::Other(e)) => failure(ApiError::Internal(e)),
+    }
 }
 
 #[derive(Deserialize)]
