@@ -8,7 +8,7 @@ use super::{
 use crate::{
     domain::status::human_duration,
     http::{AppState, error::ApiError, status as status_api},
-    store::agent_tokens,
+    store::{agent_tokens, instances::Bucket},
 };
 use askama::Template;
 use askama_web::WebTemplate;
@@ -77,8 +77,7 @@ pub struct ActivityPage {
     pub last_activity_abs: String,
     pub agents: Vec<AgentRow>,
     pub cameras: Vec<CameraRow>,
-    pub chart: String,
-    pub chart_summary: String,
+    pub chart: Chart,
     pub notifications: Vec<NotificationRow>,
     pub tokens: Vec<TokenRow>,
     pub refreshed: String,
@@ -126,7 +125,6 @@ pub async fn activity(
         Ok(x) => x,
         Err(e) => return failure(e),
     };
-    let (chart, chart_summary) = chart(&buckets, s.tz);
     let page = ActivityPage {
         nav: Some(Nav::new(&s, "monitoring")),
         id: a.id,
@@ -195,8 +193,7 @@ pub async fn activity(
                 last_error: c.last_error.unwrap_or_default(),
             })
             .collect(),
-        chart,
-        chart_summary,
+        chart: Chart::new(&buckets, s.tz),
         notifications: notes
             .into_iter()
             .map(
@@ -233,69 +230,134 @@ pub async fn activity(
     page.into_response()
 }
 
-/// The 24 h activity chart as inline SVG: heartbeats per 15 min (bars) and the most cameras
-/// active in each bucket (line). Only numbers go into the markup.
-fn chart(buckets: &[crate::store::instances::Bucket], tz: chrono_tz::Tz) -> (String, String) {
-    let (w, h) = (960.0_f64, 160.0_f64);
-    let n = buckets.len().max(1) as f64;
-    let max_hb = buckets
-        .iter()
-        .map(|b| b.heartbeats)
-        .max()
-        .unwrap_or(0)
-        .max(1) as f64;
-    let max_cam = buckets
-        .iter()
-        .map(|b| b.cameras.max(b.active_cameras))
-        .max()
-        .unwrap_or(0)
-        .max(1) as f64;
-    let bw = w / n;
-    let mut svg = format!(
-        "<svg class=\"chart\" viewBox=\"0 0 {w} {}\" role=\"img\" aria-labelledby=\"chart-title\" preserveAspectRatio=\"none\"><title id=\"chart-title\">Heartbeats (bars) and active cameras (line) per 15 minutes, last 24 hours</title>",
-        h + 20.0
-    );
-    for (i, b) in buckets.iter().enumerate() {
-        let bh = b.heartbeats as f64 / max_hb * h;
-        svg.push_str(&format!(
-            "<rect class=\"bar\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\"/>",
-            i as f64 * bw,
-            h - bh,
-            (bw - 1.0).max(0.5),
-            bh
-        ));
+/// The 24 h activity chart, inline SVG (`templates/chart.svg`): heartbeats per 15 min (bars)
+/// and the most cameras active in each quarter-hour (line), with the figures of its caption.
+#[derive(Template)]
+#[template(path = "chart.svg")]
+pub struct Chart {
+    width: f64,
+    height: f64,
+    bars: Vec<Bar>,
+    /// The points of the line.
+    line: Vec<(f64, f64)>,
+    /// A time every 16 quarter-hours (4 h), in the tenant's time zone.
+    ticks: Vec<Tick>,
+    /// Heartbeats over the 24 h.
+    pub heartbeats: i64,
+    /// Quarter-hours without any heartbeat.
+    pub silent: usize,
+    pub quarter_hours: usize,
+}
+
+struct Bar {
+    x: f64,
+    y: f64,
+    width: f64,
+    height: f64,
+}
+
+struct Tick {
+    x: f64,
+    time: String,
+}
+
+impl Chart {
+    fn new(buckets: &[Bucket], tz: chrono_tz::Tz) -> Self {
+        let (w, h) = (960.0_f64, 160.0_f64);
+        let n = buckets.len().max(1) as f64;
+        let max_hb = buckets
+            .iter()
+            .map(|b| b.heartbeats)
+            .max()
+            .unwrap_or(0)
+            .max(1) as f64;
+        let max_cam = buckets
+            .iter()
+            .map(|b| b.cameras.max(b.active_cameras))
+            .max()
+            .unwrap_or(0)
+            .max(1) as f64;
+        let bw = w / n;
+        Self {
+            width: w,
+            height: h,
+            bars: buckets
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    let bh = b.heartbeats as f64 / max_hb * h;
+                    Bar {
+                        x: i as f64 * bw,
+                        y: h - bh,
+                        width: (bw - 1.0).max(0.5),
+                        height: bh,
+                    }
+                })
+                .collect(),
+            line: buckets
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    (
+                        i as f64 * bw + bw / 2.0,
+                        h - b.active_cameras as f64 / max_cam * (h - 4.0),
+                    )
+                })
+                .collect(),
+            ticks: buckets
+                .iter()
+                .enumerate()
+                .step_by(16)
+                .map(|(i, b)| Tick {
+                    x: i as f64 * bw,
+                    time: b.start.with_timezone(&tz).format("%H:%M").to_string(),
+                })
+                .collect(),
+            heartbeats: buckets.iter().map(|b| b.heartbeats).sum(),
+            silent: buckets.iter().filter(|b| b.heartbeats == 0).count(),
+            quarter_hours: buckets.len(),
+        }
     }
-    let points: Vec<String> = buckets
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            format!(
-                "{:.1},{:.1}",
-                i as f64 * bw + bw / 2.0,
-                h - b.active_cameras as f64 / max_cam * (h - 4.0)
-            )
-        })
-        .collect();
-    svg.push_str(&format!(
-        "<polyline class=\"line\" points=\"{}\"/>",
-        points.join(" ")
-    ));
-    for (i, b) in buckets.iter().enumerate().step_by(16) {
-        svg.push_str(&format!(
-            "<text class=\"axis\" x=\"{:.1}\" y=\"{}\">{}</text>",
-            i as f64 * bw,
-            h + 15.0,
-            b.start.with_timezone(&tz).format("%H:%M")
-        ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_chart_draws_a_bar_and_a_point_per_quarter_hour_and_a_time_every_four_hours() {
+        let start = Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap();
+        let buckets: Vec<Bucket> = [(0, 0), (5, 1), (3, 2)]
+            .into_iter()
+            .enumerate()
+            .map(|(i, (heartbeats, active_cameras))| Bucket {
+                start: start + chrono::Duration::minutes(15 * i as i64),
+                heartbeats,
+                active_cameras,
+                cameras: 4,
+            })
+            .collect();
+        let chart = Chart::new(&buckets, chrono_tz::Europe::Berlin);
+        assert_eq!(
+            chart.to_string(),
+            "<svg class=\"chart\" viewBox=\"0 0 960 180\" role=\"img\" aria-labelledby=\"chart-title\" preserveAspectRatio=\"none\">\
+             <title id=\"chart-title\">Heartbeats (bars) and active cameras (line) per 15 minutes, last 24 hours</title>\
+             <rect class=\"bar\" x=\"0.0\" y=\"160.0\" width=\"319.0\" height=\"0.0\"/>\
+             <rect class=\"bar\" x=\"320.0\" y=\"0.0\" width=\"319.0\" height=\"160.0\"/>\
+             <rect class=\"bar\" x=\"640.0\" y=\"64.0\" width=\"319.0\" height=\"96.0\"/>\
+             <polyline class=\"line\" points=\"160.0,160.0 480.0,121.0 800.0,82.0\"/>\
+             <text class=\"axis\" x=\"0.0\" y=\"175\">09:00</text></svg>"
+        );
+        assert_eq!(
+            (chart.heartbeats, chart.silent, chart.quarter_hours),
+            (8, 1, 3)
+        );
+        assert_eq!(
+            Chart::new(&[], chrono_tz::UTC).to_string(),
+            "<svg class=\"chart\" viewBox=\"0 0 960 180\" role=\"img\" aria-labelledby=\"chart-title\" preserveAspectRatio=\"none\">\
+             <title id=\"chart-title\">Heartbeats (bars) and active cameras (line) per 15 minutes, last 24 hours</title>\
+             <polyline class=\"line\" points=\"\"/></svg>"
+        );
     }
-    svg.push_str("</svg>");
-    let total: i64 = buckets.iter().map(|b| b.heartbeats).sum();
-    let silent = buckets.iter().filter(|b| b.heartbeats == 0).count();
-    (
-        svg,
-        format!(
-            "{total} heartbeats in the last 24 hours; {silent} of {} quarter-hours without any.",
-            buckets.len()
-        ),
-    )
 }
