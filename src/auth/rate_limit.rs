@@ -97,6 +97,26 @@ fn prune(q: &mut VecDeque<Instant>, now: Instant, window: Duration) {
     }
 }
 
+/// The client's IP address, when the server was started with connect info (it is, outside
+/// in-process tests). Used only for login rate limiting, by the JSON API and the web UI.
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip()),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -131,25 +131,7 @@ fn pointer_of(path: &serde_path_to_error::Path) -> String {
 
 pub use crate::domain::Validation;
 
-/// The client's IP address, when the server was started with connect info (it is, outside
-/// in-process tests). Used only for login rate limiting.
-pub struct ClientAddr(pub Option<std::net::IpAddr>);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _: &S,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|info| info.0.ip()),
-        ))
-    }
-}
+pub use crate::auth::rate_limit::ClientAddr;
 
 /// A path parameter. One that does not parse (an id that is not a UUID) names no resource:
 /// 404, like any other missing object.

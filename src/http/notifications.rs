@@ -19,11 +19,13 @@ use crate::{
     },
     notify::scheduler,
 };
+use askama::Template;
+use askama_web::WebTemplate;
 use axum::{
     Json,
     extract::{Query, State},
     http::{StatusCode, header},
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -298,24 +300,26 @@ pub struct UnsubscribeParams {
     pub token: String,
 }
 
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let esc = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
-    let html = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title></head><body style=\"font-family:sans-serif\"><h1>{t}</h1>{body}</body></html>",
-        t = esc(title)
-    );
+/// The public pages of an unsubscribe link (`templates/unsubscribe.html`).
+#[derive(Template, WebTemplate)]
+#[template(path = "unsubscribe.html")]
+struct UnsubscribePage<'a> {
+    title: &'a str,
+    body: UnsubscribeBody<'a>,
+}
+
+enum UnsubscribeBody<'a> {
+    /// One paragraph of text.
+    Says(&'a str),
+    /// Asks to confirm stopping the e-mails to `recipient` about `licenses` licenses.
+    Asks { recipient: &'a str, licenses: usize },
+}
+
+fn page(status: StatusCode, title: &str, body: UnsubscribeBody<'_>) -> Response {
     (
         status,
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        Html(html),
+        [(header::CACHE_CONTROL, "no-store")],
+        UnsubscribePage { title, body },
     )
         .into_response()
 }
@@ -334,23 +338,18 @@ async fn unsubscribe_page(
         return page(
             StatusCode::BAD_REQUEST,
             "Invalid link",
-            "<p>This unsubscribe link is not valid. Copy the whole link from the e-mail.</p>",
+            UnsubscribeBody::Says(
+                "This unsubscribe link is not valid. Copy the whole link from the e-mail.",
+            ),
         );
-    };
-    let esc = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
     };
     page(
         StatusCode::OK,
         "Unsubscribe",
-        &format!(
-            "<p>Stop inactivity e-mails to <b>{}</b> for {} license(s)?</p><form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\"><button type=\"submit\">Unsubscribe</button></form>",
-            esc(&u.recipient),
-            u.licenses.len()
-        ),
+        UnsubscribeBody::Asks {
+            recipient: &u.recipient,
+            licenses: u.licenses.len(),
+        },
     )
 }
 
@@ -368,7 +367,7 @@ async fn unsubscribe(
         return Ok(page(
             StatusCode::BAD_REQUEST,
             "Invalid link",
-            "<p>This unsubscribe link is not valid.</p>",
+            UnsubscribeBody::Says("This unsubscribe link is not valid."),
         ));
     };
     let mut tx = db::begin_tenant(&state.pool, u.tenant_id).await?;
@@ -390,6 +389,6 @@ async fn unsubscribe(
     Ok(page(
         StatusCode::OK,
         "Unsubscribed",
-        "<p>You will no longer receive these e-mails.</p>",
+        UnsubscribeBody::Says("You will no longer receive these e-mails."),
     ))
 }

@@ -2,6 +2,7 @@
 //! their stable Message-ID, and signed one-click unsubscribe links (RFC 8058).
 
 use crate::domain::status::human_duration;
+use askama::Template;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -56,12 +57,29 @@ pub struct Rendered {
     pub html: String,
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
+/// The HTML part (`templates/email.html`); askama escapes what it prints.
+#[derive(Template)]
+#[template(path = "email.html")]
+struct HtmlPart<'a> {
+    items: &'a [HtmlItem<'a>],
+    time_zone: &'a str,
+    unsubscribe_url: &'a str,
+}
+
+/// One item as the HTML part shows it: the same facts as the text part.
+struct HtmlItem<'a> {
+    headline: String,
+    name: &'a str,
+    key: &'a str,
+    last_activity: String,
+    link: String,
+    cameras: Vec<HtmlCamera<'a>>,
+}
+
+struct HtmlCamera<'a> {
+    id: &'a str,
+    status: &'a str,
+    health: String,
 }
 
 fn local(t: DateTime<Utc>, tz: Tz) -> String {
@@ -115,8 +133,7 @@ pub fn render(
         }
     };
     let mut text = String::new();
-    let mut html =
-        String::from("<!doctype html><html><body style=\"font-family:sans-serif;color:#222\">");
+    let mut html_items = Vec::with_capacity(items.len());
     for item in items {
         let link = format!("{public_url}/licenses/{}", item.license_id);
         let last = match item.last_activity_at {
@@ -132,25 +149,17 @@ pub fn render(
             "{head}\n\nLicense:       {} ({})\nLast activity: {last}\n",
             item.license_name, item.license_key
         ));
-        html.push_str(&format!(
-            "<h2 style=\"font-size:1.1em\">{}</h2><p>License: <b>{}</b> ({})<br>Last activity: {}</p>",
-            esc(&head),
-            esc(&item.license_name),
-            esc(&item.license_key),
-            esc(&last)
-        ));
         if item.kind != Kind::Recovery {
             text.push_str(&format!(
                 "Inactive for:  {}\n",
                 human_duration((now - item.baseline_at).num_seconds())
             ));
         }
+        let mut cameras = Vec::with_capacity(item.cameras.len());
         if item.cameras.is_empty() {
             text.push_str("Cameras at last contact: none reported\n");
-            html.push_str("<p>Cameras at last contact: none reported</p>");
         } else {
             text.push_str("Cameras at last contact:\n");
-            html.push_str("<p>Cameras at last contact:</p><ul>");
             for c in &item.cameras {
                 let health = if c.health < 0 {
                     "unknown".to_owned()
@@ -158,30 +167,34 @@ pub fn render(
                     c.health.to_string()
                 };
                 text.push_str(&format!("  - {}: {}, health {health}\n", c.id, c.status));
-                html.push_str(&format!(
-                    "<li>{}: {}, health {}</li>",
-                    esc(&c.id),
-                    esc(&c.status),
-                    esc(&health)
-                ));
+                cameras.push(HtmlCamera {
+                    id: &c.id,
+                    status: &c.status,
+                    health,
+                });
             }
-            html.push_str("</ul>");
         }
         text.push_str(&format!("Activity Status: {link}\n\n"));
-        html.push_str(&format!(
-            "<p><a href=\"{}\">Open the Activity Status</a></p><hr>",
-            esc(&link)
-        ));
+        html_items.push(HtmlItem {
+            headline: head,
+            name: &item.license_name,
+            key: &item.license_key,
+            last_activity: last,
+            link,
+            cameras,
+        });
     }
     text.push_str(&format!(
         "Times are in {}.\nStop these e-mails for this recipient: {unsubscribe_url}\n",
         tz.name()
     ));
-    html.push_str(&format!(
-        "<p style=\"color:#666;font-size:.9em\">Times are in {}. <a href=\"{}\">Unsubscribe</a> from these e-mails.</p></body></html>",
-        esc(tz.name()),
-        esc(unsubscribe_url)
-    ));
+    let html = HtmlPart {
+        items: &html_items,
+        time_zone: tz.name(),
+        unsubscribe_url,
+    }
+    .render()
+    .unwrap_or_else(|_| unreachable!("the template prints only strings, which cannot fail"));
     Rendered {
         subject,
         text,
@@ -321,7 +334,8 @@ mod tests {
             r.text
                 .contains("https://sw.test/licenses/00000000-0000-0000-0000-000000000000")
         );
-        assert!(r.html.contains("Depot &lt;7&gt;") && !r.html.contains("Depot <7>"));
+        // askama's escaper writes numeric references: `&#60;` is `&lt;`.
+        assert!(r.html.contains("Depot &#60;7&#62;") && !r.html.contains("Depot <7>"));
         assert!(r.html.contains("unsubscribe?token=x"));
     }
 

@@ -1,10 +1,7 @@
-//! The web UI's answer to a failed use case: a plain page with the status code the JSON API
-//! would use, never a problem+json body. The cause of a server error goes to the log only.
+//! How the web UI answers a failed use case: with the status code the JSON API would use, and
+//! the cause of a server error in the log only. (`page::failure` renders it as a page.)
 
-use super::pages::Nav;
 use crate::app::AppError;
-use askama::Template;
-use askama_web::WebTemplate;
 use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
@@ -24,25 +21,20 @@ pub fn status(e: &AppError) -> StatusCode {
     }
 }
 
-#[derive(Template, WebTemplate)]
-#[template(path = "message.html")]
-struct ErrorPage {
-    nav: Option<Nav>,
-    title: &'static str,
-    message: &'static str,
-}
-
-/// A page for a failed call that the handler did not answer itself.
-pub fn page(e: impl Into<AppError>) -> Response {
-    let e: AppError = e.into();
-    let code = status(&e);
+/// The status of `e`, after logging a server error's cause.
+pub fn logged_status(e: &AppError) -> StatusCode {
+    let code = status(e);
     if code.is_server_error() {
         tracing::error!(error = ?e, "page failed");
     }
-    let page = ErrorPage {
-        nav: None,
-        title: "Something went wrong",
-        message: "The page could not be shown. Try again in a moment.",
-    };
-    (code, page).into_response()
+    code
+}
+
+/// A bare answer for where no page can be rendered yet (the session extractor).
+pub fn plain(e: &AppError) -> Response {
+    (
+        logged_status(e),
+        "The page could not be shown. Try again in a moment.",
+    )
+        .into_response()
 }

@@ -5,10 +5,28 @@
 //! Security: a session cookie (`session`), a CSRF token on every form, a strict
 //! Content-Security-Policy (no inline script or style), and askama's escaping of all output.
 //! Every page is tenant-scoped through the session; another tenant's id is a 404.
+//!
+//! # Layout
+//!
+//! One module per page, each with its handlers, its template's struct and its form:
+//! `monitoring`, `activity` (Activity Status), `notifications` (Setup Notification),
+//! `licenses` (the license form, delete, agent tokens), `users`, `api_keys`, `login` (login and
+//! logout). `page` holds what they share (navigation, message pages, the CSRF and role check,
+//! the tenant transaction, time formatting), `form` the checking and parsing of posted forms,
+//! `session` the cookie and CSRF tokens, `assets` the embedded CSS and JS.
 
+pub mod activity;
+pub mod api_keys;
+pub mod assets;
 pub mod error;
-pub mod pages;
+pub mod form;
+pub mod licenses;
+pub mod login;
+pub mod monitoring;
+pub mod notifications;
+pub mod page;
 pub mod session;
+pub mod users;
 
 use crate::app::AppState;
 use axum::{
@@ -45,39 +63,39 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(pages::monitoring))
-        .route("/login", get(pages::login_page).post(pages::login))
-        .route("/logout", post(pages::logout))
-        .route("/licenses", post(pages::create_license))
-        .route("/licenses/new", get(pages::new_license))
-        .route("/licenses/{id}", get(pages::activity))
+        .route("/", get(monitoring::monitoring))
+        .route("/login", get(login::login_page).post(login::login))
+        .route("/logout", post(login::logout))
+        .route("/licenses", post(licenses::create_license))
+        .route("/licenses/new", get(licenses::new_license))
+        .route("/licenses/{id}", get(activity::activity))
         .route(
             "/licenses/{id}/edit",
-            get(pages::edit_license).post(pages::update_license),
+            get(licenses::edit_license).post(licenses::update_license),
         )
-        .route("/licenses/{id}/delete", post(pages::delete_license))
+        .route("/licenses/{id}/delete", post(licenses::delete_license))
         .route(
             "/licenses/{id}/notifications",
-            get(pages::notification_page).post(pages::save_notifications),
+            get(notifications::notification_page).post(notifications::save_notifications),
         )
         .route(
             "/licenses/{id}/agent-tokens",
-            post(pages::create_agent_token),
+            post(licenses::create_agent_token),
         )
         .route(
             "/licenses/{id}/agent-tokens/{token_id}/revoke",
-            post(pages::revoke_agent_token),
+            post(licenses::revoke_agent_token),
         )
-        .route("/users", get(pages::users).post(pages::create_user))
-        .route("/users/{id}/role", post(pages::change_role))
-        .route("/users/{id}/delete", post(pages::delete_user))
+        .route("/users", get(users::users).post(users::create_user))
+        .route("/users/{id}/role", post(users::change_role))
+        .route("/users/{id}/delete", post(users::delete_user))
         .route(
             "/api-keys",
-            get(pages::api_keys).post(pages::create_api_key),
+            get(api_keys::api_keys).post(api_keys::create_api_key),
         )
-        .route("/api-keys/{id}/revoke", post(pages::revoke_api_key))
-        .route("/static/app.css", get(pages::css))
-        .route("/static/app.js", get(pages::js))
+        .route("/api-keys/{id}/revoke", post(api_keys::revoke_api_key))
+        .route("/static/app.css", get(assets::css))
+        .route("/static/app.js", get(assets::js))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),

@@ -82,7 +82,7 @@ impl FromRequestParts<AppState> for UiSession {
         };
         let user = match identity::current_user(state, &claims).await {
             Ok(user) => user,
-            Err(IdentityError::Failed(e)) => return Err(super::error::page(e)),
+            Err(IdentityError::Failed(e)) => return Err(super::error::plain(&e)),
             Err(_) => return Err(to_login()),
         };
         Ok(Self {

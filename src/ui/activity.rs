@@ -1,0 +1,362 @@
+//! The Activity Status page of one license: status and reasons, agents, cameras, the 24 h
+//! activity chart, recent notifications and (for editors) the agent tokens.
+
+use super::{
+    page::{Nav, ago, failure, local, not_found, status_class, with_tenant},
+    session::UiSession,
+};
+use crate::{
+    app::{self, AppError, AppState},
+    domain::status::human_duration,
+    store::{agent_tokens, instances::Bucket},
+};
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::{
+    extract::{Path, State},
+    response::{IntoResponse, Response},
+};
+
+use uuid::Uuid;
+
+pub struct AgentRow {
+    pub hostname: String,
+    pub instance: String,
+    pub version: String,
+    pub last_seen: String,
+    pub offset: String,
+    pub warning: bool,
+}
+
+pub struct CameraRow {
+    pub id: String,
+    pub url: String,
+    pub last_activity: String,
+    pub health: String,
+    pub grade: String,
+    pub state: String,
+    pub active: bool,
+    pub feed: String,
+    pub webhooks: String,
+    pub fps: String,
+    pub buffered: String,
+    pub bitrate: String,
+    pub last_error: String,
+}
+
+pub struct NotificationRow {
+    pub when: String,
+    pub kind: String,
+    pub recipient: String,
+    pub state: String,
+    pub detail: String,
+}
+
+pub struct TokenRow {
+    pub id: Uuid,
+    pub name: String,
+    pub prefix: String,
+    pub created: String,
+    pub last_used: String,
+    pub revoked: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "activity.html")]
+pub struct ActivityPage {
+    pub nav: Option<Nav>,
+    pub id: Uuid,
+    pub name: String,
+    pub key: String,
+    pub symbol: String,
+    pub label: String,
+    pub class: &'static str,
+    pub reasons: Vec<String>,
+    pub check_interval: String,
+    pub last_activity: String,
+    pub last_activity_abs: String,
+    pub agents: Vec<AgentRow>,
+    pub cameras: Vec<CameraRow>,
+    pub chart: Chart,
+    pub notifications: Vec<NotificationRow>,
+    pub tokens: Vec<TokenRow>,
+    pub refreshed: String,
+}
+
+fn num(x: f64, unit: &str) -> String {
+    if x < 0.0 {
+        "unknown".to_owned()
+    } else {
+        format!("{x:.1}{unit}")
+    }
+}
+
+pub async fn activity(
+    State(state): State<AppState>,
+    s: UiSession,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = id.parse::<Uuid>() else {
+        return not_found(&s);
+    };
+    let now = state.clock.now();
+    let (a, _) = match app::status::activity_status(&state, s.tenant_id, id).await {
+        Ok(x) => x,
+        Err(AppError::NotFound) => return not_found(&s),
+        Err(e) => return failure(e),
+    };
+    let since = now - chrono::Duration::hours(24);
+    let buckets = match app::status::activity(&state, s.tenant_id, id, since, now, 900).await {
+        Ok(b) => b,
+        Err(e) => return failure(e),
+    };
+    let notes = match app::notifications::history(&state, s.tenant_id, id, 20).await {
+        Ok(n) => n,
+        Err(e) => return failure(e),
+    };
+    let tokens = if s.can_edit() {
+        match with_tenant(&state, &s, async |tx| {
+            agent_tokens::list(tx, s.tenant_id, id).await
+        })
+        .await
+        {
+            Ok(t) => t,
+            Err(e) => return failure(e),
+        }
+    } else {
+        Vec::new()
+    };
+    let page = ActivityPage {
+        nav: Some(Nav::new(&s, "monitoring")),
+        id: a.id,
+        name: a.name,
+        key: a.key,
+        symbol: a.symbol,
+        label: a.status.label().to_owned(),
+        class: status_class(a.status),
+        reasons: a.reasons,
+        check_interval: human_duration(i64::from(a.check_interval_seconds)),
+        last_activity: ago(a.last_activity_at, now),
+        last_activity_abs: a
+            .last_activity_at
+            .map_or_else(|| "never".to_owned(), |t| local(t, s.tz)),
+        agents: a
+            .agents
+            .into_iter()
+            .map(|g| AgentRow {
+                hostname: if g.hostname.is_empty() {
+                    "(unnamed)".to_owned()
+                } else {
+                    g.hostname
+                },
+                instance: g.instance_id.to_string(),
+                version: g.version,
+                last_seen: format!(
+                    "{} ({})",
+                    ago(Some(g.last_seen_at), now),
+                    local(g.last_seen_at, s.tz)
+                ),
+                offset: format!("{:+.1} s", g.clock_offset_seconds),
+                warning: g.clock_warning,
+            })
+            .collect(),
+        cameras: a
+            .cameras
+            .into_iter()
+            .map(|c| CameraRow {
+                id: c.camera_id,
+                url: c.url.unwrap_or_default(),
+                last_activity: ago(Some(c.last_activity_at), now),
+                health: if c.health < 0 {
+                    "unknown".to_owned()
+                } else {
+                    c.health.to_string()
+                },
+                grade: c.health_grade.as_str().to_owned(),
+                state: c.state.as_str().to_owned(),
+                active: c.active,
+                feed: if c.video_feed.live {
+                    "live".to_owned()
+                } else {
+                    c.video_feed.last_frame_at.map_or_else(
+                        || "no frames".to_owned(),
+                        |t| format!("stalled, last frame {}", ago(Some(t), now)),
+                    )
+                },
+                webhooks: format!("{} ({} cached)", c.webhooks.status, c.webhooks.cached),
+                fps: format!(
+                    "{} / {}",
+                    num(c.video_feed.received_fps, ""),
+                    num(c.video_feed.expected_fps, "")
+                ),
+                buffered: num(c.video_feed.buffered_pct, " %"),
+                bitrate: num(c.video_feed.bitrate_kbps, " kbit/s"),
+                last_error: c.last_error.unwrap_or_default(),
+            })
+            .collect(),
+        chart: Chart::new(&buckets, s.tz),
+        notifications: notes
+            .into_iter()
+            .map(|n| NotificationRow {
+                when: local(n.created_at, s.tz),
+                kind: if n.kind == "reminder" {
+                    format!("reminder {}", n.k)
+                } else {
+                    n.kind
+                },
+                recipient: n.recipient,
+                detail: match (&n.sent_at, &n.last_error) {
+                    (Some(t), _) => format!("sent {}", local(*t, s.tz)),
+                    (None, Some(e)) => format!("{} attempt(s): {e}", n.attempts),
+                    (None, None) => String::new(),
+                },
+                state: n.state,
+            })
+            .collect(),
+        tokens: tokens
+            .into_iter()
+            .map(|t| TokenRow {
+                id: t.id,
+                name: t.name,
+                prefix: t.prefix,
+                created: local(t.created_at, s.tz),
+                last_used: ago(t.last_used_at, now),
+                revoked: t.revoked_at.is_some(),
+            })
+            .collect(),
+        refreshed: local(now, s.tz),
+    };
+    page.into_response()
+}
+
+/// The 24 h activity chart, inline SVG (`templates/chart.svg`): heartbeats per 15 min (bars)
+/// and the most cameras active in each quarter-hour (line), with the figures of its caption.
+#[derive(Template)]
+#[template(path = "chart.svg")]
+pub struct Chart {
+    width: f64,
+    height: f64,
+    bars: Vec<Bar>,
+    /// The points of the line.
+    line: Vec<(f64, f64)>,
+    /// A time every 16 quarter-hours (4 h), in the tenant's time zone.
+    ticks: Vec<Tick>,
+    /// Heartbeats over the 24 h.
+    pub heartbeats: i64,
+    /// Quarter-hours without any heartbeat.
+    pub silent: usize,
+    pub quarter_hours: usize,
+}
+
+struct Bar {
+    x: f64,
+    y: f64,
+    width: f64,
+    height: f64,
+}
+
+struct Tick {
+    x: f64,
+    time: String,
+}
+
+impl Chart {
+    fn new(buckets: &[Bucket], tz: chrono_tz::Tz) -> Self {
+        let (w, h) = (960.0_f64, 160.0_f64);
+        let n = buckets.len().max(1) as f64;
+        let max_hb = buckets
+            .iter()
+            .map(|b| b.heartbeats)
+            .max()
+            .unwrap_or(0)
+            .max(1) as f64;
+        let max_cam = buckets
+            .iter()
+            .map(|b| b.cameras.max(b.active_cameras))
+            .max()
+            .unwrap_or(0)
+            .max(1) as f64;
+        let bw = w / n;
+        Self {
+            width: w,
+            height: h,
+            bars: buckets
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    let bh = b.heartbeats as f64 / max_hb * h;
+                    Bar {
+                        x: i as f64 * bw,
+                        y: h - bh,
+                        width: (bw - 1.0).max(0.5),
+                        height: bh,
+                    }
+                })
+                .collect(),
+            line: buckets
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    (
+                        i as f64 * bw + bw / 2.0,
+                        h - b.active_cameras as f64 / max_cam * (h - 4.0),
+                    )
+                })
+                .collect(),
+            ticks: buckets
+                .iter()
+                .enumerate()
+                .step_by(16)
+                .map(|(i, b)| Tick {
+                    x: i as f64 * bw,
+                    time: b.start.with_timezone(&tz).format("%H:%M").to_string(),
+                })
+                .collect(),
+            heartbeats: buckets.iter().map(|b| b.heartbeats).sum(),
+            silent: buckets.iter().filter(|b| b.heartbeats == 0).count(),
+            quarter_hours: buckets.len(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn the_chart_draws_a_bar_and_a_point_per_quarter_hour_and_a_time_every_four_hours() {
+        let start = Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap();
+        let buckets: Vec<Bucket> = [(0, 0), (5, 1), (3, 2)]
+            .into_iter()
+            .enumerate()
+            .map(|(i, (heartbeats, active_cameras))| Bucket {
+                start: start + chrono::Duration::minutes(15 * i as i64),
+                heartbeats,
+                active_cameras,
+                cameras: 4,
+            })
+            .collect();
+        let chart = Chart::new(&buckets, chrono_tz::Europe::Berlin);
+        assert_eq!(
+            chart.to_string(),
+            "<svg class=\"chart\" viewBox=\"0 0 960 180\" role=\"img\" aria-labelledby=\"chart-title\" preserveAspectRatio=\"none\">\
+             <title id=\"chart-title\">Heartbeats (bars) and active cameras (line) per 15 minutes, last 24 hours</title>\
+             <rect class=\"bar\" x=\"0.0\" y=\"160.0\" width=\"319.0\" height=\"0.0\"/>\
+             <rect class=\"bar\" x=\"320.0\" y=\"0.0\" width=\"319.0\" height=\"160.0\"/>\
+             <rect class=\"bar\" x=\"640.0\" y=\"64.0\" width=\"319.0\" height=\"96.0\"/>\
+             <polyline class=\"line\" points=\"160.0,160.0 480.0,121.0 800.0,82.0\"/>\
+             <text class=\"axis\" x=\"0.0\" y=\"175\">09:00</text></svg>"
+        );
+        assert_eq!(
+            (chart.heartbeats, chart.silent, chart.quarter_hours),
+            (8, 1, 3)
+        );
+        assert_eq!(
+            Chart::new(&[], chrono_tz::UTC).to_string(),
+            "<svg class=\"chart\" viewBox=\"0 0 960 180\" role=\"img\" aria-labelledby=\"chart-title\" preserveAspectRatio=\"none\">\
+             <title id=\"chart-title\">Heartbeats (bars) and active cameras (line) per 15 minutes, last 24 hours</title>\
+             <polyline class=\"line\" points=\"\"/></svg>"
+        );
+    }
+}
