@@ -29,6 +29,19 @@ pub const ADMIN_TOKEN: &str = "test-platform-admin-token-0123456789";
 pub const JWT_SECRET: &str = "test-jwt-secret-that-is-long-enough-0123456789";
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// The tables of accounts and credentials: what a management request could write.
+pub const ACCOUNT_TABLES: [&str; 6] = [
+    "tenants",
+    "users",
+    "login_emails",
+    "api_keys",
+    "licenses",
+    "agent_tokens",
+];
+
+/// The tables an ingest request writes.
+pub const INGEST_TABLES: [&str; 3] = ["heartbeats", "agent_instances", "camera_state"];
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
@@ -333,20 +346,30 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Counts of every table a request could write to, to prove that nothing was written.
-    pub async fn snapshot(&self) -> Vec<i64> {
+    /// Row counts of these tables, in order.
+    pub async fn counts(&self, tables: &[&str]) -> Vec<i64> {
         let mut counts = Vec::new();
-        for table in [
-            "tenants",
-            "users",
-            "login_emails",
-            "api_keys",
-            "licenses",
-            "agent_tokens",
-        ] {
+        for table in tables {
             counts.push(self.count(table).await);
         }
         counts
+    }
+
+    /// Counts of every table a management request could write to ([`ACCOUNT_TABLES`]), to
+    /// prove that nothing was written.
+    pub async fn snapshot(&self) -> Vec<i64> {
+        self.counts(&ACCOUNT_TABLES).await
+    }
+
+    /// Every row of a table as JSON text, in a stable order (past row-level security): an
+    /// UPDATE shows here where a count does not change.
+    pub async fn rows(&self, table: &str) -> String {
+        let sql =
+            format!("SELECT coalesce(json_agg(t ORDER BY t::text)::text, '[]') FROM {table} t");
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
     }
 }
 

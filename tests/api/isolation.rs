@@ -181,14 +181,7 @@ async fn row_level_security_alone_hides_other_tenants_rows(pool: PgPool) {
     assert_eq!(app.count("licenses").await, 2);
 
     let mut tx = streamwatch::db::begin_tenant(&pool, a_id).await.unwrap();
-    for table in [
-        "tenants",
-        "users",
-        "login_emails",
-        "api_keys",
-        "licenses",
-        "agent_tokens",
-    ] {
+    for table in ACCOUNT_TABLES {
         let tenant_column = if table == "tenants" {
             "id"
         } else {
