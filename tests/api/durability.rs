@@ -11,7 +11,7 @@
     reason = "helpers of tests: a panic is a failed test with its location"
 )]
 
-use crate::helpers::{PASSWORD, ServerProcess, active_camera, database_url, heartbeat};
+use crate::helpers::{Batch, Camera, PASSWORD, ServerProcess, database_url};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::{
@@ -92,18 +92,15 @@ async fn set_up(client: &reqwest::Client, base: &str) -> Vec<String> {
 }
 
 fn batch(instance: Uuid, first_seq: u64) -> Value {
-    let heartbeats: Vec<Value> = (first_seq..first_seq + HEARTBEATS_PER_REQUEST)
-        .map(|seq| {
-            heartbeat(
-                seq,
-                chrono::Utc::now(),
-                &[("camera-1", active_camera()), ("camera-2", active_camera())],
-            )
-        })
-        .collect();
-    json!({"agent": {"instance_id": instance, "version": "0.1.0", "hostname": "load-box",
-                     "sent_at": chrono::Utc::now()},
-           "heartbeats": heartbeats})
+    Batch::new(instance)
+        .hostname("load-box")
+        .sent_at(chrono::Utc::now())
+        .seqs(first_seq..first_seq + HEARTBEATS_PER_REQUEST)
+        .cameras([
+            ("camera-1", Camera::active()),
+            ("camera-2", Camera::active()),
+        ])
+        .to_json()
 }
 
 fn seqs_of(batch: &Value) -> Vec<i64> {

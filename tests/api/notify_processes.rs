@@ -6,7 +6,7 @@
 //! Nothing here measures time: every wait is a bounded number of polls.
 
 use crate::{
-    helpers::{PASSWORD, ServerProcess, database_url},
+    helpers::{Batch, PASSWORD, ServerProcess, database_url},
     smtp::SmtpServer,
 };
 use chrono::Timelike;
@@ -264,10 +264,7 @@ async fn two_server_processes_sweeping_at_the_same_time_for_48_simulated_hours_s
         for (plan, (_, agent, instance)) in plans.iter().zip(&sites) {
             if plan.heartbeats.contains(&step) {
                 seq += 1;
-                let batch = json!({
-                    "agent": {"instance_id": instance, "version": "0.1.0", "hostname": "site-box"},
-                    "heartbeats": [crate::helpers::heartbeat(seq, chrono::Utc::now(), &[("camera-1", crate::helpers::active_camera())])]
-                });
+                let batch = Batch::new(*instance).seq(seq).active_camera();
                 let r = call(
                     client
                         .post(format!("{}/api/v1/ingest/heartbeats", a.base))

@@ -13,7 +13,7 @@
     reason = "helpers of tests: a panic is a failed test with its location"
 )]
 
-use crate::helpers::{PASSWORD, ServerProcess, active_camera, database_url, heartbeat};
+use crate::helpers::{Batch, PASSWORD, ServerProcess, database_url};
 use mailparse::MailHeaderMap;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -169,12 +169,12 @@ struct Pushed {
 }
 
 fn batch(instance: Uuid, first_seq: u64) -> Value {
-    let heartbeats: Vec<Value> = (first_seq..first_seq + HEARTBEATS_PER_REQUEST)
-        .map(|seq| heartbeat(seq, chrono::Utc::now(), &[("camera-1", active_camera())]))
-        .collect();
-    json!({"agent": {"instance_id": instance, "version": "0.1.0", "hostname": "replica-box",
-                     "sent_at": chrono::Utc::now()},
-           "heartbeats": heartbeats})
+    Batch::new(instance)
+        .hostname("replica-box")
+        .sent_at(chrono::Utc::now())
+        .seqs(first_seq..first_seq + HEARTBEATS_PER_REQUEST)
+        .active_camera()
+        .to_json()
 }
 
 /// Pushes one batch to `replica` (or the next one), retrying 429 and 503, and records the
