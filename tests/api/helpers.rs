@@ -9,8 +9,8 @@
 //! The fixtures every module shares live here too: sites ([`TestSite`]: a license with an
 //! agent token) and populated tenants, heartbeat batches as agents send them ([`Batch`],
 //! [`Heartbeat`], [`Camera`]), the lists of tables a request could write
-//! ([`ACCOUNT_TABLES`], [`INGEST_TABLES`]), and [`ServerProcess`], a `streamwatch serve`
-//! child process.
+//! ([`ACCOUNT_TABLES`], [`INGEST_TABLES`]), and, for `streamwatch serve` child processes,
+//! [`ServerProcess`] and [`Servers`].
 
 use axum::{
     extract::{MatchedPath, Request},
@@ -27,7 +27,10 @@ use std::{
     collections::BTreeSet,
     net::SocketAddr,
     process::Stdio,
-    sync::{Mutex, OnceLock},
+    sync::{
+        Arc, Mutex, OnceLock,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 use streamwatch::{config::Settings, http, startup};
@@ -962,5 +965,137 @@ impl ServerProcess {
             Some(handle) => handle.await.unwrap_or_default(),
             None => String::new(),
         }
+    }
+}
+
+/// JSON requests to one or more `streamwatch serve` processes, each to the next one in turn, as
+/// a round-robin load balancer sends them. Unlike [`TestApp`]'s, these answers are not checked
+/// against the contract: only the in-process router reports which route answered.
+#[derive(Clone)]
+pub struct Servers {
+    client: reqwest::Client,
+    bases: Arc<Vec<String>>,
+    next: Arc<AtomicUsize>,
+}
+
+impl Servers {
+    /// The servers at these base URLs (`http://host:port`).
+    pub fn new(client: reqwest::Client, bases: Vec<String>) -> Self {
+        Self {
+            client,
+            bases: Arc::new(bases),
+            next: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// The index of the server whose turn it is.
+    pub fn next_server(&self) -> usize {
+        self.next.fetch_add(1, Ordering::Relaxed) % self.bases.len()
+    }
+
+    /// One request to the next server: (status, JSON body or `null`).
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let server = self.next_server();
+        self.send_to(server, method, path, token, body).await
+    }
+
+    /// One request to server `server` (an index into the base URLs); ingest requests carry
+    /// the protocol header, as an agent's do.
+    pub async fn send_to(
+        &self,
+        server: usize,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.bases[server]));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if path == "/api/v1/ingest/heartbeats" {
+            request = request.header("Streamwatch-Protocol", "1");
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Like [`Servers::send`], asserting the status and returning the body.
+    pub async fn expect(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        status: u16,
+    ) -> Value {
+        let (got, answer) = self.send(method.clone(), path, token, body.as_ref()).await;
+        assert_eq!(got, status, "{method} {path}: {answer}");
+        answer
+    }
+
+    /// Creates the tenant Acme (Europe/Berlin), owned by `owner_email` with [`PASSWORD`], and
+    /// logs the owner in: returns the owner's access token.
+    pub async fn create_tenant(&self, admin_token: &str, owner_email: &str) -> String {
+        self.expect(
+            Method::POST,
+            "/api/v1/admin/tenants",
+            Some(admin_token),
+            Some(json!({"name": "Acme", "timezone": "Europe/Berlin",
+                        "owner": {"email": owner_email, "password": PASSWORD}})),
+            201,
+        )
+        .await;
+        let login = self
+            .expect(
+                Method::POST,
+                "/api/v1/auth/token",
+                None,
+                Some(json!({"email": owner_email, "password": PASSWORD})),
+                200,
+            )
+            .await;
+        login["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a license from this body; returns its id.
+    pub async fn create_license(&self, owner_token: &str, body: Value) -> String {
+        let license = self
+            .expect(
+                Method::POST,
+                "/api/v1/licenses",
+                Some(owner_token),
+                Some(body),
+                201,
+            )
+            .await;
+        license["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates an agent token for the license; returns its secret.
+    pub async fn create_agent_token(&self, owner_token: &str, license_id: &str) -> String {
+        let token = self
+            .expect(
+                Method::POST,
+                &format!("/api/v1/licenses/{license_id}/agent-tokens"),
+                Some(owner_token),
+                None,
+                201,
+            )
+            .await;
+        token["token"].as_str().unwrap().to_owned()
     }
 }
