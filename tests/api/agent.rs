@@ -10,7 +10,7 @@
 //! - webhook events are signed, cached while the receiver fails, delivered once it recovers,
 //!   and heartbeats report the failing webhooks meanwhile.
 
-use crate::helpers::{ADMIN_TOKEN, TestApp, TestSite, TestTenant};
+use crate::helpers::{ADMIN_TOKEN, TestApp, TestSite, TestTenant, free_port};
 use axum::{body::Bytes, extract::State, http::HeaderMap, http::StatusCode, routing::post};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -90,10 +90,7 @@ fn state_dir() -> PathBuf {
 
 /// A URL where nothing listens: the server is "down".
 fn closed_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}")
+    format!("http://127.0.0.1:{}", free_port())
 }
 
 /// An agent running in this process.
