@@ -10,7 +10,7 @@
 //! - webhook events are signed, cached while the receiver fails, delivered once it recovers,
 //!   and heartbeats report the failing webhooks meanwhile.
 
-use crate::helpers::{ADMIN_TOKEN, TestApp};
+use crate::helpers::{ADMIN_TOKEN, TestApp, TestSite, TestTenant, free_port};
 use axum::{body::Bytes, extract::State, http::HeaderMap, http::StatusCode, routing::post};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -30,45 +30,29 @@ use streamwatch_agent::{
     spool::{Spool, SpoolLimits},
 };
 
-/// A license with an agent token, in a fresh tenant.
-struct Site {
+/// The server agents report to: the application, with one site in a fresh tenant.
+struct Central {
     app: TestApp,
-    owner: String,
-    license_id: String,
-    agent_token: String,
+    tenant: TestTenant,
+    site: TestSite,
 }
 
-async fn site(app: TestApp) -> Site {
-    let tenant = app.create_tenant("agent-site").await;
-    let license = app.create_license(&tenant.owner_token, "LIC-AGENT").await;
-    let license_id = license["id"].as_str().unwrap().to_owned();
-    let (_, agent_token) = app
-        .create_agent_token(&tenant.owner_token, &license_id)
-        .await;
-    Site {
-        app,
-        owner: tenant.owner_token,
-        license_id,
-        agent_token,
+impl Central {
+    async fn start(app: TestApp) -> Self {
+        let (tenant, site) = app.create_tenant_with_site("agent-site", "LIC-AGENT").await;
+        Self { app, tenant, site }
     }
-}
 
-impl Site {
+    /// The license's Activity Status.
     async fn status(&self) -> Value {
-        let r = self
-            .app
-            .get(
-                &format!("/api/v1/licenses/{}/status", self.license_id),
-                &self.owner,
-            )
-            .await;
-        r.assert_status(200);
-        r.body
+        self.app
+            .license_status(&self.tenant.owner_token, &self.site.id)
+            .await
     }
 
-    /// The agent configuration for this site, pointed at `central`.
-    fn config(&self, central: &str, state_dir: &Path, extra: &str) -> Config {
-        agent_config(central, &self.agent_token, state_dir, extra)
+    /// The configuration of an agent of the site, pointed at `url`.
+    fn config(&self, url: &str, state_dir: &Path, extra: &str) -> Config {
+        agent_config(url, &self.site.agent_token, state_dir, extra)
     }
 }
 
@@ -106,10 +90,7 @@ fn state_dir() -> PathBuf {
 
 /// A URL where nothing listens: the server is "down".
 fn closed_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}")
+    format!("http://127.0.0.1:{}", free_port())
 }
 
 /// An agent running in this process.
@@ -184,13 +165,13 @@ async fn an_agent_with_simulated_cameras_takes_its_license_from_not_installed_to
     pool: PgPool,
 ) {
     let app = TestApp::spawn_with(pool, |s| s.clock.simulated = true).await;
-    let site = site(app).await;
-    assert_eq!(site.status().await["status"], "not_installed");
+    let central = Central::start(app).await;
+    assert_eq!(central.status().await["status"], "not_installed");
 
     let dir = state_dir();
-    let agent = start(site.config(&site.app.address, &dir, TWO_HEALTHY_CAMERAS)).await;
+    let agent = start(central.config(&central.app.address, &dir, TWO_HEALTHY_CAMERAS)).await;
     let status = eventually("All Active", Duration::from_secs(30), || async {
-        let s = site.status().await;
+        let s = central.status().await;
         if s["status"] == "all_active" {
             Ok(s)
         } else {
@@ -210,7 +191,8 @@ async fn an_agent_with_simulated_cameras_takes_its_license_from_not_installed_to
     agent.stop().await;
 
     // Past the check interval (10 min) without a heartbeat: Inactive.
-    site.app
+    central
+        .app
         .post(
             "/api/v1/admin/clock",
             ADMIN_TOKEN,
@@ -218,7 +200,7 @@ async fn an_agent_with_simulated_cameras_takes_its_license_from_not_installed_to
         )
         .await
         .assert_status(200);
-    let status = site.status().await;
+    let status = central.status().await;
     assert_eq!(status["status"], "inactive", "{status}");
     assert!(
         status["reasons"][0]
@@ -234,10 +216,10 @@ async fn an_agent_with_simulated_cameras_takes_its_license_from_not_installed_to
 async fn a_simulated_faulty_camera_makes_the_license_partially_active_with_the_cameras_reason(
     pool: PgPool,
 ) {
-    let site = site(TestApp::spawn(pool).await).await;
+    let central = Central::start(TestApp::spawn(pool).await).await;
     let dir = state_dir();
-    let agent = start(site.config(
-        &site.app.address,
+    let agent = start(central.config(
+        &central.app.address,
         &dir,
         r#"
 [[camera]]
@@ -251,7 +233,7 @@ url = "simulated://?fps=25&faults=offline@0s"
     ))
     .await;
     let status = eventually("Partially Active", Duration::from_secs(30), || async {
-        let s = site.status().await;
+        let s = central.status().await;
         let reasons = s["reasons"].to_string();
         if s["status"] == "partially_active"
             && reasons.contains("camera-2 offline: connection refused (simulated)")
@@ -387,16 +369,16 @@ async fn run_while_down(config: Config, at_least: u64) -> Value {
 async fn heartbeats_spooled_while_the_server_is_down_arrive_exactly_once_and_in_order_across_an_agent_restart(
     pool: PgPool,
 ) {
-    let site = site(TestApp::spawn(pool).await).await;
+    let central = Central::start(TestApp::spawn(pool).await).await;
     let dir = state_dir();
-    let up = |dir: &Path| site.config(&site.app.address, dir, TWO_HEALTHY_CAMERAS);
+    let up = |dir: &Path| central.config(&central.app.address, dir, TWO_HEALTHY_CAMERAS);
     let down_url = closed_url();
-    let down = |dir: &Path| site.config(&down_url, dir, TWO_HEALTHY_CAMERAS);
+    let down = |dir: &Path| central.config(&down_url, dir, TWO_HEALTHY_CAMERAS);
 
     // Up: some heartbeats are acknowledged.
     let first = run_until_drained(up(&dir)).await;
     let instance = first["instance_id"].as_str().unwrap().to_owned();
-    let acked_before = stored_seqs(&site.app, &instance).await.len();
+    let acked_before = stored_seqs(&central.app, &instance).await.len();
     assert!(acked_before >= 1);
 
     // Down, then the agent restarts (same state directory), still down.
@@ -415,7 +397,7 @@ async fn heartbeats_spooled_while_the_server_is_down_arrive_exactly_once_and_in_
 
     // Up again: the spool is replayed.
     let last = run_until_drained(up(&dir)).await;
-    let stored = stored_seqs(&site.app, &instance).await;
+    let stored = stored_seqs(&central.app, &instance).await;
     let pending = spooled_seqs(&dir);
     let handed_out = last_seq(&dir);
 
@@ -439,7 +421,7 @@ async fn heartbeats_spooled_while_the_server_is_down_arrive_exactly_once_and_in_
     let (total,): (i64,) =
         sqlx::query_as("SELECT heartbeats_total FROM agent_instances WHERE instance_id = $1")
             .bind(instance.parse::<uuid::Uuid>().unwrap())
-            .fetch_one(&site.app.pool)
+            .fetch_one(&central.app.pool)
             .await
             .unwrap();
     assert_eq!(total, n, "accepted counts match the stored rows");
@@ -448,14 +430,14 @@ async fn heartbeats_spooled_while_the_server_is_down_arrive_exactly_once_and_in_
 
 #[sqlx::test]
 async fn a_bounded_spool_drops_the_oldest_heartbeats_and_counts_them(pool: PgPool) {
-    let site = site(TestApp::spawn(pool).await).await;
+    let central = Central::start(TestApp::spawn(pool).await).await;
     let dir = state_dir();
     // Room for about three heartbeats of one camera.
     let cameras =
         "spool_max_bytes = 2048\n[[camera]]\nid = \"camera-1\"\nurl = \"simulated://?fps=25\"\n";
     let down_url = closed_url();
 
-    let agent = start(site.config(&down_url, &dir, cameras)).await;
+    let agent = start(central.config(&down_url, &dir, cameras)).await;
     eventually("drops at the bound", Duration::from_secs(30), || async {
         let info = agent.info().await;
         let spool = &info["push"]["spool"];
@@ -470,9 +452,9 @@ async fn a_bounded_spool_drops_the_oldest_heartbeats_and_counts_them(pool: PgPoo
     let kept = spooled_seqs(&dir);
     assert!(kept.len() <= 3, "{kept:?}");
 
-    let info = run_until_drained(site.config(&site.app.address, &dir, cameras)).await;
+    let info = run_until_drained(central.config(&central.app.address, &dir, cameras)).await;
     let dropped = info["push"]["spool"]["dropped_by_size"].as_u64().unwrap();
-    let stored = stored_seqs(&site.app, info["instance_id"].as_str().unwrap()).await;
+    let stored = stored_seqs(&central.app, info["instance_id"].as_str().unwrap()).await;
     // The oldest were dropped, and exactly those were counted: the server has the
     // contiguous rest.
     let first = stored[0];
@@ -561,13 +543,13 @@ async fn start_receiver(receiver: Receiver) -> String {
 async fn webhook_events_are_signed_cached_while_the_receiver_fails_and_delivered_once_it_recovers(
     pool: PgPool,
 ) {
-    let site = site(TestApp::spawn(pool).await).await;
+    let central = Central::start(TestApp::spawn(pool).await).await;
     let receiver = Receiver::default();
     receiver.failing.store(true, Ordering::SeqCst);
     let hook_url = start_receiver(receiver.clone()).await;
     let dir = state_dir();
-    let agent = start(site.config(
-        &site.app.address,
+    let agent = start(central.config(
+        &central.app.address,
         &dir,
         &format!(
             r#"
@@ -588,7 +570,7 @@ secret = "{WEBHOOK_SECRET}"
         "webhooks failing in the license status",
         Duration::from_secs(30),
         || async {
-            let s = site.status().await;
+            let s = central.status().await;
             let camera = &s["cameras"][0];
             if camera["webhooks"]["status"] == "failing"
                 && camera["webhooks"]["cached"].as_i64() >= Some(2)
@@ -669,7 +651,7 @@ secret = "{WEBHOOK_SECRET}"
         "webhooks ok in the license status",
         Duration::from_secs(30),
         || async {
-            let s = site.status().await;
+            let s = central.status().await;
             if s["cameras"][0]["webhooks"]["status"] == "ok" {
                 Ok(())
             } else {

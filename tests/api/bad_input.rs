@@ -82,22 +82,8 @@ fn case(
 /// UPDATE that should not have happened is caught too).
 async fn state(app: &TestApp) -> (Vec<i64>, Vec<String>) {
     let mut rows = Vec::new();
-    for table in [
-        "tenants",
-        "users",
-        "login_emails",
-        "api_keys",
-        "licenses",
-        "agent_tokens",
-    ] {
-        let sql =
-            format!("SELECT coalesce(json_agg(t ORDER BY t::text)::text, '[]') FROM {table} t");
-        rows.push(
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_one(&app.pool)
-                .await
-                .unwrap(),
-        );
+    for table in ACCOUNT_TABLES {
+        rows.push(app.rows(table).await);
     }
     (app.snapshot().await, rows)
 }

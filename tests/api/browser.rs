@@ -11,7 +11,6 @@
 //! `docs/UI.md` shows.
 
 use crate::helpers::*;
-use crate::ui::{Site, push_ok};
 use chrono::{Duration as Age, Utc};
 use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
 use serde_json::{Value, json};
@@ -313,62 +312,46 @@ struct World {
     app: TestApp,
     tenant: TestTenant,
     /// ✅ All Active: two running, live, healthy cameras.
-    all_active: Site,
+    all_active: TestSite,
     /// ⚠️ Partially Active: one camera starving.
-    partial: Site,
+    partial: TestSite,
     /// ❌ Inactive: the last heartbeat is 11 minutes old (check interval 10 min).
-    inactive: Site,
+    inactive: TestSite,
     /// ✘ Not Installed: never reported.
-    not_installed: Site,
+    not_installed: TestSite,
 }
 
 const VIEWER: &str = "viewer@acme.test";
 
-async fn license(app: &TestApp, owner: &str, key: &str, name: &str) -> Site {
-    let r = app
-        .post(
-            "/api/v1/licenses",
-            owner,
-            json!({"key": key, "name": name, "kind": "direct", "check_interval_seconds": 600}),
-        )
-        .await;
-    r.assert_status(201);
-    let id = r.body["id"].as_str().unwrap().to_owned();
-    let (agent_token_id, agent) = app.create_agent_token(owner, &id).await;
-    Site {
-        id,
-        agent,
-        agent_token_id,
-    }
+async fn license(app: &TestApp, owner: &str, key: &str, name: &str) -> TestSite {
+    app.create_site_with(
+        owner,
+        json!({"key": key, "name": name, "kind": "direct", "check_interval_seconds": 600}),
+    )
+    .await
 }
 
 /// A running, live, healthy camera at `url`.
-fn camera(url: &str) -> Value {
-    let mut c = active_camera();
-    c["url"] = json!(url);
-    c["bitrate_kbps"] = json!(2048.0);
-    c["buffered_frames"] = json!(3.0);
-    c
+fn camera(url: &str) -> Camera {
+    Camera::active().with(json!({"url": url, "bitrate_kbps": 2048.0, "buffered_frames": 3.0}))
 }
 
 /// Connected but no frame for a while: `starving`.
-fn starving_camera(url: &str) -> Value {
-    let mut c = camera(url);
-    c["is_live"] = json!(false);
-    c["health"] = json!(40);
-    c["received_fps"] = json!(0.0);
-    c["last_frame_at"] = json!(Utc::now() - Age::seconds(45));
-    c["last_error"] = json!("no frame for 45 s");
-    c
+fn starving_camera(url: &str) -> Camera {
+    camera(url).with(json!({"is_live": false, "health": 40, "received_fps": 0.0,
+                            "last_frame_at": Utc::now() - Age::seconds(45),
+                            "last_error": "no frame for 45 s"}))
 }
 
-/// One heartbeat observed `minutes_ago` and sent now (counted at its observation time).
-fn batch_observed(minutes_ago: i64, seq: u64, cameras: &[(&str, Value)]) -> Value {
+/// Heartbeat 1 of a new agent instance, observed `minutes_ago` and sent now (counted at its
+/// observation time).
+fn batch_observed(minutes_ago: i64, cameras: [(&str, Camera); 2]) -> Batch {
     let now = Utc::now();
-    json!({
-        "agent": {"instance_id": Uuid::new_v4(), "version": "0.1.0", "hostname": "site-box", "sent_at": now},
-        "heartbeats": [heartbeat(seq, now - Age::minutes(minutes_ago), cameras)]
-    })
+    Batch::new(Uuid::new_v4())
+        .sent_at(now)
+        .seq(1)
+        .observed_at(now - Age::minutes(minutes_ago))
+        .cameras(cameras)
 }
 
 impl World {
@@ -380,39 +363,27 @@ impl World {
         let partial = license(&app, &owner, "dock-east", "East Dock").await;
         let inactive = license(&app, &owner, "yard-west", "West Yard").await;
         let not_installed = license(&app, &owner, "depot-south", "South Depot").await;
-        push_ok(
-            &app,
-            &all_active.agent,
-            &heartbeat_batch(
-                Uuid::new_v4(),
-                1,
-                &[
-                    ("entrance", camera("rtsp://10.0.1.11/main")),
-                    ("barrier", camera("rtsp://10.0.1.12/main")),
-                ],
-            ),
+        app.push_ok(
+            &all_active.agent_token,
+            &Batch::new(Uuid::new_v4()).seq(1).cameras([
+                ("entrance", camera("rtsp://10.0.1.11/main")),
+                ("barrier", camera("rtsp://10.0.1.12/main")),
+            ]),
         )
         .await;
-        push_ok(
-            &app,
-            &partial.agent,
-            &heartbeat_batch(
-                Uuid::new_v4(),
-                1,
-                &[
-                    ("ramp", camera("rtsp://10.0.2.11/main")),
-                    ("bay-3", starving_camera("rtsp://10.0.2.12/main")),
-                ],
-            ),
+        app.push_ok(
+            &partial.agent_token,
+            &Batch::new(Uuid::new_v4()).seq(1).cameras([
+                ("ramp", camera("rtsp://10.0.2.11/main")),
+                ("bay-3", starving_camera("rtsp://10.0.2.12/main")),
+            ]),
         )
         .await;
-        push_ok(
-            &app,
-            &inactive.agent,
+        app.push_ok(
+            &inactive.agent_token,
             &batch_observed(
                 11,
-                1,
-                &[
+                [
                     ("fence", camera("rtsp://10.0.3.11/main")),
                     ("gate", camera("rtsp://10.0.3.12/main")),
                 ],
@@ -441,16 +412,10 @@ impl World {
         b
     }
 
-    async fn settings(&self, site: &Site) -> Value {
-        let r = self
-            .app
-            .get(
-                &format!("/api/v1/licenses/{}/notification-settings", site.id),
-                &self.tenant.owner_token,
-            )
-            .await;
-        r.assert_status(200);
-        r.body
+    async fn settings(&self, site: &TestSite) -> Value {
+        self.app
+            .notification_settings(&self.tenant.owner_token, &site.id)
+            .await
     }
 }
 
@@ -779,16 +744,14 @@ async fn auto_refresh_picks_up_a_new_heartbeat_and_pause_stops_it(pool: PgPool) 
 
     // The first install of the not-installed site: the page must show it by itself.
     b.js("window.__marker = 1;").await.unwrap();
-    push_ok(
-        &w.app,
-        &w.not_installed.agent,
-        &heartbeat_batch(
-            Uuid::new_v4(),
-            1,
-            &[("dock", camera("rtsp://10.0.4.11/main"))],
-        ),
-    )
-    .await;
+    w.app
+        .push_ok(
+            &w.not_installed.agent_token,
+            &Batch::new(Uuid::new_v4())
+                .seq(1)
+                .camera("dock", camera("rtsp://10.0.4.11/main")),
+        )
+        .await;
     let (marker, class) = eventually(
         "the Monitoring page to show the new heartbeat",
         Duration::from_secs(25),
@@ -816,19 +779,15 @@ async fn auto_refresh_picks_up_a_new_heartbeat_and_pause_stops_it(pool: PgPool) 
         Some("true")
     );
     b.js("window.__marker = 1;").await.unwrap();
-    push_ok(
-        &w.app,
-        &w.inactive.agent,
-        &heartbeat_batch(
-            Uuid::new_v4(),
-            2,
-            &[
+    w.app
+        .push_ok(
+            &w.inactive.agent_token,
+            &Batch::new(Uuid::new_v4()).seq(2).cameras([
                 ("fence", camera("rtsp://10.0.3.11/main")),
                 ("gate", camera("rtsp://10.0.3.12/main")),
-            ],
-        ),
-    )
-    .await;
+            ]),
+        )
+        .await;
     let watch = Instant::now();
     while watch.elapsed() < Duration::from_secs(15) {
         let now = marker_and_class(&b, "yard-west").await;
@@ -986,16 +945,14 @@ async fn an_owner_creates_a_license_and_its_agent_token_through_the_administrati
     b.screenshot("token-created").await;
 
     // The token works, and Monitoring shows the new license.
-    push_ok(
-        &w.app,
-        &token,
-        &heartbeat_batch(
-            Uuid::new_v4(),
-            1,
-            &[("pier", camera("rtsp://10.0.9.11/main"))],
-        ),
-    )
-    .await;
+    w.app
+        .push_ok(
+            &token,
+            &Batch::new(Uuid::new_v4())
+                .seq(1)
+                .camera("pier", camera("rtsp://10.0.9.11/main")),
+        )
+        .await;
     b.goto("/").await;
     assert_eq!(b.text("#count-total").await, "5");
     let row = b

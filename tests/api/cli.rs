@@ -18,14 +18,6 @@ const ADMIN: &str = "cli-test-platform-admin-token-0123456789";
 const POLL: Duration = Duration::from_millis(100);
 const MAX_POLLS: u32 = 600;
 
-/// The URL of the test's own fresh database: `DATABASE_URL` with the database name replaced.
-fn database_url(pool: &PgPool) -> String {
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL (scripts/test sets it)");
-    let mut url = reqwest::Url::parse(&base).unwrap();
-    url.set_path(pool.connect_options().get_database().unwrap());
-    url.to_string()
-}
-
 /// `streamwatch` with a clean environment: only PATH, HOME and `env`.
 fn streamwatch(args: &[&str], env: &[(&str, &str)]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_streamwatch"));

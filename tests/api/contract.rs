@@ -10,7 +10,6 @@ use reqwest::Method;
 use serde_json::json;
 use sqlx::PgPool;
 use std::collections::BTreeSet;
-use uuid::Uuid;
 
 #[test]
 fn openapi_yaml_is_what_the_code_generates() {
@@ -183,8 +182,9 @@ async fn every_documented_operation_is_exercised_and_answers_as_documented(pool:
         .await
         .assert_status(200);
     let (_, agent) = app.create_agent_token(owner, id).await;
-    let batch = heartbeat_batch(Uuid::new_v4(), 1, &[("camera-1", active_camera())]);
-    app.push(&agent, &batch).await.assert_status(200);
+    app.push(&agent, &Batch::one_active_camera())
+        .await
+        .assert_status(200);
     for path in [
         "status",
         "heartbeat",

@@ -11,7 +11,7 @@
     reason = "helpers of tests: a panic is a failed test with its location"
 )]
 
-use crate::helpers::{PASSWORD, ServerProcess, active_camera, database_url, heartbeat};
+use crate::helpers::{Batch, Camera, ServerProcess, Servers, database_url};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::{
@@ -40,70 +40,31 @@ const INGEST: &str = "/api/v1/ingest/heartbeats";
 
 /// A tenant, its owner's login, one license, and one agent token per agent.
 async fn set_up(client: &reqwest::Client, base: &str) -> Vec<String> {
-    let r = client
-        .post(format!("{base}/api/v1/admin/tenants"))
-        .bearer_auth(ADMIN)
-        .json(&json!({"name": "Acme", "timezone": "Europe/Berlin",
-                      "owner": {"email": "ops@acme.test", "password": PASSWORD}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let r = client
-        .post(format!("{base}/api/v1/auth/token"))
-        .json(&json!({"email": "ops@acme.test", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let owner = r.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = client
-        .post(format!("{base}/api/v1/licenses"))
-        .bearer_auth(&owner)
-        .json(&json!({"key": "LIC-001", "name": "Depot 7", "check_interval_seconds": 600}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let license = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let server = Servers::new(client.clone(), vec![base.to_owned()]);
+    let owner = server.create_tenant(ADMIN, "ops@acme.test").await;
+    let license = server
+        .create_license(
+            &owner,
+            json!({"key": "LIC-001", "name": "Depot 7", "check_interval_seconds": 600}),
+        )
+        .await;
     let mut tokens = Vec::new();
     for _ in 0..AGENTS {
-        let r = client
-            .post(format!("{base}/api/v1/licenses/{license}/agent-tokens"))
-            .bearer_auth(&owner)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
-        tokens.push(
-            r.json::<Value>().await.unwrap()["token"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        tokens.push(server.create_agent_token(&owner, &license).await);
     }
     tokens
 }
 
 fn batch(instance: Uuid, first_seq: u64) -> Value {
-    let heartbeats: Vec<Value> = (first_seq..first_seq + HEARTBEATS_PER_REQUEST)
-        .map(|seq| {
-            heartbeat(
-                seq,
-                chrono::Utc::now(),
-                &[("camera-1", active_camera()), ("camera-2", active_camera())],
-            )
-        })
-        .collect();
-    json!({"agent": {"instance_id": instance, "version": "0.1.0", "hostname": "load-box",
-                     "sent_at": chrono::Utc::now()},
-           "heartbeats": heartbeats})
+    Batch::new(instance)
+        .hostname("load-box")
+        .sent_at(chrono::Utc::now())
+        .seqs(first_seq..first_seq + HEARTBEATS_PER_REQUEST)
+        .cameras([
+            ("camera-1", Camera::active()),
+            ("camera-2", Camera::active()),
+        ])
+        .to_json()
 }
 
 fn seqs_of(batch: &Value) -> Vec<i64> {

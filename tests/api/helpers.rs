@@ -5,6 +5,12 @@
 //! must be documented, its status listed, and its body valid against the schema. A test-only
 //! outer layer reports which route template answered (`x-test-route`), which is how a route
 //! missing from the file is caught.
+//!
+//! The fixtures every module shares live here too: sites ([`TestSite`]: a license with an
+//! agent token) and populated tenants, heartbeat batches as agents send them ([`Batch`],
+//! [`Heartbeat`], [`Camera`]), the lists of tables a request could write
+//! ([`ACCOUNT_TABLES`], [`INGEST_TABLES`]), and, for `streamwatch serve` child processes,
+//! [`ServerProcess`] and [`Servers`].
 
 use axum::{
     extract::{MatchedPath, Request},
@@ -12,22 +18,41 @@ use axum::{
     middleware::{self, Next},
     response::Response,
 };
+use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode, header::HeaderMap};
+use serde::{Serialize, Serializer};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::{
     collections::BTreeSet,
     net::SocketAddr,
     process::Stdio,
-    sync::{Mutex, OnceLock},
+    sync::{
+        Arc, Mutex, OnceLock,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 use streamwatch::{config::Settings, startup};
 use tokio::{io::AsyncReadExt, process::Child, task::JoinHandle};
+use uuid::Uuid;
 
 pub const ADMIN_TOKEN: &str = "test-platform-admin-token-0123456789";
 pub const JWT_SECRET: &str = "test-jwt-secret-that-is-long-enough-0123456789";
 pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The tables of accounts and credentials: what a management request could write.
+pub const ACCOUNT_TABLES: [&str; 6] = [
+    "tenants",
+    "users",
+    "login_emails",
+    "api_keys",
+    "licenses",
+    "agent_tokens",
+];
+
+/// The tables an ingest request writes.
+pub const INGEST_TABLES: [&str; 3] = ["heartbeats", "agent_instances", "camera_state"];
 
 pub struct TestApp {
     pub address: String,
@@ -96,6 +121,27 @@ pub struct TestTenant {
     pub id: String,
     pub owner_email: String,
     pub owner_token: String,
+}
+
+/// A tenant with one object of every kind its owner makes.
+pub struct PopulatedTenant {
+    pub tenant: TestTenant,
+    pub site: TestSite,
+    /// A user `<role>@<slug>.test`.
+    pub user_id: String,
+    /// An admin API key.
+    pub api_key_id: String,
+}
+
+/// A license with an agent token: a site whose agent can push heartbeats.
+pub struct TestSite {
+    /// The license's id.
+    pub id: String,
+    pub key: String,
+    pub name: String,
+    pub agent_token_id: String,
+    /// The agent token's secret, for `push`.
+    pub agent_token: String,
 }
 
 impl TestApp {
@@ -272,12 +318,105 @@ impl TestApp {
         )
     }
 
+    /// Creates the license `Site <key>` (direct, checked every 600 s).
     pub async fn create_license(&self, token: &str, key: &str) -> Value {
-        let r = self
-            .post("/api/v1/licenses", token, json!({"key": key, "name": format!("Site {key}"), "kind": "direct", "check_interval_seconds": 600}))
-            .await;
+        self.create_license_with(token, json!({"key": key, "name": format!("Site {key}"), "kind": "direct", "check_interval_seconds": 600}))
+            .await
+    }
+
+    /// Creates a license from this body.
+    pub async fn create_license_with(&self, token: &str, body: Value) -> Value {
+        let r = self.post("/api/v1/licenses", token, body).await;
         r.assert_status(201);
         r.body
+    }
+
+    /// Creates the license `Site <key>` (see [`TestApp::create_license`]) and an agent token
+    /// for it.
+    pub async fn create_site(&self, owner_token: &str, key: &str) -> TestSite {
+        let license = self.create_license(owner_token, key).await;
+        self.agent_token_for(owner_token, license).await
+    }
+
+    /// Creates a license from this body and an agent token for it.
+    pub async fn create_site_with(&self, owner_token: &str, license: Value) -> TestSite {
+        let license = self.create_license_with(owner_token, license).await;
+        self.agent_token_for(owner_token, license).await
+    }
+
+    /// A tenant (see [`TestApp::create_tenant`]) with one site, license `key`.
+    pub async fn create_tenant_with_site(&self, slug: &str, key: &str) -> (TestTenant, TestSite) {
+        let tenant = self.create_tenant(slug).await;
+        let site = self.create_site(&tenant.owner_token, key).await;
+        (tenant, site)
+    }
+
+    /// A tenant with a site (license `key`), a user `<user_role>@<slug>.test` and an admin API
+    /// key, made in that order.
+    pub async fn create_populated_tenant(
+        &self,
+        slug: &str,
+        key: &str,
+        user_role: &str,
+    ) -> PopulatedTenant {
+        let (tenant, site) = self.create_tenant_with_site(slug, key).await;
+        let email = format!("{user_role}@{slug}.test");
+        let (user_id, _) = self
+            .create_user(&tenant.owner_token, &email, user_role)
+            .await;
+        let (api_key_id, _) = self.create_api_key(&tenant.owner_token, "admin").await;
+        PopulatedTenant {
+            tenant,
+            site,
+            user_id,
+            api_key_id,
+        }
+    }
+
+    async fn agent_token_for(&self, owner_token: &str, license: Value) -> TestSite {
+        let id = license["id"].as_str().unwrap().to_owned();
+        let (agent_token_id, agent_token) = self.create_agent_token(owner_token, &id).await;
+        TestSite {
+            id,
+            key: license["key"].as_str().unwrap().to_owned(),
+            name: license["name"].as_str().unwrap().to_owned(),
+            agent_token_id,
+            agent_token,
+        }
+    }
+
+    /// `GET /licenses/{id}/status`, the Activity Status (asserts 200).
+    pub async fn license_status(&self, token: &str, license_id: &str) -> Value {
+        let r = self
+            .get(&format!("/api/v1/licenses/{license_id}/status"), token)
+            .await;
+        r.assert_status(200);
+        r.body
+    }
+
+    /// `GET /licenses/{id}/notification-settings` (asserts 200).
+    pub async fn notification_settings(&self, token: &str, license_id: &str) -> Value {
+        let r = self
+            .get(&notification_settings_path(license_id), token)
+            .await;
+        r.assert_status(200);
+        r.body
+    }
+
+    /// `PUT /licenses/{id}/notification-settings`.
+    pub async fn put_notification_settings(
+        &self,
+        token: &str,
+        license_id: &str,
+        body: Value,
+    ) -> TestResponse {
+        self.request(
+            Method::PUT,
+            &notification_settings_path(license_id),
+            Some(token),
+            Some(body),
+        )
+        .await
     }
 
     /// Creates an agent token for the license; returns (token id, secret).
@@ -313,8 +452,8 @@ impl TestApp {
         )
     }
 
-    /// Pushes a heartbeat batch with an agent token.
-    pub async fn push(&self, agent_token: &str, batch: &Value) -> TestResponse {
+    /// Pushes a heartbeat batch (a [`Batch`], or JSON) with an agent token.
+    pub async fn push(&self, agent_token: &str, batch: &impl Serialize) -> TestResponse {
         let req = self
             .client
             .post(format!("{}/api/v1/ingest/heartbeats", self.address))
@@ -322,6 +461,19 @@ impl TestApp {
             .header("Streamwatch-Protocol", "1")
             .json(batch);
         self.send(req).await
+    }
+
+    /// Pushes a heartbeat batch and asserts that every heartbeat of it was accepted.
+    pub async fn push_ok(&self, agent_token: &str, batch: &impl Serialize) {
+        let batch = serde_json::to_value(batch).unwrap();
+        let r = self.push(agent_token, &batch).await;
+        r.assert_status(200);
+        assert_eq!(
+            r.body["accepted"],
+            batch["heartbeats"].as_array().unwrap().len(),
+            "{}",
+            r.text
+        );
     }
 
     /// Row count of a table, read as the owner role (past row-level security).
@@ -333,48 +485,253 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Counts of every table a request could write to, to prove that nothing was written.
-    pub async fn snapshot(&self) -> Vec<i64> {
+    /// Row counts of these tables, in order.
+    pub async fn counts(&self, tables: &[&str]) -> Vec<i64> {
         let mut counts = Vec::new();
-        for table in [
-            "tenants",
-            "users",
-            "login_emails",
-            "api_keys",
-            "licenses",
-            "agent_tokens",
-        ] {
+        for table in tables {
             counts.push(self.count(table).await);
         }
         counts
     }
+
+    /// Counts of every table a management request could write to ([`ACCOUNT_TABLES`]), to
+    /// prove that nothing was written.
+    pub async fn snapshot(&self) -> Vec<i64> {
+        self.counts(&ACCOUNT_TABLES).await
+    }
+
+    /// Every row of a table as JSON text, in a stable order (past row-level security): an
+    /// UPDATE shows here where a count does not change.
+    pub async fn rows(&self, table: &str) -> String {
+        let sql =
+            format!("SELECT coalesce(json_agg(t ORDER BY t::text)::text, '[]') FROM {table} t");
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
 }
 
-/// A batch of one heartbeat (`seq`, observed now) from agent instance `instance`.
-pub fn heartbeat_batch(instance: uuid::Uuid, seq: u64, cameras: &[(&str, Value)]) -> Value {
-    json!({
-        "agent": {"instance_id": instance, "version": "0.1.0", "hostname": "site-box"},
-        "heartbeats": [heartbeat(seq, chrono::Utc::now(), cameras)]
-    })
+fn notification_settings_path(license_id: &str) -> String {
+    format!("/api/v1/licenses/{license_id}/notification-settings")
 }
 
-/// One heartbeat document.
-pub fn heartbeat(
+// --- heartbeats, as agents send them ---------------------------------------------------------
+
+/// One camera's report in a heartbeat, as JSON (`Value::from` gives it).
+#[derive(Clone, Debug)]
+pub struct Camera(Value);
+
+impl Camera {
+    /// An `active` camera: running, live, healthy, its last frame just now.
+    pub fn active() -> Self {
+        Self::active_at(Utc::now())
+    }
+
+    /// An `active` camera whose last frame arrived at `at`.
+    pub fn active_at(at: DateTime<Utc>) -> Self {
+        Self::report("running", 95, true, Some(at))
+    }
+
+    /// A camera with this status, health, liveness and last frame; 25 of 25 fps, webhooks ok.
+    pub fn report(
+        status: &str,
+        health: i32,
+        is_live: bool,
+        last_frame_at: Option<DateTime<Utc>>,
+    ) -> Self {
+        Self(
+            json!({"status": status, "health": health, "is_live": is_live, "last_frame_at": last_frame_at,
+                   "received_fps": 25.0, "expected_fps": 25.0, "webhooks": {"status": "ok", "cached": 0}}),
+        )
+    }
+
+    /// With the fields of `changes` set, replacing whole values (a `url`, a `last_error`, ...).
+    #[track_caller]
+    pub fn with(mut self, changes: Value) -> Self {
+        let Value::Object(changes) = changes else {
+            panic!("changes must be an object: {changes}")
+        };
+        self.0.as_object_mut().unwrap().extend(changes);
+        self
+    }
+}
+
+impl From<Camera> for Value {
+    fn from(camera: Camera) -> Self {
+        camera.0
+    }
+}
+
+/// One heartbeat: a `seq`, when it was observed, and the cameras it lists.
+#[derive(Clone, Debug)]
+pub struct Heartbeat {
     seq: u64,
-    observed_at: chrono::DateTime<chrono::Utc>,
-    cameras: &[(&str, Value)],
-) -> Value {
-    let cameras: serde_json::Map<String, Value> = cameras
-        .iter()
-        .map(|(id, c)| ((*id).to_owned(), c.clone()))
-        .collect();
-    json!({"seq": seq, "observed_at": observed_at, "cameras": cameras})
+    observed_at: DateTime<Utc>,
+    cameras: serde_json::Map<String, Value>,
 }
 
-/// A camera report that makes an `active` camera: running, live, healthy, webhooks ok.
-pub fn active_camera() -> Value {
-    json!({"status": "running", "health": 95, "is_live": true, "last_frame_at": chrono::Utc::now(),
-           "received_fps": 25.0, "expected_fps": 25.0, "webhooks": {"status": "ok", "cached": 0}})
+impl Heartbeat {
+    /// Heartbeat `seq`, observed now, without cameras.
+    pub fn new(seq: u64) -> Self {
+        Self {
+            seq,
+            observed_at: Utc::now(),
+            cameras: serde_json::Map::new(),
+        }
+    }
+
+    pub fn observed_at(mut self, at: DateTime<Utc>) -> Self {
+        self.observed_at = at;
+        self
+    }
+
+    /// Lists camera `id` with this report (a [`Camera`], or any JSON).
+    pub fn camera(mut self, id: impl Into<String>, report: impl Into<Value>) -> Self {
+        self.cameras.insert(id.into(), report.into());
+        self
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({"seq": self.seq, "observed_at": self.observed_at, "cameras": self.cameras})
+    }
+}
+
+/// A heartbeat batch as agent instance `instance` sends it to `POST /ingest/heartbeats`:
+///
+/// ```ignore
+/// Batch::new(instance).seqs(1..=3).camera("camera-1", Camera::active())
+/// ```
+///
+/// `seq`, `seqs` and `heartbeat` add heartbeats; `observed_at` and `camera` change every
+/// heartbeat added so far. [`Batch::to_json`] gives the JSON, which a bad-input test may still
+/// change; [`TestApp::push`] takes either.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    instance: Uuid,
+    /// `None`: the agent sends neither its version nor a hostname.
+    hostname: Option<String>,
+    sent_at: Option<DateTime<Utc>>,
+    heartbeats: Vec<Heartbeat>,
+}
+
+impl Batch {
+    /// No heartbeats yet, from agent version 0.1.0 on host `site-box`, without `sent_at`.
+    pub fn new(instance: Uuid) -> Self {
+        Self {
+            instance,
+            hostname: Some("site-box".to_owned()),
+            sent_at: None,
+            heartbeats: Vec::new(),
+        }
+    }
+
+    /// Heartbeat 1 of a new agent instance, observed now, listing `camera-1` with this report.
+    pub fn one_camera(report: impl Into<Value>) -> Self {
+        Self::new(Uuid::new_v4()).seq(1).camera("camera-1", report)
+    }
+
+    /// Heartbeat 1 of a new agent instance, observed now, with `camera-1` active.
+    pub fn one_active_camera() -> Self {
+        Self::new(Uuid::new_v4()).seq(1).active_camera()
+    }
+
+    pub fn hostname(mut self, hostname: &str) -> Self {
+        self.hostname = Some(hostname.to_owned());
+        self
+    }
+
+    /// The agent names only its instance: no version, no hostname (both are optional).
+    pub fn anonymous(mut self) -> Self {
+        self.hostname = None;
+        self
+    }
+
+    /// When the agent sent the batch, by its own clock.
+    pub fn sent_at(mut self, at: DateTime<Utc>) -> Self {
+        self.sent_at = Some(at);
+        self
+    }
+
+    pub fn heartbeat(mut self, heartbeat: Heartbeat) -> Self {
+        self.heartbeats.push(heartbeat);
+        self
+    }
+
+    /// Adds heartbeat `seq`, observed now.
+    pub fn seq(self, seq: u64) -> Self {
+        self.heartbeat(Heartbeat::new(seq))
+    }
+
+    /// Adds one heartbeat per seq, each observed now.
+    pub fn seqs(self, seqs: impl IntoIterator<Item = u64>) -> Self {
+        seqs.into_iter().fold(self, Self::seq)
+    }
+
+    /// Every heartbeat so far was observed at `at`.
+    #[track_caller]
+    pub fn observed_at(self, at: DateTime<Utc>) -> Self {
+        self.each(|h| h.observed_at(at))
+    }
+
+    /// Every heartbeat so far lists camera `id` with this report.
+    #[track_caller]
+    pub fn camera(self, id: &str, report: impl Into<Value>) -> Self {
+        let report = report.into();
+        self.each(|h| h.camera(id, report.clone()))
+    }
+
+    /// Every heartbeat so far lists `camera-1`, active.
+    #[track_caller]
+    pub fn active_camera(self) -> Self {
+        self.camera("camera-1", Camera::active())
+    }
+
+    /// Every heartbeat so far lists these cameras.
+    #[track_caller]
+    pub fn cameras<C: Into<Value>>(
+        self,
+        cameras: impl IntoIterator<Item = (impl Into<String>, C)>,
+    ) -> Self {
+        let cameras: Vec<(String, Value)> = cameras
+            .into_iter()
+            .map(|(id, report)| (id.into(), report.into()))
+            .collect();
+        self.each(|h| {
+            cameras
+                .iter()
+                .fold(h, |h, (id, report)| h.camera(id.clone(), report.clone()))
+        })
+    }
+
+    #[track_caller]
+    fn each(mut self, change: impl Fn(Heartbeat) -> Heartbeat) -> Self {
+        assert!(
+            !self.heartbeats.is_empty(),
+            "add the heartbeats (seq, seqs) before what they report"
+        );
+        self.heartbeats = self.heartbeats.into_iter().map(change).collect();
+        self
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut agent = json!({"instance_id": self.instance});
+        if let Some(hostname) = &self.hostname {
+            agent["version"] = json!("0.1.0");
+            agent["hostname"] = json!(hostname);
+        }
+        if let Some(sent_at) = self.sent_at {
+            agent["sent_at"] = json!(sent_at);
+        }
+        let heartbeats: Vec<Value> = self.heartbeats.iter().map(Heartbeat::to_json).collect();
+        json!({"agent": agent, "heartbeats": heartbeats})
+    }
+}
+
+impl Serialize for Batch {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(serializer)
+    }
 }
 
 /// Test-only outer layer: reports the route template that answered.
@@ -608,5 +965,137 @@ impl ServerProcess {
             Some(handle) => handle.await.unwrap_or_default(),
             None => String::new(),
         }
+    }
+}
+
+/// JSON requests to one or more `streamwatch serve` processes, each to the next one in turn, as
+/// a round-robin load balancer sends them. Unlike [`TestApp`]'s, these answers are not checked
+/// against the contract: only the in-process router reports which route answered.
+#[derive(Clone)]
+pub struct Servers {
+    client: reqwest::Client,
+    bases: Arc<Vec<String>>,
+    next: Arc<AtomicUsize>,
+}
+
+impl Servers {
+    /// The servers at these base URLs (`http://host:port`).
+    pub fn new(client: reqwest::Client, bases: Vec<String>) -> Self {
+        Self {
+            client,
+            bases: Arc::new(bases),
+            next: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// The index of the server whose turn it is.
+    pub fn next_server(&self) -> usize {
+        self.next.fetch_add(1, Ordering::Relaxed) % self.bases.len()
+    }
+
+    /// One request to the next server: (status, JSON body or `null`).
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let server = self.next_server();
+        self.send_to(server, method, path, token, body).await
+    }
+
+    /// One request to server `server` (an index into the base URLs); ingest requests carry
+    /// the protocol header, as an agent's do.
+    pub async fn send_to(
+        &self,
+        server: usize,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.bases[server]));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if path == "/api/v1/ingest/heartbeats" {
+            request = request.header("Streamwatch-Protocol", "1");
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Like [`Servers::send`], asserting the status and returning the body.
+    pub async fn expect(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        status: u16,
+    ) -> Value {
+        let (got, answer) = self.send(method.clone(), path, token, body.as_ref()).await;
+        assert_eq!(got, status, "{method} {path}: {answer}");
+        answer
+    }
+
+    /// Creates the tenant Acme (Europe/Berlin), owned by `owner_email` with [`PASSWORD`], and
+    /// logs the owner in: returns the owner's access token.
+    pub async fn create_tenant(&self, admin_token: &str, owner_email: &str) -> String {
+        self.expect(
+            Method::POST,
+            "/api/v1/admin/tenants",
+            Some(admin_token),
+            Some(json!({"name": "Acme", "timezone": "Europe/Berlin",
+                        "owner": {"email": owner_email, "password": PASSWORD}})),
+            201,
+        )
+        .await;
+        let login = self
+            .expect(
+                Method::POST,
+                "/api/v1/auth/token",
+                None,
+                Some(json!({"email": owner_email, "password": PASSWORD})),
+                200,
+            )
+            .await;
+        login["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a license from this body; returns its id.
+    pub async fn create_license(&self, owner_token: &str, body: Value) -> String {
+        let license = self
+            .expect(
+                Method::POST,
+                "/api/v1/licenses",
+                Some(owner_token),
+                Some(body),
+                201,
+            )
+            .await;
+        license["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates an agent token for the license; returns its secret.
+    pub async fn create_agent_token(&self, owner_token: &str, license_id: &str) -> String {
+        let token = self
+            .expect(
+                Method::POST,
+                &format!("/api/v1/licenses/{license_id}/agent-tokens"),
+                Some(owner_token),
+                None,
+                201,
+            )
+            .await;
+        token["token"].as_str().unwrap().to_owned()
     }
 }

@@ -20,42 +20,6 @@ use uuid::Uuid;
 
 const INGEST: &str = "/api/v1/ingest/heartbeats";
 
-/// A tenant with one license (check interval 600 s) and one agent token for it.
-struct Site {
-    tenant_id: String,
-    owner: String,
-    license_id: String,
-    agent_token: String,
-}
-
-async fn site(app: &TestApp, slug: &str) -> Site {
-    let tenant = app.create_tenant(slug).await;
-    let license = app
-        .create_license(&tenant.owner_token, &format!("LIC-{slug}"))
-        .await;
-    let license_id = license["id"].as_str().unwrap().to_owned();
-    let (_, agent_token) = app
-        .create_agent_token(&tenant.owner_token, &license_id)
-        .await;
-    Site {
-        tenant_id: tenant.id,
-        owner: tenant.owner_token,
-        license_id,
-        agent_token,
-    }
-}
-
-/// A batch of heartbeats with these seqs, observed now, each listing one active camera.
-fn batch(instance: Uuid, seqs: std::ops::RangeInclusive<u64>) -> Value {
-    let heartbeats: Vec<Value> = seqs
-        .map(|seq| heartbeat(seq, Utc::now(), &[("camera-1", active_camera())]))
-        .collect();
-    json!({
-        "agent": {"instance_id": instance, "version": "0.1.0", "hostname": "site-box"},
-        "heartbeats": heartbeats
-    })
-}
-
 /// `(accepted, duplicates)` of a 200 answer.
 #[track_caller]
 fn outcome(r: &TestResponse) -> (u64, u64) {
@@ -82,16 +46,10 @@ async fn high_water(app: &TestApp, instance: Uuid) -> Option<i64> {
         .unwrap()
 }
 
-/// Everything an ingest request could write: the account tables and the three ingest tables.
-async fn written(app: &TestApp) -> (Vec<i64>, [i64; 3]) {
-    (
-        app.snapshot().await,
-        [
-            app.count("heartbeats").await,
-            app.count("agent_instances").await,
-            app.count("camera_state").await,
-        ],
-    )
+/// Everything an ingest request could write: the account tables and the ingest tables.
+async fn written(app: &TestApp) -> Vec<i64> {
+    app.counts(&[ACCOUNT_TABLES.as_slice(), &INGEST_TABLES].concat())
+        .await
 }
 
 fn timestamp(v: &Value) -> DateTime<Utc> {
@@ -109,12 +67,12 @@ fn gzip(bytes: &[u8], level: Compression) -> Vec<u8> {
 #[sqlx::test]
 async fn a_batch_sent_again_is_acknowledged_as_duplicates_and_stored_once(pool: PgPool) {
     let app = Arc::new(TestApp::spawn(pool).await);
-    let site = site(&app, "acme").await;
+    let (_, site) = app.create_tenant_with_site("acme", "LIC-acme").await;
     let token = site.agent_token.as_str();
 
     // In sequence: the first answer stores, the retries are duplicates.
     let instance = Uuid::new_v4();
-    let once = batch(instance, 1..=3);
+    let once = Batch::new(instance).seqs(1..=3).active_camera();
     let answers = [
         app.push(token, &once).await,
         app.push(token, &once).await,
@@ -128,7 +86,7 @@ async fn a_batch_sent_again_is_acknowledged_as_duplicates_and_stored_once(pool: 
 
     // Concurrently: whichever request commits first stores all three, the others none.
     let other = Uuid::new_v4();
-    let same = batch(other, 1..=3);
+    let same = Batch::new(other).seqs(1..=3).active_camera();
     let mut pushes = JoinSet::new();
     for _ in 0..3 {
         let (app, token, same) = (app.clone(), site.agent_token.clone(), same.clone());
@@ -145,7 +103,9 @@ async fn a_batch_sent_again_is_acknowledged_as_duplicates_and_stored_once(pool: 
     assert_eq!(high_water(&app, other).await, Some(3));
 
     // Overlapping the first instance's mark (3): 2 and 3 are duplicates, 4 and 5 new.
-    let overlap = app.push(token, &batch(instance, 2..=5)).await;
+    let overlap = app
+        .push(token, &Batch::new(instance).seqs(2..=5).active_camera())
+        .await;
     assert_eq!(outcome(&overlap), (2, 2));
     assert_eq!(stored_rows(&app, instance).await, 5);
     assert_eq!(high_water(&app, instance).await, Some(5));
@@ -162,13 +122,20 @@ async fn a_batch_sent_again_is_acknowledged_as_duplicates_and_stored_once(pool: 
 #[sqlx::test]
 async fn an_agent_that_restarts_with_a_new_instance_id_starts_a_new_sequence_space(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let site = site(&app, "acme").await;
+    let (tenant, site) = app.create_tenant_with_site("acme", "LIC-acme").await;
     let (before, after) = (Uuid::new_v4(), Uuid::new_v4());
 
-    let r = app.push(&site.agent_token, &batch(before, 1..=3)).await;
+    let r = app
+        .push(
+            &site.agent_token,
+            &Batch::new(before).seqs(1..=3).active_camera(),
+        )
+        .await;
     assert_eq!(outcome(&r), (3, 0));
     // A reinstall: new state directory, new instance id, seq from 1 again.
-    let r = app.push(&site.agent_token, &batch(after, 1..=1)).await;
+    let r = app
+        .push(&site.agent_token, &Batch::new(after).seq(1).active_camera())
+        .await;
     assert_eq!(
         outcome(&r),
         (1, 0),
@@ -177,14 +144,8 @@ async fn an_agent_that_restarts_with_a_new_instance_id_starts_a_new_sequence_spa
     assert_eq!(high_water(&app, before).await, Some(3));
     assert_eq!(high_water(&app, after).await, Some(1));
 
-    let status = app
-        .get(
-            &format!("/api/v1/licenses/{}/status", site.license_id),
-            &site.owner,
-        )
-        .await;
-    status.assert_status(200);
-    let mut agents: Vec<String> = status.body["agents"]
+    let status = app.license_status(&tenant.owner_token, &site.id).await;
+    let mut agents: Vec<String> = status["agents"]
         .as_array()
         .unwrap()
         .iter()
@@ -201,11 +162,14 @@ async fn an_agent_that_restarts_with_a_new_instance_id_starts_a_new_sequence_spa
 #[sqlx::test]
 async fn the_answer_says_what_was_stored_how_often_to_report_and_the_server_time(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let site = site(&app, "acme").await;
+    let (tenant, site) = app.create_tenant_with_site("acme", "LIC-acme").await;
 
     let before = Utc::now();
     let r = app
-        .push(&site.agent_token, &batch(Uuid::new_v4(), 1..=2))
+        .push(
+            &site.agent_token,
+            &Batch::new(Uuid::new_v4()).seqs(1..=2).active_camera(),
+        )
         .await;
     let after = Utc::now();
     r.assert_status(200);
@@ -239,17 +203,15 @@ async fn the_answer_says_what_was_stored_how_often_to_report_and_the_server_time
     );
 
     // A license checked every minute asks for a report every 20 s.
-    let r = app
-        .post(
-            "/api/v1/licenses",
-            &site.owner,
+    let fast = app
+        .create_site_with(
+            &tenant.owner_token,
             json!({"key": "LIC-FAST", "name": "Fast", "check_interval_seconds": 60}),
         )
         .await;
-    r.assert_status(201);
-    let fast = r.body["id"].as_str().unwrap().to_owned();
-    let (_, fast_token) = app.create_agent_token(&site.owner, &fast).await;
-    let r = app.push(&fast_token, &batch(Uuid::new_v4(), 1..=1)).await;
+    let r = app
+        .push(&fast.agent_token, &Batch::one_active_camera())
+        .await;
     assert_eq!(outcome(&r), (1, 0));
     assert_eq!(r.body["next_interval_seconds"], 20);
 }
@@ -257,9 +219,9 @@ async fn the_answer_says_what_was_stored_how_often_to_report_and_the_server_time
 #[sqlx::test]
 async fn a_gzipped_batch_is_accepted(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let site = site(&app, "acme").await;
+    let (_, site) = app.create_tenant_with_site("acme", "LIC-acme").await;
     let instance = Uuid::new_v4();
-    let body = serde_json::to_vec(&batch(instance, 1..=3)).unwrap();
+    let body = serde_json::to_vec(&Batch::new(instance).seqs(1..=3).active_camera()).unwrap();
 
     let req = app
         .client
@@ -277,20 +239,13 @@ async fn a_gzipped_batch_is_accepted(pool: PgPool) {
 #[sqlx::test]
 async fn a_batch_over_the_management_apis_64_kib_but_under_1_mib_is_accepted(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let site = site(&app, "acme").await;
+    let (_, site) = app.create_tenant_with_site("acme", "LIC-acme").await;
     let instance = Uuid::new_v4();
     // 500 heartbeats of 4 cameras: several hundred KiB of plain JSON.
-    let cameras: Vec<(String, Value)> = (0..4)
-        .map(|i| (format!("camera-{i}"), active_camera()))
-        .collect();
-    let cameras: Vec<(&str, Value)> = cameras
-        .iter()
-        .map(|(id, c)| (id.as_str(), c.clone()))
-        .collect();
-    let heartbeats: Vec<Value> = (1..=500)
-        .map(|seq| heartbeat(seq, Utc::now(), &cameras))
-        .collect();
-    let big = json!({"agent": {"instance_id": instance}, "heartbeats": heartbeats});
+    let big = Batch::new(instance)
+        .anonymous()
+        .seqs(1..=500)
+        .cameras((0..4).map(|i| (format!("camera-{i}"), Camera::active())));
     let size = serde_json::to_vec(&big).unwrap().len();
     assert!(
         (64 * 1024..1024 * 1024).contains(&size),
@@ -358,15 +313,18 @@ fn raw(
 
 /// A valid batch of one heartbeat whose one camera is `camera`.
 fn with_camera(id: &str, camera: &Value) -> Value {
-    json!({"agent": {"instance_id": Uuid::new_v4()},
-           "heartbeats": [{"seq": 1, "observed_at": Utc::now(), "cameras": {id: camera}}]})
+    Batch::new(Uuid::new_v4())
+        .anonymous()
+        .seq(1)
+        .camera(id, camera.clone())
+        .to_json()
 }
 
 fn bad_input_cases() -> Vec<Case> {
     let instance = Uuid::new_v4();
-    let valid = batch(instance, 1..=1);
+    let valid = Batch::new(instance).seq(1).active_camera().to_json();
     let valid_bytes = serde_json::to_vec(&valid).unwrap();
-    let hb = |seq: u64| json!({"seq": seq, "observed_at": Utc::now(), "cameras": {}});
+    let hb = |seq: u64| Heartbeat::new(seq).to_json();
     let long_id = "c".repeat(129);
     let long_id_pointer = format!("/heartbeats/0/cameras/{long_id}");
     let many_cameras: serde_json::Map<String, Value> = (0..257)
@@ -608,7 +566,7 @@ async fn refuse(app: &TestApp, agent_token: &str, case: Case) {
 #[sqlx::test]
 async fn bad_input_is_refused_whole_with_every_bad_field_and_nothing_is_stored(pool: PgPool) {
     let app = Arc::new(TestApp::spawn(pool).await);
-    let site = site(&app, "acme").await;
+    let (_, site) = app.create_tenant_with_site("acme", "LIC-acme").await;
 
     // Each case runs as its own task, so that one failing case (a contract violation panics
     // inside `send`) does not hide the others: all failures are listed at the end.
@@ -633,30 +591,32 @@ async fn bad_input_is_refused_whole_with_every_bad_field_and_nothing_is_stored(p
 #[sqlx::test]
 async fn only_a_live_agent_token_of_an_active_tenant_may_push(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let site = site(&app, "acme").await;
-    let body = batch(Uuid::new_v4(), 1..=1);
+    let (tenant, site) = app.create_tenant_with_site("acme", "LIC-acme").await;
+    let body = Batch::one_active_camera();
 
     // Prepared first, so that the comparisons below see only the pushes.
-    let (_, api_key) = app.create_api_key(&site.owner, "admin").await;
-    let (revoked_id, revoked) = app.create_agent_token(&site.owner, &site.license_id).await;
+    let (_, api_key) = app.create_api_key(&tenant.owner_token, "admin").await;
+    let (revoked_id, revoked) = app.create_agent_token(&tenant.owner_token, &site.id).await;
     app.delete(
-        &format!(
-            "/api/v1/licenses/{}/agent-tokens/{revoked_id}",
-            site.license_id
-        ),
-        &site.owner,
+        &format!("/api/v1/licenses/{}/agent-tokens/{revoked_id}", site.id),
+        &tenant.owner_token,
     )
     .await
     .assert_status(204);
-    let doomed = app.create_license(&site.owner, "LIC-DOOMED").await;
+    let doomed = app.create_license(&tenant.owner_token, "LIC-DOOMED").await;
     let doomed_id = doomed["id"].as_str().unwrap();
-    let (_, doomed_token) = app.create_agent_token(&site.owner, doomed_id).await;
-    app.delete(&format!("/api/v1/licenses/{doomed_id}"), &site.owner)
-        .await
-        .assert_status(204);
-    let suspended = self::site(&app, "suspended").await;
+    let (_, doomed_token) = app.create_agent_token(&tenant.owner_token, doomed_id).await;
+    app.delete(
+        &format!("/api/v1/licenses/{doomed_id}"),
+        &tenant.owner_token,
+    )
+    .await
+    .assert_status(204);
+    let (suspended_tenant, suspended) = app
+        .create_tenant_with_site("suspended", "LIC-suspended")
+        .await;
     app.patch(
-        &format!("/api/v1/admin/tenants/{}", suspended.tenant_id),
+        &format!("/api/v1/admin/tenants/{}", suspended_tenant.id),
         ADMIN_TOKEN,
         json!({"suspended": true}),
     )
@@ -666,7 +626,11 @@ async fn only_a_live_agent_token_of_an_active_tenant_may_push(pool: PgPool) {
 
     let cases: [(&str, Option<&str>, u16); 7] = [
         ("no token", None, 401),
-        ("a user's access token (JWT)", Some(&site.owner), 401),
+        (
+            "a user's access token (JWT)",
+            Some(&tenant.owner_token),
+            401,
+        ),
         ("an API key", Some(&api_key), 401),
         ("a random swa_ token", Some(&random), 401),
         ("a revoked agent token", Some(&revoked), 401),
@@ -713,28 +677,19 @@ async fn only_a_live_agent_token_of_an_active_tenant_may_push(pool: PgPool) {
 #[sqlx::test]
 async fn credentials_in_camera_urls_are_stripped_before_anything_is_stored(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let site = site(&app, "acme").await;
-    let mut camera = active_camera();
-    camera["url"] = json!("rtsp://admin:s3cret@10.0.0.5/stream1");
-    let body = json!({"agent": {"instance_id": Uuid::new_v4()},
-                      "heartbeats": [heartbeat(1, Utc::now(), &[("camera-1", camera)])]});
+    let (tenant, site) = app.create_tenant_with_site("acme", "LIC-acme").await;
+    let camera = Camera::active().with(json!({"url": "rtsp://admin:s3cret@10.0.0.5/stream1"}));
+    let body = Batch::one_camera(camera).anonymous();
 
     let r = app.push(&site.agent_token, &body).await;
     assert_eq!(outcome(&r), (1, 0));
 
-    let status = app
-        .get(
-            &format!("/api/v1/licenses/{}/status", site.license_id),
-            &site.owner,
-        )
-        .await;
-    status.assert_status(200);
+    let status = app.license_status(&tenant.owner_token, &site.id).await;
     assert_eq!(
-        status.body["cameras"][0]["url"], "rtsp://10.0.0.5/stream1",
-        "{}",
-        status.text
+        status["cameras"][0]["url"], "rtsp://10.0.0.5/stream1",
+        "{status}"
     );
-    assert!(!status.text.contains("s3cret"), "{}", status.text);
+    assert!(!status.to_string().contains("s3cret"), "{status}");
     let leaked: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM agent_instances WHERE cameras::text LIKE '%s3cret%'",
     )
@@ -746,31 +701,28 @@ async fn credentials_in_camera_urls_are_stripped_before_anything_is_stored(pool:
 
 // --- time -----------------------------------------------------------------------------------
 
-async fn last_activity(app: &TestApp, site: &Site) -> (DateTime<Utc>, Value) {
-    let r = app
-        .get(
-            &format!("/api/v1/licenses/{}/status", site.license_id),
-            &site.owner,
-        )
-        .await;
-    r.assert_status(200);
-    (timestamp(&r.body["last_activity_at"]), r.body)
+async fn last_activity(app: &TestApp, owner: &str, site: &TestSite) -> (DateTime<Utc>, Value) {
+    let status = app.license_status(owner, &site.id).await;
+    (timestamp(&status["last_activity_at"]), status)
 }
 
 #[sqlx::test]
 async fn a_heartbeat_from_the_future_counts_at_receive_time(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let site = site(&app, "acme").await;
+    let (tenant, site) = app.create_tenant_with_site("acme", "LIC-acme").await;
     let ahead = Utc::now() + Duration::hours(1);
-    let body = json!({"agent": {"instance_id": Uuid::new_v4()},
-                      "heartbeats": [heartbeat(1, ahead, &[("camera-1", active_camera())])]});
+    let body = Batch::new(Uuid::new_v4())
+        .anonymous()
+        .seq(1)
+        .observed_at(ahead)
+        .active_camera();
 
     let before = Utc::now();
     let r = app.push(&site.agent_token, &body).await;
     let after = Utc::now();
     assert_eq!(outcome(&r), (1, 0));
 
-    let (activity, status) = last_activity(&app, &site).await;
+    let (activity, status) = last_activity(&app, &tenant.owner_token, &site).await;
     assert!(
         before <= activity && activity <= after,
         "counted at receive time: {before} <= {activity} <= {after}"
@@ -784,16 +736,20 @@ async fn a_heartbeat_from_the_future_counts_at_receive_time(pool: PgPool) {
 #[sqlx::test]
 async fn a_replayed_heartbeat_counts_at_the_time_it_was_observed(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let site = site(&app, "acme").await;
+    let (tenant, site) = app.create_tenant_with_site("acme", "LIC-acme").await;
     let now = Utc::now();
     let observed = now - Duration::minutes(30);
-    let body = json!({"agent": {"instance_id": Uuid::new_v4(), "sent_at": now},
-                      "heartbeats": [heartbeat(1, observed, &[("camera-1", active_camera())])]});
+    let body = Batch::new(Uuid::new_v4())
+        .anonymous()
+        .sent_at(now)
+        .seq(1)
+        .observed_at(observed)
+        .active_camera();
 
     let r = app.push(&site.agent_token, &body).await;
     assert_eq!(outcome(&r), (1, 0));
 
-    let (activity, status) = last_activity(&app, &site).await;
+    let (activity, status) = last_activity(&app, &tenant.owner_token, &site).await;
     // Corrected by the agent's clock offset (sent_at against receive time), which is the
     // request's own latency here: well under a few seconds.
     let slack = Duration::seconds(5);
@@ -813,7 +769,8 @@ fn request(
 ) -> IngestRequest {
     IngestRequest {
         license,
-        batch: serde_json::from_value(batch(instance, seqs)).unwrap(),
+        batch: serde_json::from_value(Batch::new(instance).seqs(seqs).active_camera().to_json())
+            .unwrap(),
         received_at: Utc::now(),
     }
 }
@@ -826,18 +783,19 @@ async fn a_batch_with_a_license_deleted_after_authentication_fails_whole_and_sto
     // a license that is gone. Its batch fails as a whole (the writer then retries the others
     // one by one) and no history row is left without its license.
     let app = TestApp::spawn(pool).await;
-    let (gone, kept) = (site(&app, "gone").await, site(&app, "kept").await);
-    let license = |s: &Site| AgentLicense {
-        tenant_id: s.tenant_id.parse().unwrap(),
-        license_id: s.license_id.parse().unwrap(),
+    let gone = app.create_tenant_with_site("gone", "LIC-gone").await;
+    let kept = app.create_tenant_with_site("kept", "LIC-kept").await;
+    let license = |(tenant, site): &(TestTenant, TestSite)| AgentLicense {
+        tenant_id: tenant.id.parse().unwrap(),
+        license_id: site.id.parse().unwrap(),
     };
     let (instance_gone, instance_kept) = (Uuid::new_v4(), Uuid::new_v4());
     write_batch(&app.pool, &[&request(license(&gone), instance_gone, 1..=2)])
         .await
         .unwrap();
     app.delete(
-        &format!("/api/v1/licenses/{}", gone.license_id),
-        &gone.owner,
+        &format!("/api/v1/licenses/{}", gone.1.id),
+        &gone.0.owner_token,
     )
     .await
     .assert_status(204);
@@ -861,7 +819,7 @@ async fn a_batch_with_a_license_deleted_after_authentication_fails_whole_and_sto
     assert_eq!(stored_rows(&app, instance_kept).await, 2);
     let rollup: (i32, Option<chrono::DateTime<Utc>>) =
         sqlx::query_as("SELECT instances, activity_newest FROM licenses WHERE id = $1::uuid")
-            .bind(&kept.license_id)
+            .bind(&kept.1.id)
             .fetch_one(&app.pool)
             .await
             .unwrap();
@@ -872,10 +830,10 @@ async fn a_batch_with_a_license_deleted_after_authentication_fails_whole_and_sto
 #[sqlx::test]
 async fn the_writer_applies_two_requests_of_one_instance_in_one_transaction_in_order(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let site = site(&app, "acme").await;
+    let (tenant, site) = app.create_tenant_with_site("acme", "LIC-acme").await;
     let license = AgentLicense {
-        tenant_id: site.tenant_id.parse().unwrap(),
-        license_id: site.license_id.parse().unwrap(),
+        tenant_id: tenant.id.parse().unwrap(),
+        license_id: site.id.parse().unwrap(),
     };
     let instance = Uuid::new_v4();
     let (first, second) = (

@@ -7,47 +7,26 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// Objects of one tenant, made through the API.
-struct World {
-    tenant: TestTenant,
-    license_id: String,
-    agent_token_id: String,
-    user_id: String,
-    api_key_id: String,
-}
-
-async fn world(app: &TestApp, slug: &str) -> World {
-    let tenant = app.create_tenant(slug).await;
-    let license = app
-        .create_license(&tenant.owner_token, &format!("{slug}-1"))
-        .await;
-    let license_id = license["id"].as_str().unwrap().to_owned();
-    let (agent_token_id, _) = app
-        .create_agent_token(&tenant.owner_token, &license_id)
-        .await;
-    let (user_id, _) = app
-        .create_user(
-            &tenant.owner_token,
-            &format!("viewer@{slug}.test"),
-            "viewer",
-        )
-        .await;
-    let (api_key_id, _) = app.create_api_key(&tenant.owner_token, "admin").await;
-    World {
-        tenant,
-        license_id,
-        agent_token_id,
-        user_id,
-        api_key_id,
-    }
+/// Tenants alpha and beta, each with a site (license `<slug>-1`), a viewer and an API key.
+async fn alpha_and_beta(app: &TestApp) -> (PopulatedTenant, PopulatedTenant) {
+    (
+        app.create_populated_tenant("alpha", "alpha-1", "viewer")
+            .await,
+        app.create_populated_tenant("beta", "beta-1", "viewer")
+            .await,
+    )
 }
 
 #[sqlx::test]
 async fn another_tenants_objects_are_not_found_on_every_tenant_scoped_route(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let a = world(&app, "alpha").await;
-    let b = world(&app, "beta").await;
-    let (lic, tok, user, key) = (&b.license_id, &b.agent_token_id, &b.user_id, &b.api_key_id);
+    let (a, b) = alpha_and_beta(&app).await;
+    let (lic, tok, user, key) = (
+        &b.site.id,
+        &b.site.agent_token_id,
+        &b.user_id,
+        &b.api_key_id,
+    );
     let cases: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, format!("/api/v1/licenses/{lic}"), None),
         (
@@ -74,7 +53,7 @@ async fn another_tenants_objects_are_not_found_on_every_tenant_scoped_route(pool
         // B's token id under A's own license is just as unknown.
         (
             Method::DELETE,
-            format!("/api/v1/licenses/{}/agent-tokens/{tok}", a.license_id),
+            format!("/api/v1/licenses/{}/agent-tokens/{tok}", a.site.id),
             None,
         ),
         (Method::GET, format!("/api/v1/users/{user}"), None),
@@ -133,14 +112,13 @@ async fn another_tenants_objects_are_not_found_on_every_tenant_scoped_route(pool
 #[sqlx::test]
 async fn lists_never_show_another_tenants_rows(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let a = world(&app, "alpha").await;
-    let b = world(&app, "beta").await;
+    let (a, b) = alpha_and_beta(&app).await;
     for (path, own) in [
-        ("/api/v1/licenses", vec![a.license_id.clone()]),
+        ("/api/v1/licenses", vec![a.site.id.clone()]),
         ("/api/v1/licenses?q=beta", vec![]),
         (
-            &*format!("/api/v1/licenses/{}/agent-tokens", a.license_id),
-            vec![a.agent_token_id.clone()],
+            &*format!("/api/v1/licenses/{}/agent-tokens", a.site.id),
+            vec![a.site.agent_token_id.clone()],
         ),
         ("/api/v1/api-keys", vec![a.api_key_id.clone()]),
     ] {
@@ -172,8 +150,7 @@ async fn lists_never_show_another_tenants_rows(pool: PgPool) {
 #[sqlx::test]
 async fn row_level_security_alone_hides_other_tenants_rows(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let a = world(&app, "alpha").await;
-    let b = world(&app, "beta").await;
+    let (a, b) = alpha_and_beta(&app).await;
     let a_id: Uuid = a.tenant.id.parse().unwrap();
     let b_id: Uuid = b.tenant.id.parse().unwrap();
 
@@ -181,14 +158,7 @@ async fn row_level_security_alone_hides_other_tenants_rows(pool: PgPool) {
     assert_eq!(app.count("licenses").await, 2);
 
     let mut tx = streamwatch::db::begin_tenant(&pool, a_id).await.unwrap();
-    for table in [
-        "tenants",
-        "users",
-        "login_emails",
-        "api_keys",
-        "licenses",
-        "agent_tokens",
-    ] {
+    for table in ACCOUNT_TABLES {
         let tenant_column = if table == "tenants" {
             "id"
         } else {

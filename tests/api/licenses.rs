@@ -19,15 +19,8 @@ fn id(v: &Value) -> &str {
 
 /// Creates a license with this key, name and kind (interval 600 s).
 async fn license(app: &TestApp, token: &str, key: &str, name: &str, kind: &str) -> Value {
-    let r = app
-        .post(
-            "/api/v1/licenses",
-            token,
-            json!({"key": key, "name": name, "kind": kind}),
-        )
-        .await;
-    r.assert_status(201);
-    r.body
+    app.create_license_with(token, json!({"key": key, "name": name, "kind": kind}))
+        .await
 }
 
 /// The keys of one page of `GET /licenses?<query>`, and its `next_cursor`.

@@ -27,12 +27,9 @@ struct World {
     tenant: TestTenant,
 }
 
-/// A license with an agent token, and the agent's own instance and sequence.
+/// A site, and its agent's own instance and last seq.
 struct Site {
-    id: String,
-    key: String,
-    name: String,
-    agent: String,
+    license: TestSite,
     instance: Uuid,
     seq: u64,
 }
@@ -51,17 +48,8 @@ impl World {
     }
 
     async fn site(&self, key: &str) -> Site {
-        let license = self.app.create_license(&self.tenant.owner_token, key).await;
-        let id = license["id"].as_str().unwrap().to_owned();
-        let (_, agent) = self
-            .app
-            .create_agent_token(&self.tenant.owner_token, &id)
-            .await;
         Site {
-            id,
-            key: key.to_owned(),
-            name: license["name"].as_str().unwrap().to_owned(),
-            agent,
+            license: self.app.create_site(&self.tenant.owner_token, key).await,
             instance: Uuid::new_v4(),
             seq: 0,
         }
@@ -69,12 +57,7 @@ impl World {
 
     async fn put_settings(&self, site: &Site, body: Value) -> TestResponse {
         self.app
-            .request(
-                Method::PUT,
-                &settings_path(site),
-                Some(&self.tenant.owner_token),
-                Some(body),
-            )
+            .put_notification_settings(&self.tenant.owner_token, &site.license.id, body)
             .await
     }
 
@@ -90,21 +73,18 @@ impl World {
     }
 
     async fn get_settings(&self, site: &Site) -> Value {
-        let r = self
-            .app
-            .get(&settings_path(site), &self.tenant.owner_token)
-            .await;
-        r.assert_status(200);
-        r.body
+        self.app
+            .notification_settings(&self.tenant.owner_token, &site.license.id)
+            .await
     }
 
     /// One accepted heartbeat from the site's agent (activity at the simulated now).
     async fn heartbeat(&self, site: &mut Site) {
         site.seq += 1;
-        let batch = heartbeat_batch(site.instance, site.seq, &[("camera-1", active_camera())]);
-        let r = self.app.push(&site.agent, &batch).await;
-        r.assert_status(200);
-        assert_eq!(r.body["accepted"], 1, "{}", r.text);
+        let batch = Batch::new(site.instance)
+            .seq(site.seq)
+            .camera("camera-1", Camera::active());
+        self.app.push_ok(&site.license.agent_token, &batch).await;
     }
 
     /// Moves the simulated clock forward, the service running meanwhile.
@@ -147,7 +127,7 @@ impl World {
         let r = self
             .app
             .get(
-                &format!("/api/v1/licenses/{}/notifications", site.id),
+                &format!("/api/v1/licenses/{}/notifications", site.license.id),
                 &self.tenant.owner_token,
             )
             .await;
@@ -158,10 +138,6 @@ impl World {
     fn mail(&self) -> Vec<Mail> {
         self.smtp.messages()
     }
-}
-
-fn settings_path(site: &Site) -> String {
-    format!("/api/v1/licenses/{}/notification-settings", site.id)
 }
 
 /// The simulated now, as the server computes it.
@@ -222,7 +198,7 @@ async fn the_first_alert_arrives_at_the_first_sweep_after_an_hour_of_silence_wit
     let last_activity: DateTime<Utc> = sqlx::query_scalar(
         "SELECT max(last_activity_at) FROM agent_instances WHERE license_id = $1::uuid",
     )
-    .bind(&site.id)
+    .bind(&site.license.id)
     .fetch_one(&w.app.pool)
     .await
     .unwrap();
@@ -252,7 +228,7 @@ async fn the_first_alert_arrives_at_the_first_sweep_after_an_hour_of_silence_wit
             m.subject,
             format!(
                 "❌ {} ({}) is inactive: no heartbeat for 1 h",
-                site.name, site.key
+                site.license.name, site.license.key
             )
         );
         assert_eq!(m.content_type, "multipart/alternative");
@@ -282,12 +258,12 @@ async fn the_first_alert_arrives_at_the_first_sweep_after_an_hour_of_silence_wit
             "Date {:?} is not the simulated now {now}",
             m.date
         );
-        let link = format!("/licenses/{}", site.id);
+        let link = format!("/licenses/{}", site.license.id);
         let unsubscribe_url = unsubscribe.trim_matches(['<', '>']);
         for (part, body) in [("text", &m.text), ("html", &m.html)] {
             for needle in [
-                site.name.as_str(),
-                &site.key,
+                site.license.name.as_str(),
+                &site.license.key,
                 &link,
                 &berlin,
                 unsubscribe_url,
@@ -403,7 +379,10 @@ async fn a_heartbeat_after_the_alert_closes_the_episode_with_one_recovery_e_mail
     for m in &recovery {
         assert_eq!(
             m.subject,
-            format!("✅ {} ({}) is active again", site.name, site.key)
+            format!(
+                "✅ {} ({}) is active again",
+                site.license.name, site.license.key
+            )
         );
         assert!(m.text.contains("Last activity:"), "{}", m.text);
         assert!(m.list_unsubscribe.is_some());
@@ -461,7 +440,7 @@ async fn a_license_that_never_reported_counts_from_when_notifications_were_enabl
         mails[0].subject,
         format!(
             "❌ {} ({}) is inactive: no heartbeat for 1 h",
-            site.name, site.key
+            site.license.name, site.license.key
         )
     );
     assert!(
@@ -563,11 +542,9 @@ async fn intervals_outside_one_hour_to_thirty_days_are_refused_with_a_pointer_an
     let app = TestApp::spawn(pool).await;
     let tenant = app.create_tenant("acme").await;
     let license = app.create_license(&tenant.owner_token, "LIC-1").await;
-    let path = format!(
-        "/api/v1/licenses/{}/notification-settings",
-        license["id"].as_str().unwrap()
-    );
-    let put = |body: Value| app.request(Method::PUT, &path, Some(&tenant.owner_token), Some(body));
+    let id = license["id"].as_str().unwrap();
+    let put = |body: Value| app.put_notification_settings(&tenant.owner_token, id, body);
+    let settings = || app.notification_settings(&tenant.owner_token, id);
     let saved = json!({"enabled": true, "inactivity_interval_seconds": 7200,
                        "notification_interval_seconds": 36000, "recipients": [OPS], "notify_on_recovery": false});
     put(saved.clone()).await.assert_status(200);
@@ -628,8 +605,7 @@ async fn intervals_outside_one_hour_to_thirty_days_are_refused_with_a_pointer_an
             "{why}: {}",
             r.text
         );
-        let now = app.get(&path, &tenant.owner_token).await;
-        assert_eq!(now.body, saved, "{why}: nothing saved");
+        assert_eq!(settings().await, saved, "{why}: nothing saved");
     }
 
     for (inactivity, notification) in [(3600, 3600), (2_592_000, 2_592_000), (3600, 2_592_000)] {
@@ -641,7 +617,7 @@ async fn intervals_outside_one_hour_to_thirty_days_are_refused_with_a_pointer_an
             r.body, body,
             "{inactivity}/{notification} accepted as given"
         );
-        assert_eq!(app.get(&path, &tenant.owner_token).await.body, body);
+        assert_eq!(settings().await, body);
     }
 }
 
@@ -650,16 +626,13 @@ async fn recipients_are_validated_bounded_and_de_duplicated_case_insensitively(p
     let app = TestApp::spawn(pool).await;
     let tenant = app.create_tenant("acme").await;
     let license = app.create_license(&tenant.owner_token, "LIC-1").await;
-    let path = format!(
-        "/api/v1/licenses/{}/notification-settings",
-        license["id"].as_str().unwrap()
-    );
-    let put = |body: Value| app.request(Method::PUT, &path, Some(&tenant.owner_token), Some(body));
+    let id = license["id"].as_str().unwrap();
+    let put = |body: Value| app.put_notification_settings(&tenant.owner_token, id, body);
+    let settings = || app.notification_settings(&tenant.owner_token, id);
     // Defaults before anything is saved: off, 1 h, 8 h, no recipients, recovery on.
-    let defaults = app.get(&path, &tenant.owner_token).await;
-    defaults.assert_status(200);
+    let defaults = settings().await;
     assert_eq!(
-        defaults.body,
+        defaults,
         json!({"enabled": false, "inactivity_interval_seconds": 3600, "notification_interval_seconds": 28800,
                "recipients": [], "notify_on_recovery": true})
     );
@@ -696,8 +669,7 @@ async fn recipients_are_validated_bounded_and_de_duplicated_case_insensitively(p
         let r = put(body).await;
         r.assert_problem(422);
         assert_eq!(r.pointers(), [pointer], "{why}: {}", r.text);
-        let now = app.get(&path, &tenant.owner_token).await;
-        assert_eq!(now.body, defaults.body, "{why}: nothing saved");
+        assert_eq!(settings().await, defaults, "{why}: nothing saved");
     }
 
     let twenty: Vec<String> = (0..20).map(|i| format!("r{i}@acme.test")).collect();
@@ -709,10 +681,7 @@ async fn recipients_are_validated_bounded_and_de_duplicated_case_insensitively(p
         .await;
     r.assert_status(200);
     assert_eq!(r.body["recipients"], json!([OPS, ONCALL]));
-    assert_eq!(
-        app.get(&path, &tenant.owner_token).await.body["recipients"],
-        json!([OPS, ONCALL])
-    );
+    assert_eq!(settings().await["recipients"], json!([OPS, ONCALL]));
     // Off with no recipients is fine.
     put(json!({"enabled": false, "recipients": []}))
         .await
@@ -797,14 +766,11 @@ async fn the_history_shows_each_e_mail_with_its_state_and_viewers_may_read_setti
         .app
         .create_user(&w.tenant.owner_token, "viewer@acme.test", "viewer")
         .await;
-    w.app
-        .get(&settings_path(&site), &viewer)
-        .await
-        .assert_status(200);
+    w.app.notification_settings(&viewer, &site.license.id).await;
     let r = w
         .app
         .get(
-            &format!("/api/v1/licenses/{}/notifications", site.id),
+            &format!("/api/v1/licenses/{}/notifications", site.license.id),
             &viewer,
         )
         .await;
@@ -812,12 +778,7 @@ async fn the_history_shows_each_e_mail_with_its_state_and_viewers_may_read_setti
     assert_eq!(r.body["items"].as_array().unwrap().len(), 1);
     let before = w.get_settings(&site).await;
     w.app
-        .request(
-            Method::PUT,
-            &settings_path(&site),
-            Some(&viewer),
-            Some(json!({"enabled": false})),
-        )
+        .put_notification_settings(&viewer, &site.license.id, json!({"enabled": false}))
         .await
         .assert_problem(403);
     assert_eq!(w.get_settings(&site).await, before, "nothing changed");
@@ -825,8 +786,8 @@ async fn the_history_shows_each_e_mail_with_its_state_and_viewers_may_read_setti
     // Another tenant cannot see that the license exists.
     let other = w.app.create_tenant("globex").await;
     for path in [
-        settings_path(&site),
-        format!("/api/v1/licenses/{}/notifications", site.id),
+        format!("/api/v1/licenses/{}/notification-settings", site.license.id),
+        format!("/api/v1/licenses/{}/notifications", site.license.id),
     ] {
         w.app
             .get(&path, &other.owner_token)
@@ -834,11 +795,10 @@ async fn the_history_shows_each_e_mail_with_its_state_and_viewers_may_read_setti
             .assert_problem(404);
     }
     w.app
-        .request(
-            Method::PUT,
-            &settings_path(&site),
-            Some(&other.owner_token),
-            Some(json!({"enabled": false})),
+        .put_notification_settings(
+            &other.owner_token,
+            &site.license.id,
+            json!({"enabled": false}),
         )
         .await
         .assert_problem(404);
@@ -874,8 +834,12 @@ async fn one_recipient_of_three_licenses_that_go_quiet_together_gets_one_digest(
     assert_eq!(m.subject, "❌ 3 licenses are inactive");
     for site in &sites {
         for body in [&m.text, &m.html] {
-            assert!(body.contains(&site.name), "{} missing:\n{body}", site.name);
-            assert!(body.contains(&format!("/licenses/{}", site.id)));
+            assert!(
+                body.contains(&site.license.name),
+                "{} missing:\n{body}",
+                site.license.name
+            );
+            assert!(body.contains(&format!("/licenses/{}", site.license.id)));
         }
     }
     assert_eq!(m.text.matches("Activity Status:").count(), 3);
@@ -1263,7 +1227,7 @@ async fn an_alert_and_its_reminder_delivered_together_after_an_outage_are_not_ca
     let mails = w.mail();
     for m in &mails {
         assert!(
-            m.subject.contains(&site.key),
+            m.subject.contains(&site.license.key),
             "the subject does not name the one license it is about: {:?} ({} e-mail(s), {} row(s))",
             m.subject,
             mails.len(),

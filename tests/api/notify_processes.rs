@@ -6,11 +6,12 @@
 //! Nothing here measures time: every wait is a bounded number of polls.
 
 use crate::{
-    helpers::{PASSWORD, ServerProcess, database_url},
+    helpers::{Batch, ServerProcess, Servers, database_url},
     smtp::SmtpServer,
 };
 use chrono::Timelike;
-use serde_json::{Value, json};
+use reqwest::Method;
+use serde_json::json;
 use sqlx::PgPool;
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -26,15 +27,6 @@ const JWT_SECRET: &str = "notify-processes-jwt-secret-that-is-long-enough-012345
 const STEP: i64 = 20;
 /// 48 hours of steps.
 const STEPS: i64 = 48 * 60 / STEP;
-
-/// A JSON request; asserts the status and returns the body.
-async fn call(req: reqwest::RequestBuilder, expected: u16, what: &str) -> Value {
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    assert_eq!(status, expected, "{what}: {text}");
-    serde_json::from_str(&text).unwrap_or(Value::Null)
-}
 
 /// A license of the scenario: its settings (in steps) and when its agent reports.
 struct Plan {
@@ -97,6 +89,13 @@ impl Plan {
     }
 }
 
+/// `POST /admin/sweep` on one process.
+async fn sweep(server: &Servers) {
+    server
+        .expect(Method::POST, "/api/v1/admin/sweep", Some(ADMIN), None, 200)
+        .await;
+}
+
 /// Keeps the clock's jumps away from second 0 of the wall-clock minute, when each process's
 /// own scheduler runs its per-minute tick. A tick that read the simulated now just before a
 /// 20-minute jump would hold 5-minute leases that, on the simulated clock, have already run
@@ -125,29 +124,11 @@ async fn two_server_processes_sweeping_at_the_same_time_for_48_simulated_hours_s
     let a = ServerProcess::start(&db, ADMIN, JWT_SECRET, &env).await;
     let b = ServerProcess::start(&db, ADMIN, JWT_SECRET, &env).await;
     let client = reqwest::Client::new();
+    let to_a = Servers::new(client.clone(), vec![a.base.clone()]);
+    let to_b = Servers::new(client, vec![b.base.clone()]);
 
     // Setup through A.
-    call(
-        client
-            .post(format!("{}/api/v1/admin/tenants", a.base))
-            .bearer_auth(ADMIN)
-            .json(&json!({"name": "Acme", "timezone": "Europe/Berlin",
-                          "owner": {"email": "owner@acme.test", "password": PASSWORD}})),
-        201,
-        "create tenant",
-    )
-    .await;
-    let owner = call(
-        client
-            .post(format!("{}/api/v1/auth/token", a.base))
-            .json(&json!({"email": "owner@acme.test", "password": PASSWORD})),
-        200,
-        "login",
-    )
-    .await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let owner = to_a.create_tenant(ADMIN, "owner@acme.test").await;
 
     // Steps of 20 minutes: 3 steps = 1 h.
     let plans = [
@@ -186,106 +167,67 @@ async fn two_server_processes_sweeping_at_the_same_time_for_48_simulated_hours_s
     ];
     let mut sites = Vec::new();
     for plan in &plans {
-        let license = call(
-            client
-                .post(format!("{}/api/v1/licenses", a.base))
-                .bearer_auth(&owner)
-                .json(
-                    &json!({"key": plan.key, "name": format!("Site {}", plan.key), "kind": "direct",
-                              "check_interval_seconds": 600}),
-                ),
-            201,
-            "create license",
-        )
-        .await["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let agent = call(
-            client
-                .post(format!("{}/api/v1/licenses/{license}/agent-tokens", a.base))
-                .bearer_auth(&owner),
-            201,
-            "agent token",
-        )
-        .await["token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        call(
-            client
-                .put(format!(
-                    "{}/api/v1/licenses/{license}/notification-settings",
-                    a.base
-                ))
-                .bearer_auth(&owner)
-                .json(&json!({"enabled": true,
-                              "inactivity_interval_seconds": plan.inactivity_steps * STEP * 60,
-                              "notification_interval_seconds": plan.notification_steps * STEP * 60,
-                              "recipients": plan.recipients(),
-                              "notify_on_recovery": plan.notify_on_recovery})),
+        let license = to_a
+            .create_license(
+                &owner,
+                json!({"key": plan.key, "name": format!("Site {}", plan.key), "kind": "direct",
+                       "check_interval_seconds": 600}),
+            )
+            .await;
+        let agent = to_a.create_agent_token(&owner, &license).await;
+        to_a.expect(
+            Method::PUT,
+            &format!("/api/v1/licenses/{license}/notification-settings"),
+            Some(&owner),
+            Some(json!({"enabled": true,
+                        "inactivity_interval_seconds": plan.inactivity_steps * STEP * 60,
+                        "notification_interval_seconds": plan.notification_steps * STEP * 60,
+                        "recipients": plan.recipients(),
+                        "notify_on_recovery": plan.notify_on_recovery})),
             200,
-            "settings",
         )
         .await;
         sites.push((license, agent, Uuid::new_v4()));
     }
 
-    let sweep = |base: String| {
-        let client = client.clone();
-        async move {
-            call(
-                client
-                    .post(format!("{base}/api/v1/admin/sweep"))
-                    .bearer_auth(ADMIN),
-                200,
-                "sweep",
-            )
-            .await
-        }
-    };
     // Both processes sweep once before the timeline starts: the alive record begins.
-    let _ = tokio::join!(sweep(a.base.clone()), sweep(b.base.clone()));
+    tokio::join!(sweep(&to_a), sweep(&to_b));
 
     let mut seq = 0;
     for step in 0..=STEPS {
         if step > 0 {
             away_from_the_minute_tick().await;
-            call(
-                client
-                    .post(format!("{}/api/v1/admin/clock", a.base))
-                    .bearer_auth(ADMIN)
-                    .json(&json!({"advance_seconds": STEP * 60})),
+            to_a.expect(
+                Method::POST,
+                "/api/v1/admin/clock",
+                Some(ADMIN),
+                Some(json!({"advance_seconds": STEP * 60})),
                 200,
-                "advance the clock",
             )
             .await;
         }
         for (plan, (_, agent, instance)) in plans.iter().zip(&sites) {
             if plan.heartbeats.contains(&step) {
                 seq += 1;
-                let batch = json!({
-                    "agent": {"instance_id": instance, "version": "0.1.0", "hostname": "site-box"},
-                    "heartbeats": [crate::helpers::heartbeat(seq, chrono::Utc::now(), &[("camera-1", crate::helpers::active_camera())])]
-                });
-                let r = call(
-                    client
-                        .post(format!("{}/api/v1/ingest/heartbeats", a.base))
-                        .bearer_auth(agent)
-                        .json(&batch),
-                    200,
-                    "heartbeat",
-                )
-                .await;
+                let batch = Batch::new(*instance).seq(seq).active_camera();
+                let r = to_a
+                    .expect(
+                        Method::POST,
+                        "/api/v1/ingest/heartbeats",
+                        Some(agent),
+                        Some(batch.to_json()),
+                        200,
+                    )
+                    .await;
                 assert_eq!(r["accepted"], 1, "{r}");
             }
         }
-        let _ = tokio::join!(sweep(a.base.clone()), sweep(b.base.clone()));
+        tokio::join!(sweep(&to_a), sweep(&to_b));
     }
     // Two more rounds at the final time: whatever a sweep that lost the lock to a scheduler
     // tick left undecided is decided now (a no-op otherwise).
     for _ in 0..2 {
-        let _ = tokio::join!(sweep(a.base.clone()), sweep(b.base.clone()));
+        tokio::join!(sweep(&to_a), sweep(&to_b));
     }
 
     // The outbox: every row sent, none waiting or leased.

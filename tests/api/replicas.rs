@@ -13,7 +13,7 @@
     reason = "helpers of tests: a panic is a failed test with its location"
 )]
 
-use crate::helpers::{PASSWORD, ServerProcess, active_camera, database_url, heartbeat};
+use crate::helpers::{Batch, ServerProcess, Servers, database_url};
 use mailparse::MailHeaderMap;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -21,10 +21,6 @@ use sqlx::PgPool;
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::PathBuf,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
     time::Duration,
 };
 use tokio::task::JoinSet;
@@ -89,71 +85,6 @@ impl Drop for Mailbox {
     }
 }
 
-/// The test's load balancer: every request goes to the next replica in turn.
-#[derive(Clone)]
-struct RoundRobin {
-    client: reqwest::Client,
-    bases: Arc<Vec<String>>,
-    next: Arc<AtomicUsize>,
-}
-
-impl RoundRobin {
-    fn next_replica(&self) -> usize {
-        self.next.fetch_add(1, Ordering::Relaxed) % self.bases.len()
-    }
-
-    /// One request to the next replica: (status, JSON body or `null`).
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        token: &str,
-        body: Option<&Value>,
-    ) -> (u16, Value) {
-        let replica = self.next_replica();
-        self.send_to(replica, method, path, token, body).await
-    }
-
-    /// One request to the given replica.
-    async fn send_to(
-        &self,
-        replica: usize,
-        method: Method,
-        path: &str,
-        token: &str,
-        body: Option<&Value>,
-    ) -> (u16, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.bases[replica]))
-            .bearer_auth(token);
-        if path == INGEST {
-            request = request.header("Streamwatch-Protocol", "1");
-        }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    /// Like [`RoundRobin::send`], asserting the status and returning the body.
-    async fn expect(
-        &self,
-        method: Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-        status: u16,
-    ) -> Value {
-        let (got, answer) = self.send(method.clone(), path, token, body.as_ref()).await;
-        assert_eq!(got, status, "{method} {path}: {answer}");
-        answer
-    }
-}
-
 /// Counts of one agent's pushes, as the server answered them.
 #[derive(Debug, Default)]
 struct Pushed {
@@ -169,27 +100,27 @@ struct Pushed {
 }
 
 fn batch(instance: Uuid, first_seq: u64) -> Value {
-    let heartbeats: Vec<Value> = (first_seq..first_seq + HEARTBEATS_PER_REQUEST)
-        .map(|seq| heartbeat(seq, chrono::Utc::now(), &[("camera-1", active_camera())]))
-        .collect();
-    json!({"agent": {"instance_id": instance, "version": "0.1.0", "hostname": "replica-box",
-                     "sent_at": chrono::Utc::now()},
-           "heartbeats": heartbeats})
+    Batch::new(instance)
+        .hostname("replica-box")
+        .sent_at(chrono::Utc::now())
+        .seqs(first_seq..first_seq + HEARTBEATS_PER_REQUEST)
+        .active_camera()
+        .to_json()
 }
 
 /// Pushes one batch to `replica` (or the next one), retrying 429 and 503, and records the
 /// answer's counts.
 async fn push(
-    lb: &RoundRobin,
+    lb: &Servers,
     replica: Option<usize>,
     token: &str,
     body: &Value,
     pushed: &mut Pushed,
 ) {
     for _ in 0..MAX_RETRIES {
-        let target = replica.unwrap_or_else(|| lb.next_replica());
+        let target = replica.unwrap_or_else(|| lb.next_server());
         let (status, answer) = lb
-            .send_to(target, Method::POST, INGEST, token, Some(body))
+            .send_to(target, Method::POST, INGEST, Some(token), Some(body))
             .await;
         match status {
             200 => {
@@ -217,7 +148,7 @@ async fn push(
 }
 
 /// One agent: increasing seqs, round-robin over the replicas, with resends.
-async fn agent(lb: RoundRobin, token: String) -> Pushed {
+async fn agent(lb: Servers, token: String) -> Pushed {
     let mut pushed = Pushed {
         instance: Uuid::new_v4(),
         ..Pushed::default()
@@ -257,15 +188,21 @@ async fn agent(lb: RoundRobin, token: String) -> Pushed {
 
 /// The admin's `POST /admin/sweep` on every replica at the same moment, `SWEEP_ROUNDS` times.
 /// Returns how many of those sweeps were skipped because another replica held the lock.
-async fn sweep_everywhere(lb: &RoundRobin) -> usize {
+async fn sweep_everywhere(lb: &Servers) -> usize {
     let mut skipped = 0;
     for _ in 0..SWEEP_ROUNDS {
         let mut sweeps = JoinSet::new();
         for replica in 0..REPLICAS {
             let lb = lb.clone();
             sweeps.spawn(async move {
-                lb.send_to(replica, Method::POST, "/api/v1/admin/sweep", ADMIN, None)
-                    .await
+                lb.send_to(
+                    replica,
+                    Method::POST,
+                    "/api/v1/admin/sweep",
+                    Some(ADMIN),
+                    None,
+                )
+                .await
             });
         }
         while let Some(answer) = sweeps.join_next().await {
@@ -304,58 +241,22 @@ async fn two_replicas_behind_a_round_robin_balancer_store_every_heartbeat_once_a
     for server in &mut servers {
         server.wait_until_healthy().await;
     }
-    let lb = RoundRobin {
-        client,
-        bases: Arc::new(servers.iter().map(|s| s.base.clone()).collect()),
-        next: Arc::new(AtomicUsize::new(0)),
-    };
+    // The test's load balancer: every request goes to the next replica in turn.
+    let lb = Servers::new(client, servers.iter().map(|s| s.base.clone()).collect());
 
     // --- Set-up, each request on the next replica: a token from one works on the other. ---
-    lb.expect(
-        Method::POST,
-        "/api/v1/admin/tenants",
-        ADMIN,
-        Some(json!({"name": "Acme", "timezone": "Europe/Berlin",
-                    "owner": {"email": "ops@acme.test", "password": PASSWORD}})),
-        201,
-    )
-    .await;
-    let (status, login) = lb
-        .send(
-            Method::POST,
-            "/api/v1/auth/token",
-            "",
-            Some(&json!({"email": "ops@acme.test", "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(status, 200, "{login}");
-    let owner = login["access_token"].as_str().unwrap().to_owned();
+    let owner = lb.create_tenant(ADMIN, "ops@acme.test").await;
     let mut agent_tokens = Vec::new();
     for n in 0..LICENSES {
-        let license = lb
-            .expect(
-                Method::POST,
-                "/api/v1/licenses",
+        let id = lb
+            .create_license(
                 &owner,
-                Some(
-                    json!({"key": format!("LIC-{n}"), "name": format!("Depot {n}"),
-                            "kind": "direct", "check_interval_seconds": 600}),
-                ),
-                201,
+                json!({"key": format!("LIC-{n}"), "name": format!("Depot {n}"),
+                       "kind": "direct", "check_interval_seconds": 600}),
             )
             .await;
-        let id = license["id"].as_str().unwrap();
         for _ in 0..AGENTS_PER_LICENSE {
-            let token = lb
-                .expect(
-                    Method::POST,
-                    &format!("/api/v1/licenses/{id}/agent-tokens"),
-                    &owner,
-                    None,
-                    201,
-                )
-                .await;
-            agent_tokens.push(token["token"].as_str().unwrap().to_owned());
+            agent_tokens.push(lb.create_agent_token(&owner, &id).await);
         }
     }
 
@@ -410,29 +311,14 @@ async fn two_replicas_behind_a_round_robin_balancer_store_every_heartbeat_once_a
     assert_eq!(rows, i64::try_from(unique).unwrap());
 
     // --- Notifications: one license goes quiet; both replicas sweep at once, repeatedly. ---
-    let quiet = lb
-        .expect(
-            Method::POST,
-            "/api/v1/licenses",
+    let quiet_id = lb
+        .create_license(
             &owner,
-            Some(
-                json!({"key": "QUIET-1", "name": "Quiet depot", "kind": "direct",
-                        "check_interval_seconds": 600}),
-            ),
-            201,
+            json!({"key": "QUIET-1", "name": "Quiet depot", "kind": "direct",
+                   "check_interval_seconds": 600}),
         )
         .await;
-    let quiet_id = quiet["id"].as_str().unwrap().to_owned();
-    let token = lb
-        .expect(
-            Method::POST,
-            &format!("/api/v1/licenses/{quiet_id}/agent-tokens"),
-            &owner,
-            None,
-            201,
-        )
-        .await;
-    let quiet_agent = token["token"].as_str().unwrap().to_owned();
+    let quiet_agent = lb.create_agent_token(&owner, &quiet_id).await;
     let quiet_instance = Uuid::new_v4();
     let mut seen = Pushed::default();
     push(
@@ -447,7 +333,7 @@ async fn two_replicas_behind_a_round_robin_balancer_store_every_heartbeat_once_a
     lb.expect(
         Method::PUT,
         &format!("/api/v1/licenses/{quiet_id}/notification-settings"),
-        &owner,
+        Some(&owner),
         Some(json!({"enabled": true, "inactivity_interval_seconds": 3600,
                     "notification_interval_seconds": 28800, "recipients": RECIPIENTS,
                     "notify_on_recovery": true})),
@@ -461,7 +347,7 @@ async fn two_replicas_behind_a_round_robin_balancer_store_every_heartbeat_once_a
     lb.expect(
         Method::POST,
         "/api/v1/admin/clock",
-        ADMIN,
+        Some(ADMIN),
         Some(json!({"advance_seconds": 7200})),
         200,
     )
@@ -499,7 +385,7 @@ async fn two_replicas_behind_a_round_robin_balancer_store_every_heartbeat_once_a
     lb.expect(
         Method::POST,
         "/api/v1/admin/clock",
-        ADMIN,
+        Some(ADMIN),
         Some(json!({"advance_seconds": 120})),
         200,
     )

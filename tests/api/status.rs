@@ -29,97 +29,51 @@ use uuid::Uuid;
 
 // --- helpers of this module ------------------------------------------------------------------
 
-/// A license with an agent token, ready to receive heartbeats.
-struct Site {
-    id: String,
-    key: String,
-    agent: String,
-}
-
-async fn site(app: &TestApp, owner: &str, key: &str) -> Site {
-    let license = app.create_license(owner, key).await;
-    let id = license["id"].as_str().unwrap().to_owned();
-    let (_, agent) = app.create_agent_token(owner, &id).await;
-    Site {
-        id,
-        key: key.to_owned(),
-        agent,
-    }
-}
-
-/// A camera report: webhooks ok, 25 of 25 fps, the rest as given.
-fn camera(status: &str, health: i32, is_live: bool, last_frame_at: Option<DateTime<Utc>>) -> Value {
-    json!({"status": status, "health": health, "is_live": is_live, "last_frame_at": last_frame_at,
-           "received_fps": 25.0, "expected_fps": 25.0, "webhooks": {"status": "ok", "cached": 0}})
-}
-
-/// An `active` camera whose last frame arrived at `at`.
-fn running(at: DateTime<Utc>) -> Value {
-    camera("running", 95, true, Some(at))
-}
-
-/// `report` with the fields of `changes` set (replacing whole values).
-fn with(mut report: Value, changes: Value) -> Value {
-    let Value::Object(changes) = changes else {
-        panic!("changes must be an object: {changes}")
-    };
-    report.as_object_mut().unwrap().extend(changes);
-    report
-}
-
-/// A batch from `instance` sent at `sent_at` (by the agent's clock).
-fn batch(instance: Uuid, hostname: &str, sent_at: DateTime<Utc>, heartbeats: Vec<Value>) -> Value {
-    json!({
-        "agent": {"instance_id": instance, "version": "0.1.0", "hostname": hostname, "sent_at": sent_at},
-        "heartbeats": Value::Array(heartbeats)
-    })
-}
-
-/// Pushes and asserts that every heartbeat of the batch was accepted.
-async fn push_ok(app: &TestApp, agent: &str, batch: &Value) {
-    let r = app.push(agent, batch).await;
-    r.assert_status(200);
-    assert_eq!(
-        r.body["accepted"],
-        batch["heartbeats"].as_array().unwrap().len(),
-        "{}",
-        r.text
-    );
-}
-
 /// One heartbeat observed now, from a new agent instance.
-async fn push_fresh(app: &TestApp, site: &Site, cameras: &[(&str, Value)]) {
-    push_ok(
-        app,
-        &site.agent,
-        &heartbeat_batch(Uuid::new_v4(), 1, cameras),
-    )
-    .await;
+async fn push_fresh(app: &TestApp, site: &TestSite, cameras: &[(&str, Camera)]) {
+    let batch = Batch::new(Uuid::new_v4())
+        .seq(1)
+        .cameras(cameras.iter().cloned());
+    app.push_ok(&site.agent_token, &batch).await;
+}
+
+/// Heartbeat 1 of `instance` on `hostname`, observed at `observed` and sent at `sent` (by the
+/// agent's clock).
+async fn push_from(
+    app: &TestApp,
+    site: &TestSite,
+    instance: Uuid,
+    hostname: &str,
+    sent: DateTime<Utc>,
+    observed: DateTime<Utc>,
+    cameras: &[(&str, Camera)],
+) {
+    let batch = Batch::new(instance)
+        .hostname(hostname)
+        .sent_at(sent)
+        .seq(1)
+        .observed_at(observed)
+        .cameras(cameras.iter().cloned());
+    app.push_ok(&site.agent_token, &batch).await;
 }
 
 /// One heartbeat observed `minutes` ago and sent now (a replay), from `instance`: it counts as
 /// activity `minutes` ago.
 async fn push_old_from(
     app: &TestApp,
-    site: &Site,
+    site: &TestSite,
     instance: Uuid,
     hostname: &str,
     minutes: i64,
-    cameras: &[(&str, Value)],
+    cameras: &[(&str, Camera)],
 ) {
     let now = Utc::now();
     let observed = now - Duration::minutes(minutes);
-    let b = batch(
-        instance,
-        hostname,
-        now,
-        vec![heartbeat(1, observed, cameras)],
-    );
-    push_ok(app, &site.agent, &b).await;
+    push_from(app, site, instance, hostname, now, observed, cameras).await;
 }
 
 /// An active camera observed `minutes` ago, from a new agent instance.
-async fn push_old(app: &TestApp, site: &Site, minutes: i64) {
+async fn push_old(app: &TestApp, site: &TestSite, minutes: i64) {
     let observed = Utc::now() - Duration::minutes(minutes);
     push_old_from(
         app,
@@ -127,18 +81,9 @@ async fn push_old(app: &TestApp, site: &Site, minutes: i64) {
         Uuid::new_v4(),
         "site-box",
         minutes,
-        &[("camera-1", running(observed))],
+        &[("camera-1", Camera::active_at(observed))],
     )
     .await;
-}
-
-/// `GET /licenses/{id}/status` (200).
-async fn activity_status(app: &TestApp, token: &str, license_id: &str) -> Value {
-    let r = app
-        .get(&format!("/api/v1/licenses/{license_id}/status"), token)
-        .await;
-    r.assert_status(200);
-    r.body
 }
 
 /// The camera `id` of an Activity Status.
@@ -198,7 +143,7 @@ async fn assert_list_and_summary_agree(app: &TestApp, token: &str) -> BTreeMap<S
     for item in items {
         let id = item["id"].as_str().unwrap();
         let key = item["key"].as_str().unwrap();
-        let s = activity_status(app, token, id).await;
+        let s = app.license_status(token, id).await;
         let context = format!("{key}: list {item}\n/status {s}");
         assert_eq!(item["status"], s["status"], "{context}");
         assert_eq!(item["symbol"], s["symbol"], "{context}");
@@ -302,40 +247,40 @@ fn last_checked(at: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
 async fn every_row_of_the_camera_state_table_shows_in_the_activity_status(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let owner = app.create_tenant("acme").await.owner_token;
-    let s = site(&app, &owner, "CAMS").await;
+    let s = app.create_site(&owner, "CAMS").await;
     let now = Utc::now();
     // Half a second more than 40 s keeps the reason at "40 s" whatever the measured clock
     // offset of this request (a few milliseconds) does to the corrected times.
     let frame_40s_ago = now - Duration::milliseconds(40_500);
     let failing = json!({"status": "failing", "cached": 12, "last_error": "HTTP 503"});
     let cameras = [
-        ("camera-0", running(now)),
-        ("camera-1", with(running(now), json!({"webhooks": failing}))),
+        ("camera-0", Camera::active_at(now)),
+        (
+            "camera-1",
+            Camera::active_at(now).with(json!({"webhooks": failing})),
+        ),
         (
             "camera-2",
-            camera("running", 60, false, Some(frame_40s_ago)),
+            Camera::report("running", 60, false, Some(frame_40s_ago)),
         ),
         (
             "camera-3",
-            with(
-                camera("stopped", 0, false, None),
-                json!({"last_error": "connection refused"}),
-            ),
+            Camera::report("stopped", 0, false, None)
+                .with(json!({"last_error": "connection refused"})),
         ),
-        ("camera-4", camera("starting", -1, false, None)),
-        ("camera-5", camera("running", 42, true, Some(now))),
-        ("camera-6", camera("offline", 0, false, None)),
-        ("camera-7", camera("error", 0, false, None)),
-        ("camera-8", camera("running", 50, true, Some(now))),
+        ("camera-4", Camera::report("starting", -1, false, None)),
+        ("camera-5", Camera::report("running", 42, true, Some(now))),
+        ("camera-6", Camera::report("offline", 0, false, None)),
+        ("camera-7", Camera::report("error", 0, false, None)),
+        ("camera-8", Camera::report("running", 50, true, Some(now))),
     ];
-    push_ok(
-        &app,
-        &s.agent,
-        &heartbeat_batch(Uuid::new_v4(), 1, &cameras),
+    app.push_ok(
+        &s.agent_token,
+        &Batch::new(Uuid::new_v4()).seq(1).cameras(cameras),
     )
     .await;
 
-    let status = activity_status(&app, &owner, &s.id).await;
+    let status = app.license_status(&owner, &s.id).await;
     // (camera, state, active, health grade, video feed live)
     let expected = [
         ("camera-0", "active", true, "good", true),
@@ -390,51 +335,52 @@ async fn every_row_of_the_license_status_table_has_its_symbol_and_reasons(pool: 
     let owner = app.create_tenant("acme").await.owner_token;
     let now = Utc::now();
 
-    let never = site(&app, &owner, "NEVER").await;
+    let never = app.create_site(&owner, "NEVER").await;
 
-    let silent = site(&app, &owner, "SILENT").await;
+    let silent = app.create_site(&owner, "SILENT").await;
     push_old(&app, &silent, 11).await;
 
-    let broken = site(&app, &owner, "BROKEN").await;
+    let broken = app.create_site(&owner, "BROKEN").await;
     push_fresh(
         &app,
         &broken,
         &[
             (
                 "camera-3",
-                with(
-                    camera("stopped", 0, false, None),
-                    json!({"last_error": "connection refused"}),
-                ),
+                Camera::report("stopped", 0, false, None)
+                    .with(json!({"last_error": "connection refused"})),
             ),
-            ("camera-4", camera("starting", -1, false, None)),
+            ("camera-4", Camera::report("starting", -1, false, None)),
         ],
     )
     .await;
 
-    let empty = site(&app, &owner, "EMPTY").await;
+    let empty = app.create_site(&owner, "EMPTY").await;
     push_fresh(&app, &empty, &[]).await;
 
-    let partial = site(&app, &owner, "PARTIAL").await;
+    let partial = app.create_site(&owner, "PARTIAL").await;
     push_fresh(
         &app,
         &partial,
         &[
-            ("camera-1", running(now)),
-            ("camera-2", camera("offline", 0, false, None)),
+            ("camera-1", Camera::active_at(now)),
+            ("camera-2", Camera::report("offline", 0, false, None)),
         ],
     )
     .await;
 
-    let all = site(&app, &owner, "ALL").await;
+    let all = app.create_site(&owner, "ALL").await;
     push_fresh(
         &app,
         &all,
-        &[("camera-1", running(now)), ("camera-2", running(now))],
+        &[
+            ("camera-1", Camera::active_at(now)),
+            ("camera-2", Camera::active_at(now)),
+        ],
     )
     .await;
 
-    let s = activity_status(&app, &owner, &never.id).await;
+    let s = app.license_status(&owner, &never.id).await;
     assert_license_status(&s, "not_installed", "✘");
     assert!(
         reasons(&s).iter().any(|r| r.contains("never installed")),
@@ -444,30 +390,30 @@ async fn every_row_of_the_license_status_table_has_its_symbol_and_reasons(pool: 
     assert_eq!(s["cameras"], json!([]));
     assert_eq!(s["agents"], json!([]));
 
-    let s = activity_status(&app, &owner, &silent.id).await;
+    let s = app.license_status(&owner, &silent.id).await;
     assert_license_status(&s, "inactive", "❌");
     assert_eq!(reasons(&s), ["no heartbeat for 11 min"]);
     assert!(reasons(&s)[0].starts_with("no heartbeat for"));
     assert_eq!(camera_in(&s, "camera-1")["state"], "inactive");
     assert_eq!(camera_in(&s, "camera-1")["video_feed"]["live"], false);
 
-    let s = activity_status(&app, &owner, &broken.id).await;
+    let s = app.license_status(&owner, &broken.id).await;
     assert_license_status(&s, "inactive", "❌");
     assert_eq!(
         reasons(&s),
         ["camera-3 stopped: connection refused", "camera-4 starting"]
     );
 
-    let s = activity_status(&app, &owner, &empty.id).await;
+    let s = app.license_status(&owner, &empty.id).await;
     assert_license_status(&s, "inactive", "❌");
     assert_eq!(reasons(&s), ["no cameras configured"]);
     assert!(s["last_activity_at"].is_string(), "{s}");
 
-    let s = activity_status(&app, &owner, &partial.id).await;
+    let s = app.license_status(&owner, &partial.id).await;
     assert_license_status(&s, "partially_active", "⚠️");
     assert_eq!(reasons(&s), ["camera-2 offline"]);
 
-    let s = activity_status(&app, &owner, &all.id).await;
+    let s = app.license_status(&owner, &all.id).await;
     assert_license_status(&s, "all_active", "✅");
     assert!(reasons(&s).is_empty(), "{s}");
     assert_eq!(s["check_interval_seconds"], 600);
@@ -484,12 +430,12 @@ async fn freshness_ends_at_the_check_interval_and_follows_a_changed_interval_at_
 ) {
     let app = TestApp::spawn(pool).await;
     let owner = app.create_tenant("acme").await.owner_token;
-    let nine = site(&app, &owner, "NINE").await;
-    let eleven = site(&app, &owner, "ELEVEN").await;
+    let nine = app.create_site(&owner, "NINE").await;
+    let eleven = app.create_site(&owner, "ELEVEN").await;
     push_old(&app, &nine, 9).await;
     push_old(&app, &eleven, 11).await;
 
-    let s = activity_status(&app, &owner, &nine.id).await;
+    let s = app.license_status(&owner, &nine.id).await;
     assert_license_status(&s, "all_active", "✅");
     let age = Utc::now() - time(&s["last_activity_at"]).unwrap();
     assert!(
@@ -498,7 +444,7 @@ async fn freshness_ends_at_the_check_interval_and_follows_a_changed_interval_at_
     );
     assert_eq!(s["agents"][0]["fresh"], true);
 
-    let s = activity_status(&app, &owner, &eleven.id).await;
+    let s = app.license_status(&owner, &eleven.id).await;
     assert_license_status(&s, "inactive", "❌");
     assert_eq!(reasons(&s), ["no heartbeat for 11 min"]);
     assert_eq!(s["agents"][0]["fresh"], false);
@@ -514,7 +460,7 @@ async fn freshness_ends_at_the_check_interval_and_follows_a_changed_interval_at_
     r.assert_status(200);
     assert_eq!(r.body["status"], "all_active", "{}", r.text);
 
-    let s = activity_status(&app, &owner, &eleven.id).await;
+    let s = app.license_status(&owner, &eleven.id).await;
     assert_eq!(s["check_interval_seconds"], 900);
     assert_license_status(&s, "all_active", "✅");
     assert!(reasons(&s).is_empty(), "{s}");
@@ -530,31 +476,30 @@ async fn freshness_ends_at_the_check_interval_and_follows_a_changed_interval_at_
 async fn a_camera_dropped_from_the_heartbeat_is_retired_not_inactive(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let owner = app.create_tenant("acme").await.owner_token;
-    let s = site(&app, &owner, "RETIRE").await;
+    let s = app.create_site(&owner, "RETIRE").await;
     let instance = Uuid::new_v4();
     let now = Utc::now();
-    push_ok(
-        &app,
-        &s.agent,
-        &heartbeat_batch(
-            instance,
-            1,
-            &[("camera-1", running(now)), ("camera-2", running(now))],
-        ),
+    app.push_ok(
+        &s.agent_token,
+        &Batch::new(instance).seq(1).cameras([
+            ("camera-1", Camera::active_at(now)),
+            ("camera-2", Camera::active_at(now)),
+        ]),
     )
     .await;
     assert_eq!(
-        camera_ids(&activity_status(&app, &owner, &s.id).await),
+        camera_ids(&app.license_status(&owner, &s.id).await),
         ["camera-1", "camera-2"]
     );
 
-    push_ok(
-        &app,
-        &s.agent,
-        &heartbeat_batch(instance, 2, &[("camera-1", running(now))]),
+    app.push_ok(
+        &s.agent_token,
+        &Batch::new(instance)
+            .seq(2)
+            .camera("camera-1", Camera::active_at(now)),
     )
     .await;
-    let status = activity_status(&app, &owner, &s.id).await;
+    let status = app.license_status(&owner, &s.id).await;
     assert_eq!(camera_ids(&status), ["camera-1"]);
     assert_license_status(&status, "all_active", "✅");
     assert!(reasons(&status).is_empty(), "{status}");
@@ -569,8 +514,9 @@ async fn a_camera_dropped_from_the_heartbeat_is_retired_not_inactive(pool: PgPoo
     assert_list_and_summary_agree(&app, &owner).await;
 
     // Dropping the last camera leaves a license without cameras.
-    push_ok(&app, &s.agent, &heartbeat_batch(instance, 3, &[])).await;
-    let status = activity_status(&app, &owner, &s.id).await;
+    app.push_ok(&s.agent_token, &Batch::new(instance).seq(3))
+        .await;
+    let status = app.license_status(&owner, &s.id).await;
     assert_eq!(status["cameras"], json!([]));
     assert_license_status(&status, "inactive", "❌");
     assert_eq!(reasons(&status), ["no cameras configured"]);
@@ -583,14 +529,15 @@ async fn a_late_replay_from_another_instance_does_not_take_a_camera_from_the_fre
 ) {
     let app = TestApp::spawn(pool).await;
     let owner = app.create_tenant("acme").await.owner_token;
-    let s = site(&app, &owner, "TAKEOVER").await;
+    let s = app.create_site(&owner, "TAKEOVER").await;
     let now = Utc::now();
     // The site's current agent reports camera-1 now...
     let current = Uuid::new_v4();
-    push_ok(
-        &app,
-        &s.agent,
-        &heartbeat_batch(current, 1, &[("camera-1", running(now))]),
+    app.push_ok(
+        &s.agent_token,
+        &Batch::new(current)
+            .seq(1)
+            .camera("camera-1", Camera::active_at(now)),
     )
     .await;
     // ...then the box it replaced comes back and replays a heartbeat from 11 minutes ago.
@@ -601,12 +548,12 @@ async fn a_late_replay_from_another_instance_does_not_take_a_camera_from_the_fre
         Uuid::new_v4(),
         "old-box",
         11,
-        &[("camera-1", camera("offline", 0, false, None))],
+        &[("camera-1", Camera::report("offline", 0, false, None))],
     )
     .await;
 
     // SPEC section 4: a camera's state comes from the newest fresh heartbeat that lists it.
-    let status = activity_status(&app, &owner, &s.id).await;
+    let status = app.license_status(&owner, &s.id).await;
     let c1 = camera_in(&status, "camera-1");
     assert_eq!(c1["instance_id"], current.to_string(), "{status}");
     assert_eq!(c1["state"], "active", "{status}");
@@ -624,18 +571,13 @@ async fn two_agent_instances_report_their_own_cameras_and_a_silent_one_leaves_it
     let now = Utc::now();
 
     // Both instances fresh: the cameras of both are listed.
-    let both = site(&app, &owner, "BOTH").await;
+    let both = app.create_site(&owner, "BOTH").await;
     let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
     for (instance, host, cam) in [(a, "box-a", "camera-1"), (b, "box-b", "camera-2")] {
-        let hb = heartbeat(1, now, &[(cam, running(now))]);
-        push_ok(
-            &app,
-            &both.agent,
-            &batch(instance, host, Utc::now(), vec![hb]),
-        )
-        .await;
+        let cameras = [(cam, Camera::active_at(now))];
+        push_from(&app, &both, instance, host, Utc::now(), now, &cameras).await;
     }
-    let s = activity_status(&app, &owner, &both.id).await;
+    let s = app.license_status(&owner, &both.id).await;
     assert_eq!(camera_ids(&s), ["camera-1", "camera-2"]);
     assert_eq!(camera_in(&s, "camera-1")["instance_id"], a.to_string());
     assert_eq!(camera_in(&s, "camera-2")["instance_id"], b.to_string());
@@ -644,14 +586,22 @@ async fn two_agent_instances_report_their_own_cameras_and_a_silent_one_leaves_it
     assert!(reasons(&s).is_empty(), "{s}");
 
     // Instance B's only heartbeat is 11 minutes old while A is fresh.
-    let split = site(&app, &owner, "SPLIT").await;
+    let split = app.create_site(&owner, "SPLIT").await;
     let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
     let old = now - Duration::minutes(11);
-    push_old_from(&app, &split, b, "box-b", 11, &[("camera-2", running(old))]).await;
-    let hb = heartbeat(1, Utc::now(), &[("camera-1", running(Utc::now()))]);
-    push_ok(&app, &split.agent, &batch(a, "box-a", Utc::now(), vec![hb])).await;
+    push_old_from(
+        &app,
+        &split,
+        b,
+        "box-b",
+        11,
+        &[("camera-2", Camera::active_at(old))],
+    )
+    .await;
+    let cameras = [("camera-1", Camera::active_at(Utc::now()))];
+    push_from(&app, &split, a, "box-a", Utc::now(), Utc::now(), &cameras).await;
 
-    let s = activity_status(&app, &owner, &split.id).await;
+    let s = app.license_status(&owner, &split.id).await;
     assert_eq!(camera_ids(&s), ["camera-1", "camera-2"]);
     assert_eq!(camera_in(&s, "camera-1")["state"], "active");
     let c2 = camera_in(&s, "camera-2");
@@ -687,16 +637,21 @@ async fn a_camera_moving_between_two_fresh_instances_is_counted_once_by_the_list
     // taken over by a sibling instance must leave the old owner's count in the same commit.
     let app = TestApp::spawn(pool).await;
     let owner = app.create_tenant("acme").await.owner_token;
-    let s = site(&app, &owner, "MOVING").await;
+    let s = app.create_site(&owner, "MOVING").await;
     let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
     let send =
-        |instance: Uuid, host: &'static str, seq: u64, cameras: Vec<(&'static str, Value)>| {
+        |instance: Uuid, host: &'static str, seq: u64, cameras: Vec<(&'static str, Camera)>| {
             let app = &app;
-            let agent = s.agent.clone();
+            let agent = s.agent_token.clone();
             async move {
                 let now = Utc::now();
-                let hb = heartbeat(seq, now, &cameras);
-                push_ok(app, &agent, &batch(instance, host, now, vec![hb])).await;
+                let batch = Batch::new(instance)
+                    .hostname(host)
+                    .sent_at(now)
+                    .seq(seq)
+                    .observed_at(now)
+                    .cameras(cameras);
+                app.push_ok(&agent, &batch).await;
             }
         };
     let list_counts = |status: Value| {
@@ -711,13 +666,13 @@ async fn a_camera_moving_between_two_fresh_instances_is_counted_once_by_the_list
         "box-a",
         1,
         vec![
-            ("camera-1", running(Utc::now())),
-            ("camera-2", running(Utc::now())),
+            ("camera-1", Camera::active_at(Utc::now())),
+            ("camera-2", Camera::active_at(Utc::now())),
         ],
     )
     .await;
     assert_eq!(
-        list_counts(activity_status(&app, &owner, &s.id).await),
+        list_counts(app.license_status(&owner, &s.id).await),
         ("all_active".to_owned(), 2)
     );
     assert_list_and_summary_agree(&app, &owner).await;
@@ -727,10 +682,10 @@ async fn a_camera_moving_between_two_fresh_instances_is_counted_once_by_the_list
         b,
         "box-b",
         1,
-        vec![("camera-2", camera("offline", 0, false, None))],
+        vec![("camera-2", Camera::report("offline", 0, false, None))],
     )
     .await;
-    let status = activity_status(&app, &owner, &s.id).await;
+    let status = app.license_status(&owner, &s.id).await;
     assert_eq!(camera_in(&status, "camera-2")["instance_id"], b.to_string());
     assert_eq!(list_counts(status), ("partially_active".to_owned(), 2));
     assert_list_and_summary_agree(&app, &owner).await;
@@ -741,21 +696,27 @@ async fn a_camera_moving_between_two_fresh_instances_is_counted_once_by_the_list
         "box-a",
         2,
         vec![
-            ("camera-1", running(Utc::now())),
-            ("camera-2", running(Utc::now())),
+            ("camera-1", Camera::active_at(Utc::now())),
+            ("camera-2", Camera::active_at(Utc::now())),
         ],
     )
     .await;
     send(b, "box-b", 2, vec![]).await;
-    let status = activity_status(&app, &owner, &s.id).await;
+    let status = app.license_status(&owner, &s.id).await;
     assert_eq!(camera_in(&status, "camera-2")["instance_id"], a.to_string());
     assert_eq!(list_counts(status), ("all_active".to_owned(), 2));
     assert_list_and_summary_agree(&app, &owner).await;
 
     // A retires camera-1: one camera left, still all active.
-    send(a, "box-a", 3, vec![("camera-2", running(Utc::now()))]).await;
+    send(
+        a,
+        "box-a",
+        3,
+        vec![("camera-2", Camera::active_at(Utc::now()))],
+    )
+    .await;
     assert_eq!(
-        list_counts(activity_status(&app, &owner, &s.id).await),
+        list_counts(app.license_status(&owner, &s.id).await),
         ("all_active".to_owned(), 1)
     );
     let statuses = assert_list_and_summary_agree(&app, &owner).await;
@@ -770,19 +731,23 @@ async fn an_agent_clock_five_minutes_ahead_counts_at_receive_time_and_is_shown(p
     let owner = app.create_tenant("acme").await.owner_token;
 
     // A live heartbeat from an agent whose clock is 5 min fast.
-    let fast = site(&app, &owner, "FAST").await;
+    let fast = app.create_site(&owner, "FAST").await;
     let before = Utc::now();
     let ahead = before + Duration::minutes(5);
-    let hb = heartbeat(1, ahead, &[("camera-1", running(ahead))]);
-    push_ok(
+    let cameras = [("camera-1", Camera::active_at(ahead))];
+    push_from(
         &app,
-        &fast.agent,
-        &batch(Uuid::new_v4(), "fast-box", ahead, vec![hb]),
+        &fast,
+        Uuid::new_v4(),
+        "fast-box",
+        ahead,
+        ahead,
+        &cameras,
     )
     .await;
     let after = Utc::now();
 
-    let s = activity_status(&app, &owner, &fast.id).await;
+    let s = app.license_status(&owner, &fast.id).await;
     assert_license_status(&s, "all_active", "✅");
     assert_eq!(reasons(&s), ["agent clock 5 min ahead"]);
     let activity = time(&s["last_activity_at"]).unwrap();
@@ -807,31 +772,39 @@ async fn an_agent_clock_five_minutes_ahead_counts_at_receive_time_and_is_shown(p
     }
 
     // A replay from the same kind of fast agent counts at its corrected observation time.
-    let replay = site(&app, &owner, "REPLAY").await;
+    let replay = app.create_site(&owner, "REPLAY").await;
     let sent = Utc::now() + Duration::minutes(5);
     let observed = sent - Duration::minutes(11);
-    let hb = heartbeat(1, observed, &[("camera-1", running(observed))]);
-    push_ok(
+    let cameras = [("camera-1", Camera::active_at(observed))];
+    push_from(
         &app,
-        &replay.agent,
-        &batch(Uuid::new_v4(), "fast-box", sent, vec![hb]),
+        &replay,
+        Uuid::new_v4(),
+        "fast-box",
+        sent,
+        observed,
+        &cameras,
     )
     .await;
-    let s = activity_status(&app, &owner, &replay.id).await;
+    let s = app.license_status(&owner, &replay.id).await;
     assert_license_status(&s, "inactive", "❌");
     assert_eq!(reasons(&s), ["no heartbeat for 11 min"]);
 
     // A clock 2 min behind is shown too.
-    let slow = site(&app, &owner, "SLOW").await;
+    let slow = app.create_site(&owner, "SLOW").await;
     let behind = Utc::now() - Duration::minutes(2);
-    let hb = heartbeat(1, behind, &[("camera-1", running(behind))]);
-    push_ok(
+    let cameras = [("camera-1", Camera::active_at(behind))];
+    push_from(
         &app,
-        &slow.agent,
-        &batch(Uuid::new_v4(), "slow-box", behind, vec![hb]),
+        &slow,
+        Uuid::new_v4(),
+        "slow-box",
+        behind,
+        behind,
+        &cameras,
     )
     .await;
-    let s = activity_status(&app, &owner, &slow.id).await;
+    let s = app.license_status(&owner, &slow.id).await;
     assert_license_status(&s, "all_active", "✅");
     assert_eq!(reasons(&s), ["agent clock 2 min behind"]);
     assert_eq!(s["agents"][0]["clock_warning"], true);
@@ -848,17 +821,17 @@ async fn the_license_list_and_the_summary_agree_with_the_activity_status_in_ever
     let app = TestApp::spawn(pool).await;
     let owner = app.create_tenant("acme").await.owner_token;
     let now = Utc::now();
-    let stopped = || camera("stopped", 0, false, None);
+    let stopped = || Camera::report("stopped", 0, false, None);
     let mut expected: BTreeMap<String, &str> = BTreeMap::new();
 
-    site(&app, &owner, "never").await;
+    app.create_site(&owner, "never").await;
     expected.insert("never".into(), "not_installed");
 
-    let s = site(&app, &owner, "stale").await;
+    let s = app.create_site(&owner, "stale").await;
     push_old(&app, &s, 11).await;
     expected.insert("stale".into(), "inactive");
 
-    let s = site(&app, &owner, "stale-mixed").await;
+    let s = app.create_site(&owner, "stale-mixed").await;
     let old = now - Duration::minutes(11);
     push_old_from(
         &app,
@@ -866,117 +839,123 @@ async fn the_license_list_and_the_summary_agree_with_the_activity_status_in_ever
         Uuid::new_v4(),
         "box",
         11,
-        &[("camera-1", running(old)), ("camera-2", stopped())],
+        &[
+            ("camera-1", Camera::active_at(old)),
+            ("camera-2", stopped()),
+        ],
     )
     .await;
     expected.insert("stale-mixed".into(), "inactive");
 
-    let s = site(&app, &owner, "nothing-works").await;
+    let s = app.create_site(&owner, "nothing-works").await;
     push_fresh(
         &app,
         &s,
         &[
             ("camera-1", stopped()),
-            ("camera-2", camera("starting", -1, false, None)),
-            ("camera-3", camera("running", 90, false, Some(now))),
+            ("camera-2", Camera::report("starting", -1, false, None)),
+            ("camera-3", Camera::report("running", 90, false, Some(now))),
         ],
     )
     .await;
     expected.insert("nothing-works".into(), "inactive");
 
-    let s = site(&app, &owner, "no-cameras").await;
+    let s = app.create_site(&owner, "no-cameras").await;
     push_fresh(&app, &s, &[]).await;
     expected.insert("no-cameras".into(), "inactive");
 
-    let s = site(&app, &owner, "starving").await;
+    let s = app.create_site(&owner, "starving").await;
     push_fresh(
         &app,
         &s,
         &[
-            ("camera-1", running(now)),
-            ("camera-2", camera("running", 60, false, Some(now))),
+            ("camera-1", Camera::active_at(now)),
+            ("camera-2", Camera::report("running", 60, false, Some(now))),
         ],
     )
     .await;
     expected.insert("starving".into(), "partially_active");
 
-    let s = site(&app, &owner, "degraded-only").await;
+    let s = app.create_site(&owner, "degraded-only").await;
     push_fresh(
         &app,
         &s,
-        &[("camera-1", camera("running", 42, true, Some(now)))],
+        &[("camera-1", Camera::report("running", 42, true, Some(now)))],
     )
     .await;
     expected.insert("degraded-only".into(), "partially_active");
 
-    let s = site(&app, &owner, "webhooks").await;
+    let s = app.create_site(&owner, "webhooks").await;
     let failing = json!({"webhooks": {"status": "failing", "cached": 3}});
     push_fresh(
         &app,
         &s,
         &[
-            ("camera-1", running(now)),
-            ("camera-2", with(running(now), failing)),
+            ("camera-1", Camera::active_at(now)),
+            ("camera-2", Camera::active_at(now).with(failing)),
         ],
     )
     .await;
     expected.insert("webhooks".into(), "partially_active");
 
-    let s = site(&app, &owner, "all").await;
+    let s = app.create_site(&owner, "all").await;
     push_fresh(
         &app,
         &s,
-        &[("camera-1", running(now)), ("camera-2", running(now))],
+        &[
+            ("camera-1", Camera::active_at(now)),
+            ("camera-2", Camera::active_at(now)),
+        ],
     )
     .await;
     expected.insert("all".into(), "all_active");
 
-    let s = site(&app, &owner, "retired").await;
+    let s = app.create_site(&owner, "retired").await;
     let instance = Uuid::new_v4();
-    let both = [("camera-1", running(now)), ("camera-2", stopped())];
-    push_ok(&app, &s.agent, &heartbeat_batch(instance, 1, &both)).await;
-    push_ok(
-        &app,
-        &s.agent,
-        &heartbeat_batch(instance, 2, &[("camera-1", running(now))]),
+    let both = [
+        ("camera-1", Camera::active_at(now)),
+        ("camera-2", stopped()),
+    ];
+    app.push_ok(&s.agent_token, &Batch::new(instance).seq(1).cameras(both))
+        .await;
+    app.push_ok(
+        &s.agent_token,
+        &Batch::new(instance)
+            .seq(2)
+            .camera("camera-1", Camera::active_at(now)),
     )
     .await;
     expected.insert("retired".into(), "all_active");
 
-    let s = site(&app, &owner, "split").await;
+    let s = app.create_site(&owner, "split").await;
     push_old_from(
         &app,
         &s,
         Uuid::new_v4(),
         "box-b",
         11,
-        &[("camera-2", running(old))],
+        &[("camera-2", Camera::active_at(old))],
     )
     .await;
-    push_fresh(&app, &s, &[("camera-1", running(now))]).await;
+    push_fresh(&app, &s, &[("camera-1", Camera::active_at(now))]).await;
     expected.insert("split".into(), "partially_active");
 
-    let s = site(&app, &owner, "two-fresh").await;
-    push_fresh(&app, &s, &[("camera-1", running(now))]).await;
-    push_fresh(&app, &s, &[("camera-2", running(now))]).await;
+    let s = app.create_site(&owner, "two-fresh").await;
+    push_fresh(&app, &s, &[("camera-1", Camera::active_at(now))]).await;
+    push_fresh(&app, &s, &[("camera-2", Camera::active_at(now))]).await;
     expected.insert("two-fresh".into(), "all_active");
 
-    let s = site(&app, &owner, "ahead").await;
+    let s = app.create_site(&owner, "ahead").await;
     let ahead = Utc::now() + Duration::minutes(5);
-    let hb = heartbeat(1, ahead, &[("camera-1", running(ahead))]);
-    push_ok(
-        &app,
-        &s.agent,
-        &batch(Uuid::new_v4(), "box", ahead, vec![hb]),
-    )
-    .await;
+    let cameras = [("camera-1", Camera::active_at(ahead))];
+    push_from(&app, &s, Uuid::new_v4(), "box", ahead, ahead, &cameras).await;
     expected.insert("ahead".into(), "all_active");
 
-    let s = site(&app, &owner, "nine-min").await;
+    let s = app.create_site(&owner, "nine-min").await;
     push_old(&app, &s, 9).await;
     expected.insert("nine-min".into(), "all_active");
 
-    let s = site(&app, &owner, "long-interval").await;
+    let s = app.create_site(&owner, "long-interval").await;
     push_old(&app, &s, 11).await;
     app.patch(
         &format!("/api/v1/licenses/{}", s.id),
@@ -1006,16 +985,11 @@ async fn the_heartbeat_endpoint_answers_in_the_edge_shape_200_when_everything_wo
     let now = Utc::now();
     let heartbeat_of = |id: &str| format!("/api/v1/licenses/{id}/heartbeat");
 
-    let ok = site(&app, &owner, "OK").await;
-    let file_camera = with(
-        running(now),
-        json!({"buffered_frames": 3.0, "source": "file",
-               "file_processing": {"processed_seconds": 12.5, "total_seconds": 60.0}}),
-    );
-    let new_york = with(
-        camera("starting", -1, false, None),
-        json!({"timezone": "America/New_York", "received_fps": -1.0}),
-    );
+    let ok = app.create_site(&owner, "OK").await;
+    let file_camera = Camera::active_at(now).with(json!({"buffered_frames": 3.0, "source": "file",
+               "file_processing": {"processed_seconds": 12.5, "total_seconds": 60.0}}));
+    let new_york = Camera::report("starting", -1, false, None)
+        .with(json!({"timezone": "America/New_York", "received_fps": -1.0}));
     push_fresh(
         &app,
         &ok,
@@ -1024,7 +998,7 @@ async fn the_heartbeat_endpoint_answers_in_the_edge_shape_200_when_everything_wo
     .await;
     let r = app.get(&heartbeat_of(&ok.id), &owner).await;
     r.assert_status(200);
-    let status = activity_status(&app, &owner, &ok.id).await;
+    let status = app.license_status(&owner, &ok.id).await;
     let observed = time(&camera_in(&status, "camera-1")["observed_at"]).unwrap();
     let berlin = last_checked(observed, chrono_tz::Europe::Berlin);
     let ny = last_checked(observed, chrono_tz::America::New_York);
@@ -1050,13 +1024,13 @@ async fn the_heartbeat_endpoint_answers_in_the_edge_shape_200_when_everything_wo
     );
 
     // A stopped camera.
-    let stopped = site(&app, &owner, "STOPPED").await;
+    let stopped = app.create_site(&owner, "STOPPED").await;
     push_fresh(
         &app,
         &stopped,
         &[
-            ("camera-1", running(now)),
-            ("camera-2", camera("stopped", 0, false, None)),
+            ("camera-1", Camera::active_at(now)),
+            ("camera-2", Camera::report("stopped", 0, false, None)),
         ],
     )
     .await;
@@ -1068,7 +1042,7 @@ async fn the_heartbeat_endpoint_answers_in_the_edge_shape_200_when_everything_wo
     assert_eq!(r.body["cameras"]["camera-1"]["status"], "running");
 
     // A stale license whose last report looked perfect.
-    let stale = site(&app, &owner, "STALE").await;
+    let stale = app.create_site(&owner, "STALE").await;
     push_old(&app, &stale, 11).await;
     let r = app.get(&heartbeat_of(&stale.id), &owner).await;
     r.assert_status(500);
@@ -1076,7 +1050,7 @@ async fn the_heartbeat_endpoint_answers_in_the_edge_shape_200_when_everything_wo
     assert_eq!(r.body["cameras"]["camera-1"]["health"], 95);
 
     // Never installed.
-    let never = site(&app, &owner, "NEVER").await;
+    let never = app.create_site(&owner, "NEVER").await;
     let r = app.get(&heartbeat_of(&never.id), &owner).await;
     r.assert_status(500);
     assert_eq!(r.body["cameras"], json!({}));
@@ -1096,23 +1070,23 @@ async fn camera_status_gives_liveness_bitrate_and_last_frame_and_streams_list_ev
     // Whole seconds plus half a second: the unix second survives a few ms of clock correction.
     let frame = DateTime::from_timestamp(now.timestamp() - 2, 500_000_000).unwrap();
 
-    let one = site(&app, &acme, "ONE").await;
+    let one = app.create_site(&acme, "ONE").await;
     push_fresh(
         &app,
         &one,
         &[
             (
                 "camera-1",
-                with(running(frame), json!({"bitrate_kbps": 4480})),
+                Camera::active_at(frame).with(json!({"bitrate_kbps": 4480})),
             ),
-            ("camera-2", camera("starting", -1, false, None)),
+            ("camera-2", Camera::report("starting", -1, false, None)),
         ],
     )
     .await;
-    let two = site(&app, &acme, "TWO").await;
-    push_fresh(&app, &two, &[("camera-9", running(now))]).await;
-    let foreign = site(&app, &other, "FOREIGN").await;
-    push_fresh(&app, &foreign, &[("camera-x", running(now))]).await;
+    let two = app.create_site(&acme, "TWO").await;
+    push_fresh(&app, &two, &[("camera-9", Camera::active_at(now))]).await;
+    let foreign = app.create_site(&other, "FOREIGN").await;
+    push_fresh(&app, &foreign, &[("camera-x", Camera::active_at(now))]).await;
 
     let camera_path =
         |license: &str, camera: &str| format!("/api/v1/licenses/{license}/cameras/{camera}/status");
@@ -1190,29 +1164,23 @@ async fn the_activity_timeline_counts_every_heartbeat_in_its_bucket_and_refuses_
 ) {
     let app = TestApp::spawn(pool).await;
     let owner = app.create_tenant("acme").await.owner_token;
-    let s = site(&app, &owner, "TIMELINE").await;
+    let s = app.create_site(&owner, "TIMELINE").await;
     let now = Utc::now();
     // Six heartbeats, 4 min apart, the newest now, all in one batch (a spool replay).
     const N: u64 = 6;
-    let heartbeats: Vec<Value> = (0..N)
-        .map(|k| {
+    let batch = (0..N).fold(
+        Batch::new(Uuid::new_v4()).hostname("box").sent_at(now),
+        |batch, k| {
             let observed = now - Duration::minutes(4 * i64::try_from(N - 1 - k).unwrap());
-            heartbeat(
-                k + 1,
-                observed,
-                &[
-                    ("camera-1", running(observed)),
-                    ("camera-2", camera("stopped", 0, false, None)),
-                ],
+            batch.heartbeat(
+                Heartbeat::new(k + 1)
+                    .observed_at(observed)
+                    .camera("camera-1", Camera::active_at(observed))
+                    .camera("camera-2", Camera::report("stopped", 0, false, None)),
             )
-        })
-        .collect();
-    push_ok(
-        &app,
-        &s.agent,
-        &batch(Uuid::new_v4(), "box", now, heartbeats),
-    )
-    .await;
+        },
+    );
+    app.push_ok(&s.agent_token, &batch).await;
     let path = format!("/api/v1/licenses/{}/activity", s.id);
 
     // The default: 24 h until now in 5-minute buckets.
@@ -1281,25 +1249,25 @@ async fn the_license_list_sorts_by_urgency_and_by_last_activity_and_pages_throug
     let now = Utc::now();
 
     // Pushed in this order, so their activity times grow in it; N is never installed.
-    let i1 = site(&app, &owner, "I1").await;
+    let i1 = app.create_site(&owner, "I1").await;
     push_old(&app, &i1, 11).await;
-    let i2 = site(&app, &owner, "I2").await;
+    let i2 = app.create_site(&owner, "I2").await;
     push_fresh(&app, &i2, &[]).await;
-    let p = site(&app, &owner, "P").await;
+    let p = app.create_site(&owner, "P").await;
     push_fresh(
         &app,
         &p,
         &[
-            ("camera-1", running(now)),
-            ("camera-2", camera("offline", 0, false, None)),
+            ("camera-1", Camera::active_at(now)),
+            ("camera-2", Camera::report("offline", 0, false, None)),
         ],
     )
     .await;
-    let a1 = site(&app, &owner, "A1").await;
-    push_fresh(&app, &a1, &[("camera-1", running(now))]).await;
-    let a2 = site(&app, &owner, "A2").await;
-    push_fresh(&app, &a2, &[("camera-1", running(now))]).await;
-    site(&app, &owner, "N").await;
+    let a1 = app.create_site(&owner, "A1").await;
+    push_fresh(&app, &a1, &[("camera-1", Camera::active_at(now))]).await;
+    let a2 = app.create_site(&owner, "A2").await;
+    push_fresh(&app, &a2, &[("camera-1", Camera::active_at(now))]).await;
+    app.create_site(&owner, "N").await;
 
     let list = |query: String| {
         let app = &app;

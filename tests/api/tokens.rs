@@ -248,14 +248,9 @@ fn writes(
 #[sqlx::test]
 async fn a_viewer_gets_403_on_every_write_and_nothing_changes(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let t = app.create_tenant("acme").await;
-    let license = app.create_license(&t.owner_token, "LIC-1").await;
-    let license_id = license["id"].as_str().unwrap();
-    let (token_id, _) = app.create_agent_token(&t.owner_token, license_id).await;
-    let (admin_id, _) = app
-        .create_user(&t.owner_token, "admin@acme.test", "admin")
-        .await;
-    let (key_id, _) = app.create_api_key(&t.owner_token, "admin").await;
+    let acme = app.create_populated_tenant("acme", "LIC-1", "admin").await;
+    let (t, site) = (&acme.tenant, &acme.site);
+    let license_id = site.id.as_str();
     let (_, viewer) = app
         .create_user(&t.owner_token, "viewer@acme.test", "viewer")
         .await;
@@ -263,7 +258,12 @@ async fn a_viewer_gets_403_on_every_write_and_nothing_changes(pool: PgPool) {
 
     let before = app.snapshot().await;
     for credential in [&viewer, &viewer_key] {
-        for (method, path, body) in writes(license_id, &token_id, &admin_id, &key_id) {
+        for (method, path, body) in writes(
+            license_id,
+            &site.agent_token_id,
+            &acme.user_id,
+            &acme.api_key_id,
+        ) {
             let r = app
                 .request(method.clone(), &path, Some(credential), body)
                 .await;
@@ -286,7 +286,7 @@ async fn a_viewer_gets_403_on_every_write_and_nothing_changes(pool: PgPool) {
     let license_now = app
         .get(&format!("/api/v1/licenses/{license_id}"), &t.owner_token)
         .await;
-    assert_eq!(license_now.body["name"], license["name"]);
+    assert_eq!(license_now.body["name"], site.name);
 }
 
 #[sqlx::test]
@@ -325,16 +325,12 @@ async fn an_admin_cannot_manage_users_and_an_api_key_cannot_mint_keys(pool: PgPo
 #[sqlx::test]
 async fn an_agent_token_is_refused_everywhere_but_ingest(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let t = app.create_tenant("acme").await;
-    let license = app.create_license(&t.owner_token, "LIC-1").await;
-    let license_id = license["id"].as_str().unwrap();
-    let (token_id, agent) = app.create_agent_token(&t.owner_token, license_id).await;
-    let (user_id, _) = app
-        .create_user(&t.owner_token, "admin@acme.test", "admin")
-        .await;
-    let (key_id, _) = app.create_api_key(&t.owner_token, "admin").await;
+    let acme = app.create_populated_tenant("acme", "LIC-1", "admin").await;
+    let (t, site) = (&acme.tenant, &acme.site);
+    let (license_id, token_id) = (site.id.as_str(), &site.agent_token_id);
+    let agent = site.agent_token.as_str();
 
-    let mut routes = writes(license_id, &token_id, &user_id, &key_id);
+    let mut routes = writes(license_id, token_id, &acme.user_id, &acme.api_key_id);
     routes.extend([
         (Method::GET, "/api/v1/me".to_owned(), None),
         (Method::GET, "/api/v1/licenses".to_owned(), None),
@@ -350,7 +346,7 @@ async fn an_agent_token_is_refused_everywhere_but_ingest(pool: PgPool) {
     ]);
     let before = app.snapshot().await;
     for (method, path, body) in routes {
-        let r = app.request(method.clone(), &path, Some(&agent), body).await;
+        let r = app.request(method.clone(), &path, Some(agent), body).await;
         r.assert_problem(403);
         assert!(
             r.body["detail"].as_str().unwrap().contains("ingest"),
@@ -363,7 +359,7 @@ async fn an_agent_token_is_refused_everywhere_but_ingest(pool: PgPool) {
         (Method::GET, format!("/api/v1/admin/tenants/{}", t.id)),
     ] {
         assert_unauthorized(
-            &app.request(method, &path, Some(&agent), None).await,
+            &app.request(method, &path, Some(agent), None).await,
             "agent token on the admin API",
         );
     }
@@ -376,7 +372,7 @@ async fn an_agent_token_is_refused_everywhere_but_ingest(pool: PgPool) {
     )
     .await
     .assert_status(204);
-    assert_unauthorized(&app.get("/api/v1/me", &agent).await, "revoked agent token");
+    assert_unauthorized(&app.get("/api/v1/me", agent).await, "revoked agent token");
 }
 
 #[sqlx::test]

@@ -181,36 +181,6 @@ fn cookie_attributes(line: &str) -> Vec<String> {
 
 // --- seeding -----------------------------------------------------------------------------------
 
-/// A license with an agent token.
-pub struct Site {
-    pub id: String,
-    pub agent: String,
-    pub agent_token_id: String,
-}
-
-pub async fn site(app: &TestApp, owner_token: &str, key: &str) -> Site {
-    let license = app.create_license(owner_token, key).await;
-    let id = license["id"].as_str().unwrap().to_owned();
-    let (agent_token_id, agent) = app.create_agent_token(owner_token, &id).await;
-    Site {
-        id,
-        agent,
-        agent_token_id,
-    }
-}
-
-/// Pushes one batch and asserts that all of it was accepted.
-pub async fn push_ok(app: &TestApp, agent: &str, batch: &Value) {
-    let r = app.push(agent, batch).await;
-    r.assert_status(200);
-    assert_eq!(
-        r.body["accepted"],
-        batch["heartbeats"].as_array().unwrap().len(),
-        "{}",
-        r.text
-    );
-}
-
 async fn scalar(pool: &PgPool, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
@@ -246,17 +216,6 @@ fn notification_fields(csrf: Option<&str>) -> Vec<(&str, &str)> {
     fields
 }
 
-async fn settings(app: &TestApp, token: &str, license: &str) -> Value {
-    let r = app
-        .get(
-            &format!("/api/v1/licenses/{license}/notification-settings"),
-            token,
-        )
-        .await;
-    r.assert_status(200);
-    r.body
-}
-
 fn default_settings() -> Value {
     json!({"enabled": false, "inactivity_interval_seconds": 3600,
            "notification_interval_seconds": 28800, "recipients": [], "notify_on_recovery": true})
@@ -270,7 +229,7 @@ async fn a_notification_form_without_or_with_a_wrong_csrf_token_is_refused_and_s
 ) {
     let app = TestApp::spawn(pool).await;
     let t = app.create_tenant("acme").await;
-    let s = site(&app, &t.owner_token, "site-1").await;
+    let s = app.create_site(&t.owner_token, "site-1").await;
     app.create_user(&t.owner_token, "admin@acme.test", "admin")
         .await;
     let mut owner = Ui::login(&app, &t.owner_email).await;
@@ -315,7 +274,7 @@ async fn a_notification_form_without_or_with_a_wrong_csrf_token_is_refused_and_s
         "a refused form wrote something"
     );
     assert_eq!(
-        settings(&app, &t.owner_token, &s.id).await,
+        app.notification_settings(&t.owner_token, &s.id).await,
         default_settings()
     );
 
@@ -325,7 +284,7 @@ async fn a_notification_form_without_or_with_a_wrong_csrf_token_is_refused_and_s
         .await;
     assert_eq!(r.status, 303, "{}", r.text);
     assert_eq!(
-        settings(&app, &t.owner_token, &s.id).await["inactivity_interval_seconds"],
+        app.notification_settings(&t.owner_token, &s.id).await["inactivity_interval_seconds"],
         7200
     );
 }
@@ -398,7 +357,7 @@ async fn a_login_without_its_csrf_cookie_or_with_a_foreign_token_is_refused(pool
 async fn every_other_form_refuses_a_wrong_csrf_token_and_writes_nothing(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let t = app.create_tenant("acme").await;
-    let s = site(&app, &t.owner_token, "site-1").await;
+    let s = app.create_site(&t.owner_token, "site-1").await;
     let (user_id, _) = app
         .create_user(&t.owner_token, "viewer@acme.test", "viewer")
         .await;
@@ -640,13 +599,9 @@ fn assert_strict_csp(what: &str, r: &TestResponse) {
 async fn every_page_has_a_strict_content_security_policy_and_needs_no_exception(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let t = app.create_tenant("acme").await;
-    let s = site(&app, &t.owner_token, "site-1").await;
-    push_ok(
-        &app,
-        &s.agent,
-        &heartbeat_batch(Uuid::new_v4(), 1, &[("camera-1", active_camera())]),
-    )
-    .await;
+    let s = app.create_site(&t.owner_token, "site-1").await;
+    app.push_ok(&s.agent_token, &Batch::one_active_camera())
+        .await;
     app.create_user(&t.owner_token, "viewer@acme.test", "viewer")
         .await;
 
@@ -716,7 +671,7 @@ async fn a_viewers_forged_posts_with_a_valid_csrf_token_are_refused_and_write_no
 ) {
     let app = TestApp::spawn(pool).await;
     let t = app.create_tenant("acme").await;
-    let s = site(&app, &t.owner_token, "site-1").await;
+    let s = app.create_site(&t.owner_token, "site-1").await;
     let (viewer_id, _) = app
         .create_user(&t.owner_token, "viewer@acme.test", "viewer")
         .await;
@@ -795,16 +750,12 @@ async fn a_viewers_forged_posts_with_a_valid_csrf_token_are_refused_and_write_no
         "a viewer's POST wrote something"
     );
     assert_eq!(
-        settings(&app, &t.owner_token, &s.id).await,
+        app.notification_settings(&t.owner_token, &s.id).await,
         default_settings()
     );
     // The agent token still works.
-    push_ok(
-        &app,
-        &s.agent,
-        &heartbeat_batch(Uuid::new_v4(), 1, &[("camera-1", active_camera())]),
-    )
-    .await;
+    app.push_ok(&s.agent_token, &Batch::one_active_camera())
+        .await;
 
     // An admin may not manage users either (owners only).
     app.create_user(&t.owner_token, "admin@acme.test", "admin")
@@ -841,8 +792,8 @@ async fn another_tenants_ids_are_not_found_on_any_page(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let a = app.create_tenant("alpha").await;
     let b = app.create_tenant("bravo").await;
-    let theirs = site(&app, &a.owner_token, "alpha-1").await;
-    let ours = site(&app, &b.owner_token, "bravo-1").await;
+    let theirs = app.create_site(&a.owner_token, "alpha-1").await;
+    let ours = app.create_site(&b.owner_token, "bravo-1").await;
     let (their_key, _) = app.create_api_key(&a.owner_token, "viewer").await;
     let their_owner: String = sqlx::query_scalar("SELECT id::text FROM users WHERE email = $1")
         .bind(&a.owner_email)
@@ -935,15 +886,11 @@ async fn another_tenants_ids_are_not_found_on_any_page(pool: PgPool) {
     r.assert_status(200);
     assert_eq!(r.body["name"], "Site alpha-1");
     assert_eq!(
-        settings(&app, &a.owner_token, &theirs.id).await,
+        app.notification_settings(&a.owner_token, &theirs.id).await,
         default_settings()
     );
-    push_ok(
-        &app,
-        &theirs.agent,
-        &heartbeat_batch(Uuid::new_v4(), 1, &[("camera-1", active_camera())]),
-    )
-    .await;
+    app.push_ok(&theirs.agent_token, &Batch::one_active_camera())
+        .await;
     // Our Monitoring page does not list their license.
     let r = bob.get("/").await;
     assert!(!r.text.contains("alpha-1"), "{}", r.text);
@@ -984,12 +931,7 @@ async fn an_agent_token_is_shown_once_on_its_creation_page_and_on_no_page_after(
     );
 
     // It is a real token.
-    push_ok(
-        &app,
-        &secret,
-        &heartbeat_batch(Uuid::new_v4(), 1, &[("camera-1", active_camera())]),
-    )
-    .await;
+    app.push_ok(&secret, &Batch::one_active_camera()).await;
 
     // Never again: not on any page of the license, nor anywhere else.
     let prefix = &secret[..secret.len() / 2];
@@ -1042,26 +984,13 @@ async fn an_api_key_made_in_the_ui_is_shown_once_and_not_cached(pool: PgPool) {
     assert!(!r.text.contains(&secret[..secret.len() / 2]));
 }
 
-fn camera_with(url: &str, last_error: &str) -> Value {
-    let mut c = active_camera();
-    c["url"] = json!(url);
-    c["last_error"] = json!(last_error);
-    c
-}
-
 #[sqlx::test]
 async fn camera_url_credentials_never_appear_on_a_page(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let t = app.create_tenant("acme").await;
-    let s = site(&app, &t.owner_token, "site-1").await;
-    let mut cam = active_camera();
-    cam["url"] = json!("rtsp://admin:s3cret@10.0.0.5/x");
-    push_ok(
-        &app,
-        &s.agent,
-        &heartbeat_batch(Uuid::new_v4(), 1, &[("camera-1", cam)]),
-    )
-    .await;
+    let s = app.create_site(&t.owner_token, "site-1").await;
+    let cam = Camera::active().with(json!({"url": "rtsp://admin:s3cret@10.0.0.5/x"}));
+    app.push_ok(&s.agent_token, &Batch::one_camera(cam)).await;
     let mut owner = Ui::login(&app, &t.owner_email).await;
     let r = owner.get(&format!("/licenses/{}", s.id)).await;
     r.assert_status(200);
@@ -1082,17 +1011,12 @@ async fn camera_url_credentials_never_appear_on_a_page(pool: PgPool) {
 async fn camera_credentials_inside_an_error_text_never_appear_on_a_page(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let t = app.create_tenant("acme").await;
-    let s = site(&app, &t.owner_token, "site-1").await;
-    let cam = camera_with(
-        "rtsp://admin:s3cret@10.0.0.5/x",
-        "DESCRIBE rtsp://admin:s3cret@10.0.0.5/x failed: 401 Unauthorized",
-    );
-    push_ok(
-        &app,
-        &s.agent,
-        &heartbeat_batch(Uuid::new_v4(), 1, &[("camera-1", cam)]),
-    )
-    .await;
+    let s = app.create_site(&t.owner_token, "site-1").await;
+    let cam = Camera::active().with(json!({
+        "url": "rtsp://admin:s3cret@10.0.0.5/x",
+        "last_error": "DESCRIBE rtsp://admin:s3cret@10.0.0.5/x failed: 401 Unauthorized",
+    }));
+    app.push_ok(&s.agent_token, &Batch::one_camera(cam)).await;
     let mut owner = Ui::login(&app, &t.owner_email).await;
     let r = owner.get(&format!("/licenses/{}", s.id)).await;
     r.assert_status(200);
@@ -1123,25 +1047,18 @@ async fn markup_in_names_errors_and_search_terms_is_escaped(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let t = app.create_tenant("acme").await;
     let evil = "<script>alert(1)</script>";
-    let r = app
-        .post(
-            "/api/v1/licenses",
+    let s = app
+        .create_site_with(
             &t.owner_token,
             json!({"key": "evil-1", "name": evil, "kind": "direct", "check_interval_seconds": 600}),
         )
         .await;
-    r.assert_status(201);
-    let id = r.body["id"].as_str().unwrap().to_owned();
-    let (_, agent) = app.create_agent_token(&t.owner_token, &id).await;
-    let mut cam = active_camera();
-    cam["last_error"] = json!("<img src=x onerror=alert(2)>");
-    cam["url"] = json!("rtsp://10.0.0.5/\"><script>alert(3)</script>");
-    push_ok(
-        &app,
-        &agent,
-        &heartbeat_batch(Uuid::new_v4(), 1, &[("camera-1", cam)]),
-    )
-    .await;
+    let id = s.id;
+    let cam = Camera::active().with(json!({
+        "last_error": "<img src=x onerror=alert(2)>",
+        "url": "rtsp://10.0.0.5/\"><script>alert(3)</script>",
+    }));
+    app.push_ok(&s.agent_token, &Batch::one_camera(cam)).await;
     let mut owner = Ui::login(&app, &t.owner_email).await;
 
     for path in [
@@ -1200,7 +1117,7 @@ async fn markup_in_names_errors_and_search_terms_is_escaped(pool: PgPool) {
 async fn a_visit_without_a_valid_session_is_sent_to_the_login_page(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let t = app.create_tenant("acme").await;
-    let s = site(&app, &t.owner_token, "site-1").await;
+    let s = app.create_site(&t.owner_token, "site-1").await;
     let mut anon = Ui::new(&app);
     let r = anon.get("/").await;
     assert_eq!(r.status, 303, "{}", r.text);

@@ -17,18 +17,12 @@ async fn a_full_ingest_queue_answers_429_with_retry_after_and_stores_nothing_of_
         s.ingest.writers = 1;
     })
     .await;
-    let t = app.create_tenant("acme").await;
-    let license = app.create_license(&t.owner_token, "LIC-1").await;
-    let (_, agent) = app
-        .create_agent_token(&t.owner_token, license["id"].as_str().unwrap())
-        .await;
+    let (_, site) = app.create_tenant_with_site("acme", "LIC-1").await;
+    let agent = site.agent_token;
     let instance = Uuid::new_v4();
-    app.push(
-        &agent,
-        &heartbeat_batch(instance, 1, &[("camera-1", active_camera())]),
-    )
-    .await
-    .assert_status(200);
+    app.push(&agent, &Batch::new(instance).seq(1).active_camera())
+        .await
+        .assert_status(200);
 
     // Hold the instance's row, so that the one writer blocks inside its transaction.
     let mut blocker = pool.begin().await.unwrap();
@@ -42,11 +36,8 @@ async fn a_full_ingest_queue_answers_429_with_retry_after_and_stores_nothing_of_
     let send = |seq: u64| {
         let (app, agent) = (app.clone(), agent.clone());
         tokio::spawn(async move {
-            app.push(
-                &agent,
-                &heartbeat_batch(instance, seq, &[("camera-1", active_camera())]),
-            )
-            .await
+            app.push(&agent, &Batch::new(instance).seq(seq).active_camera())
+                .await
         })
     };
     let first = send(2);
@@ -118,7 +109,7 @@ async fn app_without_database() -> TestApp {
 #[tokio::test]
 async fn when_postgresql_is_unreachable_requests_get_503_with_retry_after() {
     let app = app_without_database().await;
-    let batch = heartbeat_batch(Uuid::new_v4(), 1, &[("camera-1", active_camera())]);
+    let batch = Batch::one_active_camera();
     let agent = format!("swa_{}", "A".repeat(43));
     let keys = JwtKeys::new(
         JWT_SECRET.as_bytes(),
