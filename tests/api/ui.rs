@@ -1250,3 +1250,27 @@ async fn a_login_never_redirects_to_another_site(pool: PgPool) {
         );
     }
 }
+
+#[sqlx::test]
+async fn a_login_through_the_form_records_the_time_like_the_api_login(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let tenant = app.create_tenant("acme").await;
+    app.create_user(&tenant.owner_token, "ops@acme.test", "viewer")
+        .await;
+    let last_login = || async {
+        sqlx::query_scalar::<_, Option<chrono::DateTime<chrono::Utc>>>(
+            "SELECT last_login_at FROM users WHERE email = 'ops@acme.test'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(last_login().await, None, "never logged in yet");
+
+    Ui::login(&app, "ops@acme.test").await;
+    let after_form = last_login().await.expect("the form login is recorded");
+
+    app.login("ops@acme.test", PASSWORD).await;
+    let after_api = last_login().await.expect("the API login is recorded");
+    assert!(after_api >= after_form);
+}
