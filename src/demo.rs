@@ -5,10 +5,12 @@
 //! 2. Migrations, a demo tenant and its owner (kept across runs).
 //! 3. The server with the scheduler, the simulated clock, and the development mailbox in
 //!    `<folder>/mailbox`.
-//! 4. Five sites, through the real agent code in-process (`streamwatch-agent`):
-//!    two All Active, one Partially Active (a camera that never sends frames: starving), one
-//!    that went quiet (it reported once, then the simulated clock moves past its inactivity
-//!    interval: Inactive, and an e-mail lands in the mailbox), and one never installed.
+//! 4. Five sites: two All Active, one Partially Active (a camera that never sends frames:
+//!    starving), one that went quiet (it reported once, then the simulated clock moves past its
+//!    inactivity interval: Inactive, and an e-mail lands in the mailbox), and one never
+//!    installed. The three that report run the real agent: one `streamwatch-agent` child
+//!    process each, with its configuration and log in `<folder>/agents/`. The server does not
+//!    link the agent's code; [`agent_binary`] says where the binary comes from.
 //!
 //! Ctrl-C stops the agents, the server and PostgreSQL.
 
@@ -30,13 +32,26 @@ use anyhow::Context;
 use chrono::Utc;
 use secrecy::SecretString;
 use sqlx::PgPool;
-use std::{net::SocketAddr, path::PathBuf};
+use std::{
+    ffi::OsString,
+    net::SocketAddr,
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub const DEMO_EMAIL: &str = "demo@streamwatch.test";
 pub const DEMO_PASSWORD: &str = "streamwatch-demo";
 const DEMO_ADMIN_TOKEN: &str = "demo-admin-token";
+/// The agent's binary, and the variable that names it explicitly.
+const AGENT_BIN: &str = "streamwatch-agent";
+const AGENT_BIN_ENV: &str = "STREAMWATCH_AGENT_BIN";
+/// How long an agent gets to stop after SIGTERM before it is killed.
+const AGENT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A camera of a demo agent: id and source URL.
 type DemoCamera = (&'static str, &'static str);
@@ -88,6 +103,8 @@ pub async fn run(mut settings: Settings, options: DemoOptions) -> anyhow::Result
         settings.environment != Environment::Production,
         "the demo does not run in production (STREAMWATCH__ENVIRONMENT)"
     );
+    // Before anything starts: without the agent there is no demo.
+    let agent_bin = agent_binary().await?;
     std::fs::create_dir_all(&options.folder)
         .with_context(|| format!("creating {}", options.folder.display()))?;
     let folder = options.folder.canonicalize()?;
@@ -103,7 +120,7 @@ pub async fn run(mut settings: Settings, options: DemoOptions) -> anyhow::Result
             Some(pg)
         }
     };
-    let result = run_with_database(settings, &options, &folder).await;
+    let result = run_with_database(settings, &options, &folder, &agent_bin).await;
     if let Some(pg) = private {
         eprintln!("demo: stopping PostgreSQL");
         tokio::task::spawn_blocking(move || pg.stop()).await?;
@@ -114,7 +131,8 @@ pub async fn run(mut settings: Settings, options: DemoOptions) -> anyhow::Result
 async fn run_with_database(
     mut settings: Settings,
     options: &DemoOptions,
-    folder: &std::path::Path,
+    folder: &Path,
+    agent_bin: &Path,
 ) -> anyhow::Result<()> {
     settings.http.addr = options.addr;
     settings.clock.simulated = true;
@@ -172,26 +190,29 @@ async fn run_with_database(
                 .await
         })
     };
+    let agents_dir = folder.join("agents");
     let mut tasks = Vec::new();
     for (key, _, token, cameras) in agents.iter().filter(|a| *a.0 != QUIET) {
-        let config = agent_config(&url, token, &folder.join("agents").join(key), cameras);
-        let config = streamwatch_agent::config::Config::parse(&config)
-            .map_err(|e| anyhow::anyhow!("demo agent config: {}", e.problems.join("; ")))?;
-        let shutdown = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            streamwatch_agent::agent::run(config, shutdown).await
-        }));
+        let config = agent_config(&url, token, &agents_dir.join(key), cameras);
+        let child = start_agent(agent_bin, &agents_dir, key, &config)?;
+        tasks.push(tokio::spawn(supervise_agent(
+            key,
+            child,
+            agents_dir.join(format!("{key}.log")),
+            shutdown.clone(),
+        )));
     }
 
     eprintln!(
-        "\nstreamwatch demo is running\n\n  open      {url}/\n  log in    {DEMO_EMAIL} / {DEMO_PASSWORD}\n  e-mails   {}\n  admin     Bearer {}\n  data      {}\n\nFive sites: DEMO-1 and DEMO-2 all active, DEMO-3 partially active (a starving camera),\nDEMO-4 inactive (and e-mailed), DEMO-5 never installed. Ctrl-C stops everything.\n",
+        "\nstreamwatch demo is running\n\n  open      {url}/\n  log in    {DEMO_EMAIL} / {DEMO_PASSWORD}\n  e-mails   {}\n  admin     Bearer {}\n  data      {}\n  agents    {}\n\nFive sites: DEMO-1 and DEMO-2 all active, DEMO-3 partially active (a starving camera),\nDEMO-4 inactive (and e-mailed), DEMO-5 never installed. Ctrl-C stops everything.\n",
         folder.join("mailbox").display(),
         if state.admin_token.is_some() {
             "(STREAMWATCH__AUTH__ADMIN_TOKEN, or demo-admin-token)"
         } else {
             "-"
         },
-        folder.display()
+        folder.display(),
+        agents_dir.join("<site>.log").display(),
     );
     // Until Ctrl-C, or until the server fails (then say why and stop the rest).
     let server_result = tokio::select! {
@@ -200,9 +221,8 @@ async fn run_with_database(
     };
     shutdown.cancel();
     for task in tasks {
-        if let Ok(Err(e)) = task.await {
-            tracing::warn!(error = %e, "a demo agent stopped with an error");
-        }
+        // A task that panicked dropped its child, which kills the process.
+        let _ = task.await;
     }
     match server_result {
         Some(r) => r?,
@@ -339,12 +359,7 @@ async fn go_quiet(
     Ok(())
 }
 
-fn agent_config(
-    url: &str,
-    token: &str,
-    state_dir: &std::path::Path,
-    cameras: &[(&str, &str)],
-) -> String {
+fn agent_config(url: &str, token: &str, state_dir: &Path, cameras: &[(&str, &str)]) -> String {
     let mut toml = format!(
         "[central]\nurl = \"{url}\"\ntoken = \"{token}\"\n\n[agent]\nstate_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\nheartbeat_interval_seconds = 5\n",
         state_dir.display()
@@ -355,4 +370,174 @@ fn agent_config(
         ));
     }
     toml
+}
+
+/// Where the `streamwatch-agent` binary is, in this order:
+/// - `STREAMWATCH_AGENT_BIN`, when set;
+/// - under `cargo run` (cargo sets `CARGO` for the program it runs): built from this workspace
+///   with that cargo, in the profile of this program, so that the agent matches the source
+///   (a no-op when it is up to date);
+/// - next to this program (`target/<profile>/`, or an installation's `bin/`);
+/// - on `PATH`.
+///
+/// Otherwise the demo stops with one line saying how to get the binary.
+async fn agent_binary() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os(AGENT_BIN_ENV).filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        anyhow::ensure!(
+            is_executable(&path),
+            "{AGENT_BIN_ENV}={} is not an executable file",
+            path.display()
+        );
+        return Ok(path);
+    }
+    let exe = std::env::current_exe().context("locating the streamwatch binary")?;
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        return build_agent(cargo, &exe).await;
+    }
+    let beside = exe.with_file_name(AGENT_BIN);
+    if is_executable(&beside) {
+        return Ok(beside);
+    }
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join(AGENT_BIN))
+        .find(|path| is_executable(path));
+    on_path.ok_or_else(|| {
+        anyhow::anyhow!(
+            "the demo runs its sites with the agent binary `{AGENT_BIN}`, which is neither next to {} nor on PATH: build it with `cargo build -p streamwatch-agent` (or start the demo with `cargo run -- demo`), or set {AGENT_BIN_ENV}",
+            exe.display()
+        )
+    })
+}
+
+fn is_executable(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// `cargo build -p streamwatch-agent` with the cargo that runs this program, in its profile;
+/// returns the binary cargo reports (wherever the target directory is).
+async fn build_agent(cargo: OsString, exe: &Path) -> anyhow::Result<PathBuf> {
+    let release = exe
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|dir| dir == "release");
+    // `cargo run` sets it to this package, the workspace root.
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+        .join("Cargo.toml");
+    eprintln!(
+        "demo: building the agent with `cargo build -p streamwatch-agent{}`",
+        if release { " --release" } else { "" }
+    );
+    let mut build = Command::new(&cargo);
+    build
+        .args(["build", "-p", "streamwatch-agent", "--bin", AGENT_BIN])
+        .args([
+            "--message-format",
+            "json-render-diagnostics",
+            "--manifest-path",
+        ])
+        .arg(&manifest);
+    if release {
+        build.arg("--release");
+    }
+    // Cargo's progress and errors go to the terminal; its JSON messages come here.
+    let out = build
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .await
+        .with_context(|| format!("running {}", Path::new(&cargo).display()))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "building the agent failed ({}): fix the build, or set {AGENT_BIN_ENV} to an agent binary",
+        out.status
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == AGENT_BIN)
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .context("cargo built the agent but did not say where its binary is")
+}
+
+/// Writes a site's configuration to `<agents>/<key>.toml` (it holds the site's token: mode
+/// 0600) and starts `streamwatch-agent run` on it, its output going to `<agents>/<key>.log`.
+fn start_agent(bin: &Path, agents: &Path, key: &str, config: &str) -> anyhow::Result<Child> {
+    std::fs::create_dir_all(agents).with_context(|| format!("creating {}", agents.display()))?;
+    let config_path = agents.join(format!("{key}.toml"));
+    let log_path = agents.join(format!("{key}.log"));
+    let write_config = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&config_path)?;
+        file.write_all(config.as_bytes())
+    };
+    write_config().with_context(|| format!("writing {}", config_path.display()))?;
+    let log = std::fs::File::create(&log_path)
+        .with_context(|| format!("creating {}", log_path.display()))?;
+    Command::new(bin)
+        .arg("run")
+        .arg("--config")
+        .arg(&config_path)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        // Whatever way the demo ends, dropping the child kills the process.
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {} for {key}", bin.display()))
+}
+
+/// Until `shutdown`: says so if the agent exits on its own. At `shutdown`: SIGTERM (the agent
+/// finishes what it is doing), then SIGKILL if it has not stopped within
+/// [`AGENT_STOP_TIMEOUT`].
+async fn supervise_agent(
+    key: &'static str,
+    mut child: Child,
+    log: PathBuf,
+    shutdown: CancellationToken,
+) {
+    tokio::select! {
+        biased;
+        () = shutdown.cancelled() => {}
+        status = child.wait() => {
+            match status {
+                // A signal of its own (Ctrl-C in the terminal reaches the agents too).
+                Ok(status) if status.success() => {
+                    tracing::info!(site = key, "a demo agent stopped");
+                }
+                status => {
+                    tracing::error!(site = key, status = ?status, log = %log.display(), "a demo agent stopped; its log says why");
+                }
+            }
+            return;
+        }
+    }
+    if let Some(pid) = child.id() {
+        // No signal API without `unsafe`; `kill` is everywhere the demo runs.
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await;
+    }
+    match tokio::time::timeout(AGENT_STOP_TIMEOUT, child.wait()).await {
+        Ok(Ok(status)) if status.success() => {}
+        Ok(status) => {
+            tracing::warn!(site = key, status = ?status, log = %log.display(), "a demo agent stopped with an error");
+        }
+        Err(_) => {
+            tracing::warn!(
+                site = key,
+                "a demo agent did not stop within 10 s; killing it"
+            );
+            let _ = child.kill().await;
+        }
+    }
 }
