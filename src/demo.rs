@@ -21,6 +21,7 @@ use crate::{
     db,
     domain::{
         CheckInterval, DisplayName, EmailAddress, LicenseKey, LicenseKind, Password, TimeZoneName,
+        notify_settings::{self, SettingsDraft},
     },
     ingest::writer::{self, AgentLicense, IngestRequest},
     notify,
@@ -253,13 +254,7 @@ async fn demo_license(
     name: &str,
 ) -> anyhow::Result<Uuid> {
     let mut tx = db::begin_tenant(pool, tenant_id).await?;
-    let existing: Option<Uuid> =
-        sqlx::query_scalar("SELECT id FROM licenses WHERE tenant_id = $1 AND key = $2")
-            .bind(tenant_id)
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let id = match existing {
+    let id = match licenses::find_by_key(&mut tx, tenant_id, key).await? {
         Some(id) => id,
         None => {
             let new = licenses::NewLicense {
@@ -282,11 +277,7 @@ async fn fresh_agent_token(
     license_id: Uuid,
 ) -> anyhow::Result<String> {
     let mut tx = db::begin_tenant(pool, tenant_id).await?;
-    sqlx::query("UPDATE agent_tokens SET revoked_at = now() WHERE tenant_id = $1 AND license_id = $2 AND revoked_at IS NULL")
-        .bind(tenant_id)
-        .bind(license_id)
-        .execute(&mut *tx)
-        .await?;
+    agent_tokens::revoke_all(&mut tx, tenant_id, license_id).await?;
     let secret = token::generate(TokenKind::Agent);
     agent_tokens::insert(&mut tx, tenant_id, license_id, "demo agent", &secret).await?;
     tx.commit().await?;
@@ -302,14 +293,7 @@ async fn go_quiet(
     cameras: &[(&str, &str)],
 ) -> anyhow::Result<()> {
     let pool = &state.pool;
-    let already: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM agent_instances WHERE tenant_id = $1 AND license_id = $2)",
-    )
-    .bind(tenant_id)
-    .bind(license_id)
-    .fetch_one(pool)
-    .await?;
-    if already {
+    if crate::store::instances::any_for_license(pool, tenant_id, license_id).await? {
         // A second run: the episode is open and its e-mail was sent; time just goes on.
         return Ok(());
     }
@@ -335,17 +319,25 @@ async fn go_quiet(
         }],
     )
     .await?;
-    sqlx::query(
-        "INSERT INTO notification_settings (tenant_id, license_id, enabled, inactivity_interval_seconds, notification_interval_seconds,
-             recipients, notify_on_recovery, enabled_at, next_check_at)
-         VALUES ($1, $2, true, 3600, 28800, ARRAY['night-manager@demo.test'], true, $3, $3)
-         ON CONFLICT (tenant_id, license_id) DO NOTHING",
+    let draft = SettingsDraft {
+        enabled: true,
+        inactivity_interval_seconds: 3600,
+        notification_interval_seconds: 28_800,
+        recipients: vec!["night-manager@demo.test".to_owned()],
+        notify_on_recovery: true,
+    };
+    let settings = notify_settings::parse(&draft)
+        .map_err(|p| anyhow::anyhow!("demo notification settings: {p:?}"))?;
+    let mut tx = db::begin_tenant(pool, tenant_id).await?;
+    crate::store::notifications::upsert_settings(
+        &mut tx,
+        tenant_id,
+        license_id,
+        &settings.into(),
+        now,
     )
-    .bind(tenant_id)
-    .bind(license_id)
-    .bind(now)
-    .execute(pool)
     .await?;
+    tx.commit().await?;
     let before = state.clock.now();
     notify::alive::record(pool, before, None).await?;
     let after = state

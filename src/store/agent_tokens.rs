@@ -74,3 +74,20 @@ pub async fn revoke(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Revokes every token of the license that is not revoked yet.
+pub async fn revoke_all(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    license_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE agent_tokens SET revoked_at = now()
+         WHERE tenant_id = $1 AND license_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(tenant_id)
+    .bind(license_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

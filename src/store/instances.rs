@@ -27,6 +27,21 @@ const COLUMNS: &str =
     "license_id, instance_id, hostname, version, first_seen_at, last_received_at, last_activity_at,
     clock_offset_ms, last_observed_at, cameras, heartbeats_total";
 
+/// Whether any agent instance ever reported for the license.
+pub async fn any_for_license(
+    pool: &sqlx::PgPool,
+    tenant_id: Uuid,
+    license_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM agent_instances WHERE tenant_id = $1 AND license_id = $2)",
+    )
+    .bind(tenant_id)
+    .bind(license_id)
+    .fetch_one(pool)
+    .await
+}
+
 /// The license's instances, or every instance of the tenant (`license_id` = None).
 pub async fn list(
     conn: &mut PgConnection,

@@ -197,6 +197,19 @@ pub async fn delete(
     Ok(done.rows_affected() == 1)
 }
 
+/// The id of the tenant's license with this key, if there is one.
+pub async fn find_by_key(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    key: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM licenses WHERE tenant_id = $1 AND key = $2")
+        .bind(tenant_id)
+        .bind(key)
+        .fetch_optional(conn)
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
