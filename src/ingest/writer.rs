@@ -14,7 +14,10 @@
 //! transaction. A retry of a committed request therefore finds its heartbeats duplicates, and a
 //! retry of a failed one finds nothing of it stored.
 
-use crate::domain::status::{self, CameraState};
+use crate::{
+    domain::status::{self, CameraState},
+    store::rollup,
+};
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::{BTreeMap, HashMap};
@@ -337,10 +340,17 @@ pub async fn write_batch(
         history.insert(&mut tx).await?;
         let updates: Vec<&InstanceUpdate<'_>> = updates.values().collect();
         update_instances(&mut tx, &updates).await?;
+        // The batch's licenses, in key order (`updates` is).
+        let mut licenses: Vec<(Uuid, Uuid)> = updates.iter().map(|u| (u.key.0, u.key.1)).collect();
+        licenses.dedup();
+        // The counts the license list reads: each instance's cameras, recounted when a camera
+        // row changed (every instance of the licenses, since a camera taken over moves from a
+        // sibling); and, as the last statement, the licenses' roll-up of their instances. All
+        // these rows were locked by `lock_instances`.
         if update_cameras(&mut tx, &updates).await? {
-            recount_cameras(&mut tx, &updates).await?;
+            rollup::recount_instances(&mut tx, &licenses).await?;
         }
-        refresh_rollup(&mut tx, &updates).await?;
+        rollup::refresh_licenses(&mut tx, &licenses).await?;
     }
     tx.commit().await?;
     Ok(outcomes)
@@ -365,12 +375,12 @@ async fn lock_instances(
     keys.sort();
     keys.dedup();
     let (t, l): (Vec<Uuid>, Vec<Uuid>) = keys.iter().map(|k| (k.0, k.1)).unzip();
-    // Every instance of the batch's licenses, not only the batch's own: `recount_cameras` may
+    // Every instance of the batch's licenses, not only the batch's own: `rollup::recount_instances` may
     // write a sibling instance (one that lost a camera to an instance of this batch), and
     // taking all of these locks here, in one global key order, is what keeps two writers from
     // deadlocking on each other's siblings.
     //
-    // The license rows come first, because `refresh_rollup` writes them at the end: a license
+    // The license rows come first, because `rollup::refresh_licenses` writes them at the end: a license
     // delete locks its row and then (cascading) its instances, so a writer that held instance
     // locks while waiting for the license row could deadlock with it. Licenses, then
     // instances, each in key order, is the one order everybody follows. Both CTEs are
@@ -725,80 +735,6 @@ async fn update_cameras(
     .await?
     .rows_affected();
     Ok(retired > 0 || written > 0)
-}
-
-/// Recomputes the per-license roll-up on the license rows of the batch from all their
-/// instances (migration `license_rollup`), which `lock_instances` locked: the newest and the
-/// oldest activity, the number of instances and the sums of their counts.
-async fn refresh_rollup(
-    tx: &mut Transaction<'static, Postgres>,
-    updates: &[&InstanceUpdate<'_>],
-) -> Result<(), sqlx::Error> {
-    let mut keys: Vec<(Uuid, Uuid)> = updates.iter().map(|u| (u.key.0, u.key.1)).collect();
-    // In key order, like every other lock the writer takes.
-    keys.sort();
-    keys.dedup();
-    let (t, l): (Vec<Uuid>, Vec<Uuid>) = keys.into_iter().unzip();
-    sqlx::query(
-        "UPDATE licenses l
-         SET instances = r.instances, activity_newest = r.newest, activity_oldest = r.oldest,
-             cameras_total = r.total, cameras_active_if_fresh = r.active,
-             cameras_working_if_fresh = r.working, webhooks_failing = r.failing,
-             webhooks_cached = r.cached
-         FROM (SELECT a.tenant_id, a.license_id, count(*)::int AS instances,
-                      max(a.last_activity_at) AS newest, min(a.last_activity_at) AS oldest,
-                      sum(a.cameras_total)::int AS total,
-                      sum(a.cameras_active_if_fresh)::int AS active,
-                      sum(a.cameras_working_if_fresh)::int AS working,
-                      sum(a.webhooks_failing)::int AS failing,
-                      sum(a.webhooks_cached)::int8 AS cached
-               FROM agent_instances a
-               JOIN unnest($1::uuid[], $2::uuid[]) AS u(t, l)
-                 ON a.tenant_id = u.t AND a.license_id = u.l
-               GROUP BY a.tenant_id, a.license_id) r
-         WHERE l.tenant_id = r.tenant_id AND l.id = r.license_id",
-    )
-    .bind(&t)
-    .bind(&l)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Recounts the cameras each instance of the batch's licenses owns, by state (the counts the
-/// license list reads; see the migration `instance_camera_counts`). Every instance of those
-/// licenses, because a camera taken over moves from a sibling instance. Only rows whose counts
-/// differ are written. All of them were locked by `lock_instances`.
-async fn recount_cameras(
-    tx: &mut Transaction<'static, Postgres>,
-    updates: &[&InstanceUpdate<'_>],
-) -> Result<(), sqlx::Error> {
-    let (t, l): (Vec<Uuid>, Vec<Uuid>) = updates.iter().map(|u| (u.key.0, u.key.1)).unzip();
-    sqlx::query(
-        "UPDATE agent_instances a
-         SET cameras_total = n.total, cameras_active_if_fresh = n.active,
-             cameras_working_if_fresh = n.working
-         FROM (SELECT i.tenant_id, i.license_id, i.instance_id,
-                      count(c.camera_id)::int AS total,
-                      count(*) FILTER (WHERE c.state_if_fresh = 'active')::int AS active,
-                      count(*) FILTER (WHERE c.state_if_fresh IN ('active', 'degraded'))::int AS working
-               FROM agent_instances i
-               LEFT JOIN camera_state c
-                 ON c.tenant_id = i.tenant_id AND c.license_id = i.license_id
-                AND c.instance_id = i.instance_id
-               WHERE (i.tenant_id, i.license_id) IN
-                     (SELECT DISTINCT u.t, u.l FROM unnest($1::uuid[], $2::uuid[]) AS u(t, l))
-               GROUP BY i.tenant_id, i.license_id, i.instance_id) n
-         WHERE a.tenant_id = n.tenant_id AND a.license_id = n.license_id
-           AND a.instance_id = n.instance_id
-           AND (a.cameras_total, a.cameras_active_if_fresh, a.cameras_working_if_fresh)
-               IS DISTINCT FROM (n.total, n.active, n.working)",
-    )
-    .bind(&t)
-    .bind(&l)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod heartbeats;
 pub mod instances;
 pub mod licenses;
 pub mod notifications;
+pub mod rollup;
 pub mod status;
 pub mod tenants;
 pub mod users;
