@@ -5,6 +5,7 @@
 pub mod agent_tokens;
 pub mod api_keys;
 pub mod heartbeats;
+pub mod ingest;
 pub mod instances;
 pub mod licenses;
 pub mod notifications;

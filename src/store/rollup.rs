@@ -11,14 +11,14 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// Recounts the cameras each instance of `licenses` (tenant, license) owns, by the state they
-/// would have if fresh: `cameras_total`, `cameras_active_if_fresh`, `cameras_working_if_fresh`.
-/// Every instance of those licenses, because a camera taken over moves from a sibling instance.
-/// Only rows whose counts differ are written.
+/// Recounts the cameras each instance of `licenses` (tenant, license) owns, by the state they would
+/// have if fresh: `cameras_total`, `cameras_active_if_fresh`, `cameras_working_if_fresh`. Every
+/// instance of those licenses, because a camera taken over moves from a sibling instance. Only rows
+/// whose counts differ are written.
 ///
 /// It writes instance rows without locking them first: the writer calls it holding the locks
 /// of every instance of these licenses, taken in its one lock order
-/// (`ingest::writer::lock_instances`). Any other caller must be alone with these
+/// (`store::ingest::lock_licenses_and_instances`). Any other caller must be alone with these
 /// licenses (a seed).
 pub async fn recount_instances(
     conn: &mut PgConnection,
@@ -52,13 +52,13 @@ pub async fn recount_instances(
     Ok(())
 }
 
-/// Recomputes the roll-up on the rows of `licenses` (tenant, license) from all their instances:
-/// the number of instances, the newest and the oldest activity, and the sums of their camera
-/// and webhook counts. A license without instances is left as it is.
+/// Recomputes the roll-up on the rows of `licenses` (tenant, license) from all their instances: the
+/// number of instances, the newest and the oldest activity, and the sums of their camera and
+/// webhook counts. A license without instances is left as it is.
 ///
 /// The writer calls it as the last statement of its transaction, after [`recount_instances`]
 /// when cameras changed, holding the license locks
-/// (`ingest::writer::lock_instances`). The rows are updated in key order, like every
+/// (`store::ingest::lock_licenses_and_instances`). The rows are updated in key order, like every
 /// other lock the writer takes, whatever order `licenses` comes in.
 pub async fn refresh_licenses(
     conn: &mut PgConnection,
