@@ -1,9 +1,11 @@
 //! `list`: a tenant with many licenses and cameras, and the time of the license list.
 //!
 //! The tenant and its owner are created through the API; the licenses, agent instances and
-//! camera rows are written with one SQL script through `psql` (`--database-url`), which takes
-//! seconds where 10,000 licenses through the API would take minutes. The rows have the shape the
-//! ingest writer gives them, in these shares (by license number modulo 100):
+//! camera rows are written with one SQL script in one transaction (`--database-url`), which
+//! takes seconds where 10,000 licenses through the API would take minutes. The rows have the
+//! shape the ingest writer gives them: the same transaction ends with the writer's own
+//! statements for the per-instance camera counts and the per-license roll-up
+//! (`streamwatch::store::rollup`). The shares (by license number modulo 100):
 //!
 //! | share | what | status |
 //! |---|---|---|
@@ -25,12 +27,13 @@ use crate::{
 use anyhow::{Context, bail};
 use chrono::Utc;
 use serde::Serialize;
+use sqlx::{Connection, PgConnection};
 use std::{
-    io::Write,
     path::PathBuf,
-    process::{Command, Stdio},
     time::{Duration, Instant},
 };
+use streamwatch::store::rollup;
+use uuid::Uuid;
 
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
@@ -40,7 +43,7 @@ pub struct ListArgs {
     /// Platform admin token (creates the tenant and its owner).
     #[arg(long, env = "STREAMWATCH_LOADGEN_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: String,
-    /// The server's database, for seeding through `psql`.
+    /// The server's database, for seeding.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: String,
     /// Licenses in the tenant.
@@ -103,20 +106,17 @@ pub async fn run(args: ListArgs) -> anyhow::Result<()> {
     }
     let client = api::client(Duration::from_secs(60))?;
     let (session, seed_seconds) = tenant(&client, &args).await?;
-    let counts = psql(
-        &args.database_url,
-        &format!(
-            "SELECT (SELECT count(*) FROM licenses WHERE tenant_id = '{t}'), \
-                    (SELECT count(*) FROM camera_state WHERE tenant_id = '{t}'), \
-                    (SELECT count(*) FROM agent_instances WHERE tenant_id = '{t}')",
-            t = session.tenant_id
-        ),
-    )?;
-    let mut parts = counts.trim().split('|').map(|p| p.trim().parse::<i64>());
-    let (licenses, cameras, instances) = match (parts.next(), parts.next(), parts.next()) {
-        (Some(Ok(l)), Some(Ok(c)), Some(Ok(i))) => (l, c, i),
-        _ => bail!("unexpected answer counting the seeded rows: {counts}"),
-    };
+    let mut db = connect(&args.database_url).await?;
+    let (licenses, cameras, instances): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM licenses WHERE tenant_id = $1),
+                (SELECT count(*) FROM camera_state WHERE tenant_id = $1),
+                (SELECT count(*) FROM agent_instances WHERE tenant_id = $1)",
+    )
+    .bind(session.tenant_id)
+    .fetch_one(&mut db)
+    .await
+    .context("counting the seeded rows")?;
+    db.close().await.ok();
     crate::note(&format!(
         "list: tenant {}: {licenses} licenses, {instances} agent instances, {cameras} cameras",
         session.tenant_id
@@ -242,14 +242,17 @@ async fn tenant(client: &reqwest::Client, args: &ListArgs) -> anyhow::Result<(ap
     let session =
         api::create_tenant(client, &args.url, &args.admin_token, "List benchmark").await?;
     crate::note(&format!(
-        "list: tenant {}; seeding {} licenses through psql",
+        "list: tenant {}; seeding {} licenses",
         session.tenant_id, args.licenses
     ));
     let started = Instant::now();
-    psql(
+    seed(
         &args.database_url,
-        &seed_sql(session.tenant_id, args.licenses, args.cameras)?,
-    )?;
+        session.tenant_id,
+        args.licenses,
+        args.cameras,
+    )
+    .await?;
     let seconds = stats::round2(started.elapsed().as_secs_f64());
     crate::note(&format!("list: seeded in {seconds} s"));
     if let Some(path) = &args.state {
@@ -259,41 +262,52 @@ async fn tenant(client: &reqwest::Client, args: &ListArgs) -> anyhow::Result<(ap
     Ok((session, seconds))
 }
 
-/// Runs SQL through `psql`, returns its unaligned, tuples-only output.
-fn psql(database_url: &str, sql: &str) -> anyhow::Result<String> {
-    let mut child = Command::new("psql")
-        .args([
-            "-X",
-            "-q",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            database_url,
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("starting psql (is the PostgreSQL client installed?)")?;
-    child
-        .stdin
-        .take()
-        .context("psql's standard input")?
-        .write_all(sql.as_bytes())
-        .context("writing to psql")?;
-    let output = child.wait_with_output().context("waiting for psql")?;
-    if !output.status.success() {
-        bail!(
-            "psql failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+async fn connect(database_url: &str) -> anyhow::Result<PgConnection> {
+    PgConnection::connect(database_url)
+        .await
+        .context("connecting to PostgreSQL (--database-url)")
 }
 
-/// The seeding script (see the module documentation for the shares).
+/// Seeds the tenant (see the module documentation for the shares) in one transaction, then
+/// refreshes the planner's statistics.
+async fn seed(
+    database_url: &str,
+    tenant: Uuid,
+    licenses: usize,
+    cameras: usize,
+) -> anyhow::Result<()> {
+    let mut db = connect(database_url).await?;
+    let mut tx = db.begin().await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(seed_sql(tenant, licenses, cameras)?))
+        .execute(&mut *tx)
+        .await
+        .context("seeding the rows")?;
+    // The per-instance camera counts and the per-license roll-up, exactly as the ingest writer
+    // keeps them.
+    let keys: Vec<(Uuid, Uuid)> =
+        sqlx::query_as("SELECT tenant_id, id FROM licenses WHERE tenant_id = $1")
+            .bind(tenant)
+            .fetch_all(&mut *tx)
+            .await?;
+    rollup::recount_instances(&mut tx, &keys)
+        .await
+        .context("counting the instances' cameras")?;
+    rollup::refresh_licenses(&mut tx, &keys)
+        .await
+        .context("rolling up the licenses")?;
+    tx.commit().await?;
+    for table in ["licenses", "agent_instances", "camera_state"] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("VACUUM ANALYZE {table}")))
+            .execute(&mut db)
+            .await
+            .with_context(|| format!("VACUUM ANALYZE {table}"))?;
+    }
+    db.close().await.ok();
+    Ok(())
+}
+
+/// The seeding script, run in the seeding transaction (see the module documentation for the
+/// shares).
 fn seed_sql(tenant: uuid::Uuid, licenses: usize, cameras: usize) -> anyhow::Result<String> {
     // The reports an instance row keeps, exactly as the ingest writer stores them.
     let sample = SimAgent::new(1, cameras, 0).batch(1, 1, Utc::now(), chrono::Duration::seconds(1));
@@ -309,7 +323,6 @@ fn seed_sql(tenant: uuid::Uuid, licenses: usize, cameras: usize) -> anyhow::Resu
     }
     Ok(format!(
         r"
-BEGIN;
 CREATE TEMP TABLE seed ON COMMIT DROP AS
 SELECT g, gen_random_uuid() AS license_id, gen_random_uuid() AS inst_a, gen_random_uuid() AS inst_b,
        CASE WHEN g % 100 < 10 THEN 'not_installed'
@@ -362,34 +375,6 @@ SELECT '{tenant}', license_id, prefix || 'camera-' || k, instance_id,
        now() - interval '1 day'
 FROM seed_instances
 CROSS JOIN generate_series(1, {cameras}) k;
-
--- The per-instance camera counts the ingest writer keeps (migration instance_camera_counts).
-UPDATE agent_instances a
-SET cameras_total = n.total, cameras_active_if_fresh = n.active, cameras_working_if_fresh = n.working
-FROM (SELECT tenant_id, license_id, instance_id, count(*)::int AS total,
-             count(*) FILTER (WHERE state_if_fresh = 'active')::int AS active,
-             count(*) FILTER (WHERE state_if_fresh IN ('active', 'degraded'))::int AS working
-      FROM camera_state WHERE tenant_id = '{tenant}'
-      GROUP BY tenant_id, license_id, instance_id) n
-WHERE a.tenant_id = n.tenant_id AND a.license_id = n.license_id AND a.instance_id = n.instance_id;
-
--- The per-license roll-up the ingest writer keeps (migration license_rollup).
-UPDATE licenses l
-SET instances = r.instances, activity_newest = r.newest, activity_oldest = r.oldest,
-    cameras_total = r.total, cameras_active_if_fresh = r.active,
-    cameras_working_if_fresh = r.working, webhooks_failing = r.failing, webhooks_cached = r.cached
-FROM (SELECT tenant_id, license_id, count(*)::int AS instances,
-             max(last_activity_at) AS newest, min(last_activity_at) AS oldest,
-             sum(cameras_total)::int AS total, sum(cameras_active_if_fresh)::int AS active,
-             sum(cameras_working_if_fresh)::int AS working,
-             sum(webhooks_failing)::int AS failing, sum(webhooks_cached)::int8 AS cached
-      FROM agent_instances WHERE tenant_id = '{tenant}'
-      GROUP BY tenant_id, license_id) r
-WHERE l.tenant_id = r.tenant_id AND l.id = r.license_id;
-COMMIT;
-VACUUM ANALYZE licenses;
-VACUUM ANALYZE agent_instances;
-VACUUM ANALYZE camera_state;
 ",
         last = licenses.saturating_sub(1),
     ))

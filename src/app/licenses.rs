@@ -5,10 +5,7 @@ use super::{AppResult, AppState, pagination};
 use crate::{
     db,
     domain::{FieldError, LicenseKind, Validation, status::LicenseStatus},
-    store::{
-        licenses::Sort,
-        status::{self, License, ListQuery},
-    },
+    store::status::{self, License, ListQuery, Sort},
 };
 use uuid::Uuid;
 

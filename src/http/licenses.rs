@@ -12,8 +12,8 @@ use crate::{
     db,
     domain::{CheckInterval, DisplayName, LicenseKey, LicenseKind, Role},
     store::{
-        licenses::{self, LicensePatch, NewLicense, Sort},
-        status::{self, License},
+        licenses::{self, LicensePatch, NewLicense},
+        status::{self, License, Sort},
     },
 };
 use axum::{Json, extract::State, http::StatusCode};

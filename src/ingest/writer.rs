@@ -13,10 +13,19 @@
 //! heartbeat at or below the mark as a duplicate, and raises the mark in the same
 //! transaction. A retry of a committed request therefore finds its heartbeats duplicates, and a
 //! retry of a failed one finds nothing of it stored.
+//!
+//! The statements are in `store::ingest` and `store::rollup`; what is new, which instance owns
+//! a camera, and the time rules are decided here.
 
-use crate::domain::status::{self, CameraState};
+use crate::{
+    domain::status::{self, CameraState},
+    store::{
+        ingest::{self, InstanceKey},
+        rollup,
+    },
+};
 use chrono::{DateTime, Utc};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool};
 use std::collections::{BTreeMap, HashMap};
 use streamwatch_protocol::{Heartbeat, HeartbeatBatch};
 use tokio::sync::{mpsc, oneshot};
@@ -221,7 +230,7 @@ pub fn camera_states(hb: &Heartbeat, observed_at: DateTime<Utc>) -> Vec<(String,
 
 /// What one instance's part of a batch changes.
 struct InstanceUpdate<'a> {
-    key: (Uuid, Uuid, Uuid),
+    key: InstanceKey,
     hostname: &'a str,
     version: &'a str,
     high_water: i64,
@@ -243,10 +252,10 @@ pub async fn write_batch(
     let marks = lock_instances(&mut tx, requests).await?;
 
     // Decide, in memory, what is new. Requests of one instance are applied in arrival order.
-    let mut high_water: HashMap<(Uuid, Uuid, Uuid), i64> = marks;
-    let mut updates: BTreeMap<(Uuid, Uuid, Uuid), InstanceUpdate<'_>> = BTreeMap::new();
+    let mut high_water: HashMap<InstanceKey, i64> = marks;
+    let mut updates: BTreeMap<InstanceKey, InstanceUpdate<'_>> = BTreeMap::new();
     let mut outcomes = Vec::with_capacity(requests.len());
-    let mut history = History::default();
+    let mut history = ingest::History::default();
     for req in requests {
         let key = (
             req.license.tenant_id,
@@ -306,22 +315,30 @@ pub async fn write_batch(
         history.insert(&mut tx).await?;
         let updates: Vec<&InstanceUpdate<'_>> = updates.values().collect();
         update_instances(&mut tx, &updates).await?;
+        // The batch's licenses, in key order (`updates` is).
+        let mut licenses: Vec<(Uuid, Uuid)> = updates.iter().map(|u| (u.key.0, u.key.1)).collect();
+        licenses.dedup();
+        // The counts the license list reads: each instance's cameras, recounted when a camera
+        // row changed (every instance of the licenses, since a camera taken over moves from a
+        // sibling); and, as the last statement, the licenses' roll-up of their instances. All
+        // these rows were locked by `lock_instances`.
         if update_cameras(&mut tx, &updates).await? {
-            recount_cameras(&mut tx, &updates).await?;
+            rollup::recount_instances(&mut tx, &licenses).await?;
         }
-        refresh_rollup(&mut tx, &updates).await?;
+        rollup::refresh_licenses(&mut tx, &licenses).await?;
     }
     tx.commit().await?;
     Ok(outcomes)
 }
 
-/// Locks the batch's licenses and all their instance rows, in key order, and creates missing
-/// instance rows. Returns the high-water marks (-1 for a new instance).
+/// Locks the batch's licenses and all their instance rows, in key order (see
+/// [`ingest::lock_licenses_and_instances`] for why all of them, and licenses first), and
+/// creates missing instance rows. Returns the high-water marks (-1 for a new instance).
 async fn lock_instances(
-    tx: &mut Transaction<'static, Postgres>,
+    conn: &mut PgConnection,
     requests: &[&IngestRequest],
-) -> Result<HashMap<(Uuid, Uuid, Uuid), i64>, sqlx::Error> {
-    let mut keys: Vec<(Uuid, Uuid, Uuid)> = requests
+) -> Result<HashMap<InstanceKey, i64>, sqlx::Error> {
+    let mut keys: Vec<InstanceKey> = requests
         .iter()
         .map(|r| {
             (
@@ -333,50 +350,11 @@ async fn lock_instances(
         .collect();
     keys.sort();
     keys.dedup();
-    let (t, l): (Vec<Uuid>, Vec<Uuid>) = keys.iter().map(|k| (k.0, k.1)).unzip();
-    // Every instance of the batch's licenses, not only the batch's own: `recount_cameras` may
-    // write a sibling instance (one that lost a camera to an instance of this batch), and
-    // taking all of these locks here, in one global key order, is what keeps two writers from
-    // deadlocking on each other's siblings.
-    //
-    // The license rows come first, because `refresh_rollup` writes them at the end: a license
-    // delete locks its row and then (cascading) its instances, so a writer that held instance
-    // locks while waiting for the license row could deadlock with it. Licenses, then
-    // instances, each in key order, is the one order everybody follows. Both CTEs are
-    // materialized, the licenses first (the first branch of the UNION ALL), each sorted before
-    // it locks.
-    let rows: Vec<(Uuid, Uuid, Option<Uuid>, Option<i64>)> = sqlx::query_as(
-        "WITH locked_licenses AS MATERIALIZED (
-             SELECT l.tenant_id, l.id FROM licenses l
-             WHERE (l.tenant_id, l.id) IN (SELECT u.t, u.l FROM unnest($1::uuid[], $2::uuid[]) AS u(t, l))
-             ORDER BY l.tenant_id, l.id
-             FOR NO KEY UPDATE OF l),
-         locked_instances AS MATERIALIZED (
-             SELECT a.tenant_id, a.license_id, a.instance_id, a.high_water_seq
-             FROM agent_instances a
-             WHERE (a.tenant_id, a.license_id) IN (SELECT tenant_id, id FROM locked_licenses)
-             ORDER BY a.tenant_id, a.license_id, a.instance_id
-             FOR UPDATE OF a)
-         SELECT tenant_id, id, NULL::uuid, NULL::int8 FROM locked_licenses
-         UNION ALL
-         SELECT tenant_id, license_id, instance_id, high_water_seq FROM locked_instances",
-    )
-    .bind(&t)
-    .bind(&l)
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut marks = HashMap::new();
-    let mut licenses = std::collections::HashSet::new();
-    for (t, l, i, hw) in rows {
-        match (i, hw) {
-            (Some(i), Some(hw)) => {
-                marks.insert((t, l, i), hw);
-            }
-            _ => {
-                licenses.insert((t, l));
-            }
-        }
-    }
+    let licenses: Vec<(Uuid, Uuid)> = keys.iter().map(|k| (k.0, k.1)).collect();
+    let ingest::Locked {
+        licenses,
+        mut marks,
+    } = ingest::lock_licenses_and_instances(conn, &licenses).await?;
     // A license deleted since its request was authenticated (its instance rows went with it):
     // fail the batch, so that the other requests are written one by one without it. (The
     // placeholder insert below would fail on its foreign key too; this says why, and spares
@@ -392,212 +370,59 @@ async fn lock_instances(
     // commit. But a writer that held one of them a moment ago may have committed a new
     // instance row that the statement above, whose snapshot predates its wait for the license
     // lock, could not see: such a row conflicts here, and a fresh statement locks it.
-    let new: Vec<(Uuid, Uuid, Uuid)> = keys
+    let new: Vec<InstanceKey> = keys
         .iter()
         .filter(|k| !marks.contains_key(*k))
         .copied()
         .collect();
     if !new.is_empty() {
-        let columns = |keys: &[(Uuid, Uuid, Uuid)]| -> (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) {
-            keys.iter().fold((vec![], vec![], vec![]), |mut acc, k| {
-                acc.0.push(k.0);
-                acc.1.push(k.1);
-                acc.2.push(k.2);
-                acc
-            })
-        };
-        let (t, l, i) = columns(&new);
-        let inserted: Vec<(Uuid, Uuid, Uuid)> = sqlx::query_as(
-            "INSERT INTO agent_instances (tenant_id, license_id, instance_id, high_water_seq, first_seen_at,
-                 last_received_at, last_activity_at, last_seq, last_observed_at)
-             SELECT u.t, u.l, u.i, -1, now(), '-infinity', '-infinity', -1, '-infinity'
-             FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS u(t, l, i)
-             ORDER BY u.t, u.l, u.i
-             ON CONFLICT DO NOTHING
-             RETURNING tenant_id, license_id, instance_id",
-        )
-        .bind(&t)
-        .bind(&l)
-        .bind(&i)
-        .fetch_all(&mut **tx)
-        .await?;
-        for k in &inserted {
-            marks.insert(*k, -1);
+        for k in ingest::insert_new_instances(conn, &new).await? {
+            marks.insert(k, -1);
         }
-        let existing: Vec<(Uuid, Uuid, Uuid)> =
+        let existing: Vec<InstanceKey> =
             new.into_iter().filter(|k| !marks.contains_key(k)).collect();
         if !existing.is_empty() {
-            let (t, l, i) = columns(&existing);
-            let rows: Vec<(Uuid, Uuid, Uuid, i64)> = sqlx::query_as(
-                "SELECT a.tenant_id, a.license_id, a.instance_id, a.high_water_seq
-                 FROM agent_instances a
-                 JOIN unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS u(t, l, i)
-                   ON a.tenant_id = u.t AND a.license_id = u.l AND a.instance_id = u.i
-                 ORDER BY a.tenant_id, a.license_id, a.instance_id
-                 FOR UPDATE OF a",
-            )
-            .bind(&t)
-            .bind(&l)
-            .bind(&i)
-            .fetch_all(&mut **tx)
-            .await?;
-            for (t, l, i, hw) in rows {
-                marks.insert((t, l, i), hw);
+            for (k, hw) in ingest::lock_instances(conn, &existing).await? {
+                marks.insert(k, hw);
             }
         }
     }
     Ok(marks)
 }
 
-/// Rows for the `heartbeats` history, as column arrays for one `unnest` insert.
-#[derive(Default)]
-struct History {
-    tenant: Vec<Uuid>,
-    license: Vec<Uuid>,
-    instance: Vec<Uuid>,
-    seq: Vec<i64>,
-    activity_at: Vec<DateTime<Utc>>,
-    received_at: Vec<DateTime<Utc>>,
-    observed_at: Vec<DateTime<Utc>>,
-    total: Vec<i16>,
-    active: Vec<i16>,
-}
-
-impl History {
-    fn push(
-        &mut self,
-        key: (Uuid, Uuid, Uuid),
-        seq: i64,
-        activity_at: DateTime<Utc>,
-        received_at: DateTime<Utc>,
-        observed_at: DateTime<Utc>,
-        states: &[(String, CameraState)],
-    ) {
-        self.tenant.push(key.0);
-        self.license.push(key.1);
-        self.instance.push(key.2);
-        self.seq.push(seq);
-        self.activity_at.push(activity_at);
-        self.received_at.push(received_at);
-        self.observed_at.push(observed_at);
-        // At most 256 cameras per heartbeat, so these fit.
-        self.total
-            .push(i16::try_from(states.len()).unwrap_or(i16::MAX));
-        self.active.push(
-            i16::try_from(
-                states
-                    .iter()
-                    .filter(|(_, s)| *s == CameraState::Active)
-                    .count(),
-            )
-            .unwrap_or(i16::MAX),
-        );
-    }
-
-    async fn insert(&self, tx: &mut Transaction<'static, Postgres>) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO heartbeats (tenant_id, license_id, instance_id, seq, activity_at, received_at, observed_at, cameras_total, cameras_active)
-             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::int2[], $9::int2[])",
-        )
-        .bind(&self.tenant)
-        .bind(&self.license)
-        .bind(&self.instance)
-        .bind(&self.seq)
-        .bind(&self.activity_at)
-        .bind(&self.received_at)
-        .bind(&self.observed_at)
-        .bind(&self.total)
-        .bind(&self.active)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
-    }
-}
-
+/// Each instance's row as the batch leaves it.
 async fn update_instances(
-    tx: &mut Transaction<'static, Postgres>,
+    conn: &mut PgConnection,
     updates: &[&InstanceUpdate<'_>],
 ) -> Result<(), sqlx::Error> {
-    let mut cols = (
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-    );
-    let (mut webhooks_failing, mut webhooks_cached): (Vec<i32>, Vec<i64>) = (vec![], vec![]);
-    for u in updates {
-        let cams = u.newest.cameras.values();
-        webhooks_failing.push(
-            i32::try_from(
-                cams.clone()
-                    .filter(|c| c.webhooks.status == streamwatch_protocol::WebhookStatus::Failing)
-                    .count(),
-            )
-            .unwrap_or(i32::MAX),
-        );
-        webhooks_cached.push(cams.map(|c| c.webhooks.cached.max(0)).sum());
-        cols.0.push(u.key.0);
-        cols.1.push(u.key.1);
-        cols.2.push(u.key.2);
-        cols.3.push(u.hostname.to_owned());
-        cols.4.push(u.version.to_owned());
-        cols.5.push(u.high_water);
-        cols.6.push(u.received_at);
-        cols.7.push(u.activity_at);
-        cols.8.push(u.offset_ms);
-        cols.9.push(u.newest_observed_at);
-        cols.10
-            .push(serde_json::to_value(&u.newest.cameras).unwrap_or_default());
-        cols.11.push(u.accepted);
-        cols.12.push(u.high_water);
-    }
-    sqlx::query(
-        "UPDATE agent_instances a SET
-             hostname = u.hostname, version = u.version,
-             high_water_seq = u.hw, last_seq = u.last_seq,
-             first_seen_at = CASE WHEN a.high_water_seq < 0 THEN u.received ELSE a.first_seen_at END,
-             last_received_at = u.received,
-             last_activity_at = GREATEST(a.last_activity_at, u.activity),
-             clock_offset_ms = u.offset_ms,
-             last_observed_at = u.observed,
-             cameras = u.cameras,
-             webhooks_failing = u.wh_failing,
-             webhooks_cached = u.wh_cached,
-             heartbeats_total = a.heartbeats_total + u.n
-         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int8[], $7::timestamptz[],
-                     $8::timestamptz[], $9::int8[], $10::timestamptz[], $11::jsonb[], $12::int8[], $13::int8[],
-                     $14::int4[], $15::int8[])
-              AS u(t, l, i, hostname, version, hw, received, activity, offset_ms, observed, cameras, n, last_seq,
-                   wh_failing, wh_cached)
-         WHERE a.tenant_id = u.t AND a.license_id = u.l AND a.instance_id = u.i",
-    )
-    .bind(&cols.0)
-    .bind(&cols.1)
-    .bind(&cols.2)
-    .bind(&cols.3)
-    .bind(&cols.4)
-    .bind(&cols.5)
-    .bind(&cols.6)
-    .bind(&cols.7)
-    .bind(&cols.8)
-    .bind(&cols.9)
-    .bind(&cols.10)
-    .bind(&cols.11)
-    .bind(&cols.12)
-    .bind(&webhooks_failing)
-    .bind(&webhooks_cached)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    let rows: Vec<ingest::InstanceRow<'_>> = updates
+        .iter()
+        .map(|u| {
+            let cams = u.newest.cameras.values();
+            ingest::InstanceRow {
+                key: u.key,
+                hostname: u.hostname,
+                version: u.version,
+                high_water: u.high_water,
+                received_at: u.received_at,
+                activity_at: u.activity_at,
+                offset_ms: u.offset_ms,
+                observed_at: u.newest_observed_at,
+                cameras: serde_json::to_value(&u.newest.cameras).unwrap_or_default(),
+                accepted: u.accepted,
+                webhooks_failing: i32::try_from(
+                    cams.clone()
+                        .filter(|c| {
+                            c.webhooks.status == streamwatch_protocol::WebhookStatus::Failing
+                        })
+                        .count(),
+                )
+                .unwrap_or(i32::MAX),
+                webhooks_cached: cams.map(|c| c.webhooks.cached.max(0)).sum(),
+            }
+        })
+        .collect();
+    ingest::update_instances(conn, &rows).await
 }
 
 /// Camera rows follow each instance's newest heartbeat: a listed camera is (re)assigned to
@@ -605,14 +430,14 @@ async fn update_instances(
 /// the instance reported before but no longer lists is retired. Returns whether any camera row
 /// changed.
 async fn update_cameras(
-    tx: &mut Transaction<'static, Postgres>,
+    conn: &mut PgConnection,
     updates: &[&InstanceUpdate<'_>],
 ) -> Result<bool, sqlx::Error> {
     // One row per (license, camera): if two instances of a license list the same camera in
     // one batch, the later activity wins (ON CONFLICT cannot touch a row twice).
     type CameraKey = (Uuid, Uuid, String);
     let mut cameras: BTreeMap<CameraKey, (Uuid, CameraState, DateTime<Utc>)> = BTreeMap::new();
-    let mut retire = (vec![], vec![], vec![], vec![]);
+    let mut listed = Vec::with_capacity(updates.len());
     for u in updates {
         for (id, state) in camera_states(u.newest, u.newest_observed_at) {
             let entry =
@@ -623,151 +448,36 @@ async fn update_cameras(
                 *entry = (u.key.2, state, u.activity_at);
             }
         }
-        retire.0.push(u.key.0);
-        retire.1.push(u.key.1);
-        retire.2.push(u.key.2);
-        // Camera ids are [A-Za-z0-9._-], so a comma cannot occur in one.
-        retire.3.push(
+        listed.push((
+            u.key,
             u.newest
                 .cameras
                 .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(","),
-        );
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        ));
     }
-    let retired = sqlx::query(
-        "DELETE FROM camera_state c
-         USING unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[]) AS u(t, l, i, ids)
-         WHERE c.tenant_id = u.t AND c.license_id = u.l AND c.instance_id = u.i
-           AND NOT (c.camera_id = ANY (string_to_array(u.ids, ',')))",
-    )
-    .bind(&retire.0)
-    .bind(&retire.1)
-    .bind(&retire.2)
-    .bind(&retire.3)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
+    let retired = ingest::retire_unlisted_cameras(conn, &listed).await?;
     if cameras.is_empty() {
         return Ok(retired > 0);
     }
-    let mut cols = (vec![], vec![], vec![], vec![], vec![], vec![]);
-    for ((t, l, id), (i, state, at)) in cameras {
-        cols.0.push(t);
-        cols.1.push(l);
-        cols.2.push(id);
-        cols.3.push(i);
-        cols.4.push(state.as_str().to_owned());
-        cols.5.push(at);
-    }
-    // Counts inserted and updated rows, not conflicts the WHERE clause left alone.
-    let written = sqlx::query(
-        "INSERT INTO camera_state (tenant_id, license_id, camera_id, instance_id, state_if_fresh, changed_at)
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::timestamptz[])
-                 AS u(t, l, id, i, state, at)
-         -- The steady state: same owner, same state. Left out here, because ON CONFLICT DO
-         -- UPDATE locks a conflicting row (a write and a WAL record) even when its WHERE
-         -- rejects the update. No other writer can change these rows meanwhile: each holds
-         -- the locks of every instance of its licenses (lock_instances).
-         WHERE NOT EXISTS (SELECT 1 FROM camera_state c
-                           WHERE c.tenant_id = u.t AND c.license_id = u.l AND c.camera_id = u.id
-                             AND c.instance_id = u.i AND c.state_if_fresh = u.state)
-         ON CONFLICT (tenant_id, license_id, camera_id) DO UPDATE
-             SET instance_id = EXCLUDED.instance_id, state_if_fresh = EXCLUDED.state_if_fresh, changed_at = EXCLUDED.changed_at
-             WHERE (camera_state.instance_id, camera_state.state_if_fresh) IS DISTINCT FROM (EXCLUDED.instance_id, EXCLUDED.state_if_fresh)
-               -- Another instance takes a camera over only with newer activity than its owner's:
-               -- a late replay must not steal a camera from the agent reporting it now.
-               AND (camera_state.instance_id = EXCLUDED.instance_id
-                    OR EXCLUDED.changed_at >= (SELECT a.last_activity_at FROM agent_instances a
-                                               WHERE a.tenant_id = camera_state.tenant_id
-                                                 AND a.license_id = camera_state.license_id
-                                                 AND a.instance_id = camera_state.instance_id))",
-    )
-    .bind(&cols.0)
-    .bind(&cols.1)
-    .bind(&cols.2)
-    .bind(&cols.3)
-    .bind(&cols.4)
-    .bind(&cols.5)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
+    let rows: Vec<ingest::CameraRow> = cameras
+        .into_iter()
+        .map(
+            |((tenant_id, license_id, camera_id), (instance_id, state, changed_at))| {
+                ingest::CameraRow {
+                    tenant_id,
+                    license_id,
+                    camera_id,
+                    instance_id,
+                    state,
+                    changed_at,
+                }
+            },
+        )
+        .collect();
+    let written = ingest::write_camera_states(conn, &rows).await?;
     Ok(retired > 0 || written > 0)
-}
-
-/// Recomputes the per-license roll-up on the license rows of the batch from all their
-/// instances (migration `license_rollup`), which `lock_instances` locked: the newest and the
-/// oldest activity, the number of instances and the sums of their counts.
-async fn refresh_rollup(
-    tx: &mut Transaction<'static, Postgres>,
-    updates: &[&InstanceUpdate<'_>],
-) -> Result<(), sqlx::Error> {
-    let mut keys: Vec<(Uuid, Uuid)> = updates.iter().map(|u| (u.key.0, u.key.1)).collect();
-    // In key order, like every other lock the writer takes.
-    keys.sort();
-    keys.dedup();
-    let (t, l): (Vec<Uuid>, Vec<Uuid>) = keys.into_iter().unzip();
-    sqlx::query(
-        "UPDATE licenses l
-         SET instances = r.instances, activity_newest = r.newest, activity_oldest = r.oldest,
-             cameras_total = r.total, cameras_active_if_fresh = r.active,
-             cameras_working_if_fresh = r.working, webhooks_failing = r.failing,
-             webhooks_cached = r.cached
-         FROM (SELECT a.tenant_id, a.license_id, count(*)::int AS instances,
-                      max(a.last_activity_at) AS newest, min(a.last_activity_at) AS oldest,
-                      sum(a.cameras_total)::int AS total,
-                      sum(a.cameras_active_if_fresh)::int AS active,
-                      sum(a.cameras_working_if_fresh)::int AS working,
-                      sum(a.webhooks_failing)::int AS failing,
-                      sum(a.webhooks_cached)::int8 AS cached
-               FROM agent_instances a
-               JOIN unnest($1::uuid[], $2::uuid[]) AS u(t, l)
-                 ON a.tenant_id = u.t AND a.license_id = u.l
-               GROUP BY a.tenant_id, a.license_id) r
-         WHERE l.tenant_id = r.tenant_id AND l.id = r.license_id",
-    )
-    .bind(&t)
-    .bind(&l)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Recounts the cameras each instance of the batch's licenses owns, by state (the counts the
-/// license list reads; see the migration `instance_camera_counts`). Every instance of those
-/// licenses, because a camera taken over moves from a sibling instance. Only rows whose counts
-/// differ are written. All of them were locked by `lock_instances`.
-async fn recount_cameras(
-    tx: &mut Transaction<'static, Postgres>,
-    updates: &[&InstanceUpdate<'_>],
-) -> Result<(), sqlx::Error> {
-    let (t, l): (Vec<Uuid>, Vec<Uuid>) = updates.iter().map(|u| (u.key.0, u.key.1)).unzip();
-    sqlx::query(
-        "UPDATE agent_instances a
-         SET cameras_total = n.total, cameras_active_if_fresh = n.active,
-             cameras_working_if_fresh = n.working
-         FROM (SELECT i.tenant_id, i.license_id, i.instance_id,
-                      count(c.camera_id)::int AS total,
-                      count(*) FILTER (WHERE c.state_if_fresh = 'active')::int AS active,
-                      count(*) FILTER (WHERE c.state_if_fresh IN ('active', 'degraded'))::int AS working
-               FROM agent_instances i
-               LEFT JOIN camera_state c
-                 ON c.tenant_id = i.tenant_id AND c.license_id = i.license_id
-                AND c.instance_id = i.instance_id
-               WHERE (i.tenant_id, i.license_id) IN
-                     (SELECT DISTINCT u.t, u.l FROM unnest($1::uuid[], $2::uuid[]) AS u(t, l))
-               GROUP BY i.tenant_id, i.license_id, i.instance_id) n
-         WHERE a.tenant_id = n.tenant_id AND a.license_id = n.license_id
-           AND a.instance_id = n.instance_id
-           AND (a.cameras_total, a.cameras_active_if_fresh, a.cameras_working_if_fresh)
-               IS DISTINCT FROM (n.total, n.active, n.working)",
-    )
-    .bind(&t)
-    .bind(&l)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 #[cfg(test)]

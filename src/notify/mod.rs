@@ -9,6 +9,7 @@
 //! - [`alive`]: the control plane's record of its own uptime, whose gaps do not count toward
 //!   any license's inactivity.
 //!
+//! Their SQL is in the store (`store::notifications`, `store::outbox`, `store::alive`).
 //! `docs/NOTIFICATIONS.md` explains the rules and the exactly-once design.
 
 pub mod alive;

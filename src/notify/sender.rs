@@ -9,11 +9,14 @@
 //! - An SMTP failure puts the rows back with exponential backoff (1 min doubling, at most 1 h);
 //!   rows still failing 24 h after they were decided are marked `failed`. Every state shows in
 //!   `GET /licenses/{id}/notifications`.
+//!
+//! The statements are in `store::outbox`; the lease, the backoff and the grouping are here.
 
 use super::{
     email::{self, CameraLine, Item, Kind, Unsubscribe, UnsubscribeKeys},
     mailer::Mailer,
 };
+use crate::store::outbox::{self, FailedAttempt, OutboxRow};
 use chrono::{DateTime, Duration, Utc};
 use lettre::{
     Message,
@@ -24,7 +27,6 @@ use lettre::{
 };
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap};
-use streamwatch_protocol::CameraReport;
 use uuid::Uuid;
 
 /// How long a claim holds its rows.
@@ -33,19 +35,6 @@ pub const LEASE: Duration = Duration::minutes(5);
 pub const GIVE_UP_AFTER: Duration = Duration::hours(24);
 /// Rows claimed per round.
 const CLAIM_LIMIT: i64 = 500;
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct OutboxRow {
-    pub tenant_id: Uuid,
-    pub id: Uuid,
-    pub license_id: Uuid,
-    pub episode_id: Uuid,
-    pub kind: String,
-    pub k: i32,
-    pub recipient: String,
-    pub created_at: DateTime<Utc>,
-    pub attempts: i32,
-}
 
 /// Everything a sender needs besides the database.
 #[derive(Clone, Debug)]
@@ -64,30 +53,14 @@ pub struct DeliveryReport {
     pub rows_failed_attempt: usize,
 }
 
-/// Claims up to `limit` due rows (pending, or sending with an expired lease). Public so that
-/// tests can claim and then "crash".
+/// Claims up to `limit` due rows (pending, or sending with an expired lease) for [`LEASE`].
+/// Public so that tests can claim and then "crash".
 pub async fn claim(
     pool: &PgPool,
     now: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<OutboxRow>, sqlx::Error> {
-    sqlx::query_as(
-        "UPDATE notification_outbox o
-            SET state = 'sending', lease_until = $1 + make_interval(secs => $3), attempts = o.attempts + 1
-          WHERE (o.tenant_id, o.id) IN (
-                SELECT tenant_id, id FROM notification_outbox
-                 WHERE state IN ('pending', 'sending') AND next_attempt_at <= $1
-                   AND (state = 'pending' OR lease_until < $1)
-                 ORDER BY tenant_id, recipient, created_at
-                 LIMIT $2
-                 FOR UPDATE SKIP LOCKED)
-          RETURNING o.tenant_id, o.id, o.license_id, o.episode_id, o.kind, o.k, o.recipient, o.created_at, o.attempts",
-    )
-    .bind(now)
-    .bind(limit)
-    .bind(LEASE.num_seconds() as f64)
-    .fetch_all(pool)
-    .await
+    outbox::claim(pool, now, limit, LEASE).await
 }
 
 impl Sender {
@@ -144,17 +117,7 @@ impl Sender {
             // attempts count is the claim's fencing token: rows re-claimed meanwhile by another
             // sender (or already sent) are not ours any more, and this e-mail is skipped.
             let mut tx = pool.begin().await?;
-            let held: Vec<Uuid> = sqlx::query_scalar(
-                "SELECT id FROM notification_outbox
-                  WHERE tenant_id = $1 AND state = 'sending'
-                    AND (id, attempts) IN (SELECT * FROM unnest($2::uuid[], $3::int4[]))
-                  FOR UPDATE SKIP LOCKED",
-            )
-            .bind(tenant_id)
-            .bind(&ids)
-            .bind(&attempts)
-            .fetch_all(&mut *tx)
-            .await?;
+            let held = outbox::hold(&mut tx, tenant_id, &ids, &attempts).await?;
             if held.len() != ids.len() {
                 tracing::info!(
                     rows = ids.len(),
@@ -171,16 +134,7 @@ impl Sender {
             };
             match result {
                 Ok(()) => {
-                    sqlx::query(
-                        "UPDATE notification_outbox SET state = 'sent', sent_at = $3, message_id = $4, lease_until = NULL, last_error = NULL
-                         WHERE tenant_id = $1 AND id = ANY($2)",
-                    )
-                    .bind(tenant_id)
-                    .bind(&ids)
-                    .bind(now)
-                    .bind(&message_id)
-                    .execute(&mut *tx)
-                    .await?;
+                    outbox::mark_sent(&mut tx, tenant_id, &ids, now, &message_id).await?;
                     tx.commit().await?;
                     metrics::counter!("notification_emails_sent_total").increment(1);
                     report.emails_sent += 1;
@@ -192,20 +146,13 @@ impl Sender {
                         Duration::minutes(1 << (most - 1).clamp(0, 6)).min(Duration::hours(1));
                     let error = format!("{e:#}");
                     tracing::warn!(error = %error, rows = rows.len(), "notification e-mail failed; will retry");
-                    sqlx::query(
-                        "UPDATE notification_outbox
-                            SET state = CASE WHEN created_at + make_interval(secs => $5) <= $3 THEN 'failed' ELSE 'pending' END,
-                                next_attempt_at = $3 + make_interval(secs => $4), lease_until = NULL, last_error = $6
-                          WHERE tenant_id = $1 AND id = ANY($2)",
-                    )
-                    .bind(tenant_id)
-                    .bind(&ids)
-                    .bind(now)
-                    .bind(backoff.num_seconds() as f64)
-                    .bind(GIVE_UP_AFTER.num_seconds() as f64)
-                    .bind(error)
-                    .execute(&mut *tx)
-                    .await?;
+                    let attempt = FailedAttempt {
+                        now,
+                        backoff,
+                        give_up_after: GIVE_UP_AFTER,
+                        error: &error,
+                    };
+                    outbox::mark_attempt_failed(&mut tx, tenant_id, &ids, attempt).await?;
                     tx.commit().await?;
                     metrics::counter!("notification_emails_failed_total").increment(1);
                     report.rows_failed_attempt += rows.len();
@@ -294,45 +241,9 @@ struct Context {
 
 impl Context {
     async fn load(pool: &PgPool, rows: &[OutboxRow]) -> Result<Self, sqlx::Error> {
-        let tenants: Vec<Uuid> = rows.iter().map(|r| r.tenant_id).collect();
-        let licenses: Vec<Uuid> = rows.iter().map(|r| r.license_id).collect();
-        let episodes: Vec<Uuid> = rows.iter().map(|r| r.episode_id).collect();
-        let tz_rows: Vec<(Uuid, String)> =
-            sqlx::query_as("SELECT id, timezone FROM tenants WHERE id = ANY($1)")
-                .bind(&tenants)
-                .fetch_all(pool)
-                .await?;
-        let license_rows: Vec<(Uuid, Uuid, String, String)> =
-            sqlx::query_as("SELECT tenant_id, id, key, name FROM licenses WHERE (tenant_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))")
-                .bind(&tenants)
-                .bind(&licenses)
-                .fetch_all(pool)
-                .await?;
-        // The newest instance of each license: its activity and its cameras at last contact.
-        type InstanceRow = (
-            Uuid,
-            Uuid,
-            DateTime<Utc>,
-            sqlx::types::Json<BTreeMap<String, CameraReport>>,
-        );
-        let instance_rows: Vec<InstanceRow> = sqlx::query_as(
-            "SELECT DISTINCT ON (tenant_id, license_id) tenant_id, license_id, last_activity_at, cameras
-             FROM agent_instances
-             WHERE (tenant_id, license_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[])) AND high_water_seq >= 0
-             ORDER BY tenant_id, license_id, last_activity_at DESC",
-        )
-        .bind(&tenants)
-        .bind(&licenses)
-        .fetch_all(pool)
-        .await?;
-        let baseline_rows: Vec<(Uuid, Uuid, DateTime<Utc>)> =
-            sqlx::query_as("SELECT tenant_id, id, baseline_at FROM notification_episodes WHERE (tenant_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))")
-                .bind(&tenants)
-                .bind(&episodes)
-                .fetch_all(pool)
-                .await?;
+        let facts = outbox::email_facts(pool, rows).await?;
         let mut instances: HashMap<(Uuid, Uuid), (DateTime<Utc>, Vec<CameraLine>)> = HashMap::new();
-        for (t, l, at, cams) in instance_rows {
+        for (t, l, at, cams) in facts.newest_instances {
             let lines = cams
                 .0
                 .iter()
@@ -345,11 +256,13 @@ impl Context {
             instances.insert((t, l), (at, lines));
         }
         Ok(Self {
-            timezones: tz_rows
+            timezones: facts
+                .timezones
                 .into_iter()
                 .map(|(id, tz)| (id, tz.parse().unwrap_or(chrono_tz::UTC)))
                 .collect(),
-            licenses: license_rows
+            licenses: facts
+                .licenses
                 .into_iter()
                 .map(|(t, id, key, name)| {
                     let (last_activity_at, cameras) = instances
@@ -366,7 +279,8 @@ impl Context {
                     )
                 })
                 .collect(),
-            baselines: baseline_rows
+            baselines: facts
+                .baselines
                 .into_iter()
                 .map(|(t, id, b)| ((t, id), b))
                 .collect(),

@@ -1,7 +1,12 @@
-//! A license's notification settings, as the API and the web UI read and write them. (The
-//! sweep reads them in bulk with its own query: `crate::notify::sweep`.)
+//! Notifications in the database (SPEC section 5): a license's settings, as the API and the web
+//! UI read and write them; and the sweep's reads and writes: the licenses due for a decision
+//! ([`due_candidates`], under [`try_lock_sweep`]) and, in one go, what it decided
+//! ([`SweepWrites`]: episodes opened, reminded and closed, e-mails for the outbox, next
+//! checks). The decisions themselves are pure (`domain::notify_policy`), made by the sweep
+//! (`notify::sweep`).
 
 use crate::domain::notify_settings::{self, NotifySettings};
+use crate::store::outbox::{self, NewEmail, NewEmails};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
@@ -100,4 +105,211 @@ pub async fn upsert_settings(
     .bind(now)
     .fetch_one(conn)
     .await
+}
+
+/// Any constant works; it only has to be the same in every replica.
+const SWEEP_LOCK: i64 = 0x5354_5741_5443_4803;
+
+/// Takes the sweep's transaction-level advisory lock if no other transaction holds it; returns
+/// whether it did. One replica at a time sweeps; the others skip that minute.
+pub async fn try_lock_sweep(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(SWEEP_LOCK)
+        .fetch_one(conn)
+        .await
+}
+
+/// A license due for a decision: its settings, its newest activity and its open episode.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Candidate {
+    pub tenant_id: Uuid,
+    pub license_id: Uuid,
+    pub enabled: bool,
+    pub inactivity_interval_seconds: i32,
+    pub notification_interval_seconds: i32,
+    pub recipients: Vec<String>,
+    pub notify_on_recovery: bool,
+    pub enabled_at: Option<DateTime<Utc>>,
+    /// The newest activity of any instance that ever reported; `None` if none did.
+    pub last_activity_at: Option<DateTime<Utc>>,
+    /// The open episode, if any (all four or none).
+    pub episode_id: Option<Uuid>,
+    pub opened_at: Option<DateTime<Utc>>,
+    pub baseline_at: Option<DateTime<Utc>>,
+    pub last_sent: Option<i32>,
+}
+
+/// The licenses due for a decision, with their newest activity and open episode: `$1` now,
+/// `$2` the most to return. It reads through the partial index `notification_settings_due_idx`,
+/// so its cost follows what is due, not how many licenses exist. Public so that the
+/// notification benchmark explains exactly this query.
+pub const CANDIDATES: &str = "SELECT s.tenant_id, s.license_id, s.enabled, s.inactivity_interval_seconds, s.notification_interval_seconds,
+         s.recipients, s.notify_on_recovery, s.enabled_at,
+         (SELECT max(a.last_activity_at) FROM agent_instances a
+           WHERE a.tenant_id = s.tenant_id AND a.license_id = s.license_id AND a.high_water_seq >= 0) AS last_activity_at,
+         e.id AS episode_id, e.opened_at, e.baseline_at, e.last_sent
+  FROM notification_settings s
+  LEFT JOIN notification_episodes e
+    ON e.tenant_id = s.tenant_id AND e.license_id = s.license_id AND e.closed_at IS NULL
+  WHERE s.next_check_at <= $1
+  ORDER BY s.next_check_at
+  LIMIT $2";
+
+/// Up to `limit` licenses whose next check has come by `now`, the longest due first
+/// ([`CANDIDATES`]).
+pub async fn due_candidates(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Candidate>, sqlx::Error> {
+    sqlx::query_as(CANDIDATES)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
+}
+
+/// What one sweep decided, as column arrays for a few set-based statements ([`write_sweep`]).
+#[derive(Debug, Default)]
+pub struct SweepWrites {
+    // settings: next_check_at updates
+    next_t: Vec<Uuid>,
+    next_l: Vec<Uuid>,
+    next_at: Vec<Option<DateTime<Utc>>>,
+    // new episodes
+    ep_t: Vec<Uuid>,
+    ep_id: Vec<Uuid>,
+    ep_l: Vec<Uuid>,
+    ep_baseline: Vec<DateTime<Utc>>,
+    ep_opened: Vec<DateTime<Utc>>,
+    // reminders: episode last_sent
+    rem_t: Vec<Uuid>,
+    rem_id: Vec<Uuid>,
+    rem_k: Vec<i32>,
+    // closed episodes
+    close_t: Vec<Uuid>,
+    close_id: Vec<Uuid>,
+    // outbox rows
+    emails: NewEmails,
+}
+
+impl SweepWrites {
+    /// The license's next check: at `at`, or never (`None`) until its settings change.
+    pub fn next_check(&mut self, c: &Candidate, at: Option<DateTime<Utc>>) {
+        self.next_t.push(c.tenant_id);
+        self.next_l.push(c.license_id);
+        self.next_at.push(at);
+    }
+
+    /// Opens an episode for the license; returns its id.
+    pub fn open_episode(
+        &mut self,
+        c: &Candidate,
+        baseline: DateTime<Utc>,
+        opened_at: DateTime<Utc>,
+    ) -> Uuid {
+        let id = Uuid::now_v7();
+        self.ep_t.push(c.tenant_id);
+        self.ep_id.push(id);
+        self.ep_l.push(c.license_id);
+        self.ep_baseline.push(baseline);
+        self.ep_opened.push(opened_at);
+        id
+    }
+
+    /// Records that reminder `k` of the episode was sent (the episode's `last_sent` only grows).
+    pub fn remind(&mut self, c: &Candidate, episode: Uuid, k: i32) {
+        self.rem_t.push(c.tenant_id);
+        self.rem_id.push(episode);
+        self.rem_k.push(k);
+    }
+
+    /// Closes the episode.
+    pub fn close_episode(&mut self, c: &Candidate, episode: Uuid) {
+        self.close_t.push(c.tenant_id);
+        self.close_id.push(episode);
+    }
+
+    /// One outbox row per recipient of the license; returns how many.
+    pub fn emails(
+        &mut self,
+        c: &Candidate,
+        episode: Uuid,
+        kind: &str,
+        k: i32,
+        due: DateTime<Utc>,
+    ) -> usize {
+        for to in &c.recipients {
+            self.emails.push(NewEmail {
+                tenant_id: c.tenant_id,
+                license_id: c.license_id,
+                episode_id: episode,
+                kind,
+                k,
+                recipient: to,
+                due_at: due,
+            });
+        }
+        c.recipients.len()
+    }
+}
+
+/// Writes what a sweep decided at `now`, in the caller's transaction: new episodes, reminders,
+/// closed episodes, outbox rows, next checks (in that order: outbox rows refer to episodes).
+pub async fn write_sweep(
+    conn: &mut PgConnection,
+    w: &SweepWrites,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    if !w.ep_id.is_empty() {
+        sqlx::query(
+            "INSERT INTO notification_episodes (tenant_id, id, license_id, baseline_at, opened_at)
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::timestamptz[])",
+        )
+        .bind(&w.ep_t)
+        .bind(&w.ep_id)
+        .bind(&w.ep_l)
+        .bind(&w.ep_baseline)
+        .bind(&w.ep_opened)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !w.rem_id.is_empty() {
+        sqlx::query(
+            "UPDATE notification_episodes e SET last_sent = GREATEST(e.last_sent, u.k)
+             FROM unnest($1::uuid[], $2::uuid[], $3::int4[]) AS u(t, id, k)
+             WHERE e.tenant_id = u.t AND e.id = u.id",
+        )
+        .bind(&w.rem_t)
+        .bind(&w.rem_id)
+        .bind(&w.rem_k)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !w.close_id.is_empty() {
+        sqlx::query(
+            "UPDATE notification_episodes e SET closed_at = $3
+             FROM unnest($1::uuid[], $2::uuid[]) AS u(t, id)
+             WHERE e.tenant_id = u.t AND e.id = u.id AND e.closed_at IS NULL",
+        )
+        .bind(&w.close_t)
+        .bind(&w.close_id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    outbox::enqueue(&mut *conn, &w.emails, now).await?;
+    if !w.next_l.is_empty() {
+        sqlx::query(
+            "UPDATE notification_settings s SET next_check_at = u.at
+             FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS u(t, l, at)
+             WHERE s.tenant_id = u.t AND s.license_id = u.l",
+        )
+        .bind(&w.next_t)
+        .bind(&w.next_l)
+        .bind(&w.next_at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }

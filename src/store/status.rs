@@ -7,10 +7,7 @@
 //! pure function) and the instances' activity times. `tests/api/status.rs` checks that both agree in every case
 //! of the SPEC's tables.
 
-use crate::{
-    domain::{LicenseKind, status::LicenseStatus},
-    store::licenses::Sort,
-};
+use crate::domain::{LicenseKind, status::LicenseStatus};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, PgConnection};
@@ -133,6 +130,96 @@ pub async fn get(
         .fetch_all(conn)
         .await?;
     Ok(finish(rows).into_iter().next())
+}
+
+/// The orders the license list can be sorted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Name,
+    Key,
+    CreatedAt,
+    /// By urgency: inactive, partially active, not installed, all active.
+    Status,
+    /// By last activity; never-installed licenses count as the oldest.
+    LastActivity,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sort {
+    pub key: SortKey,
+    pub descending: bool,
+}
+
+impl Sort {
+    /// `name`, `-name`, `key`, `-key`, `created_at`, `-created_at`.
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let (descending, field) = match input.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, input),
+        };
+        let key = match field {
+            "name" => SortKey::Name,
+            "key" => SortKey::Key,
+            "created_at" => SortKey::CreatedAt,
+            "status" => SortKey::Status,
+            "last_activity" => SortKey::LastActivity,
+            _ => {
+                return Err(format!(
+                    "must be one of name, key, created_at, status, last_activity (prefix '-' for descending), not '{input}'"
+                ));
+            }
+        };
+        Ok(Self { key, descending })
+    }
+
+    pub fn as_param(self) -> String {
+        let field = match self.key {
+            SortKey::Name => "name",
+            SortKey::Key => "key",
+            SortKey::CreatedAt => "created_at",
+            SortKey::Status => "status",
+            SortKey::LastActivity => "last_activity",
+        };
+        if self.descending {
+            format!("-{field}")
+        } else {
+            field.to_owned()
+        }
+    }
+
+    /// The SQL column of [`status_cte`] this sort orders by, and its type.
+    pub fn column(self) -> (&'static str, &'static str) {
+        match self.key {
+            SortKey::Name => ("name", "text"),
+            SortKey::Key => ("key", "text"),
+            SortKey::CreatedAt => ("created_at", "timestamptz"),
+            SortKey::Status => ("status_rank", "int4"),
+            SortKey::LastActivity => ("activity_key", "timestamptz"),
+        }
+    }
+
+    /// The value of the sort column of `l`, as a cursor carries it (text PostgreSQL casts back).
+    pub fn value_of(self, l: &License) -> String {
+        let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        match self.key {
+            SortKey::Name => l.name.clone(),
+            SortKey::Key => l.key.clone(),
+            SortKey::CreatedAt => time(l.created_at),
+            SortKey::Status => l.status.rank().to_string(),
+            SortKey::LastActivity => l
+                .last_activity_at
+                .map_or_else(|| "-infinity".to_owned(), time),
+        }
+    }
+}
+
+impl Default for Sort {
+    fn default() -> Self {
+        Self {
+            key: SortKey::Name,
+            descending: false,
+        }
+    }
 }
 
 /// Filters and one page of the license list.
@@ -266,6 +353,22 @@ pub fn like_escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sort_parses_direction_and_field() {
+        assert_eq!(
+            Sort::parse("-created_at"),
+            Ok(Sort {
+                key: SortKey::CreatedAt,
+                descending: true
+            })
+        );
+        assert_eq!(
+            Sort::parse("name").map(Sort::as_param),
+            Ok("name".to_owned())
+        );
+        assert!(Sort::parse("password_hash").is_err());
+    }
 
     #[test]
     fn like_wildcards_are_escaped() {

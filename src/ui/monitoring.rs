@@ -11,7 +11,7 @@ use crate::{
         licenses::{ListParams, MAX_TEXT_CHARS},
     },
     domain::status::{LicenseStatus, human_duration},
-    store::licenses::Sort,
+    store::status::Sort,
 };
 use askama::Template;
 use askama_web::WebTemplate;

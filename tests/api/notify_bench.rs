@@ -154,7 +154,7 @@ async fn notify_bench_sweep_over_100000_licenses_and_hand_off_1000_e_mails(pool:
     // The plan of the candidate query, on the seeded data (it only reads).
     let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "EXPLAIN (ANALYZE, BUFFERS) {}",
-        sweep::CANDIDATES
+        streamwatch::store::notifications::CANDIDATES
     )))
     .bind(now)
     .bind(sweep::MAX_PER_SWEEP)

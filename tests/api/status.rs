@@ -20,10 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use streamwatch::{
     db,
     domain::status::LicenseStatus,
-    store::{
-        licenses::Sort,
-        status::{self as store_status, ListQuery},
-    },
+    store::status::{self as store_status, ListQuery, Sort},
 };
 use uuid::Uuid;
 

@@ -16,8 +16,8 @@ use streamwatch::{
     db,
     domain::status::LicenseStatus,
     store::{
-        licenses::Sort,
-        status::{self, ListQuery},
+        rollup,
+        status::{self, ListQuery, Sort},
     },
 };
 use uuid::Uuid;
@@ -77,41 +77,18 @@ async fn seed(pool: &PgPool, tenant: Uuid) {
     .execute(pool)
     .await
     .unwrap();
-    // The per-instance camera counts the ingest writer keeps (migration
-    // instance_camera_counts).
-    sqlx::query(
-        "UPDATE agent_instances a
-         SET cameras_total = n.total, cameras_active_if_fresh = n.active, cameras_working_if_fresh = n.working
-         FROM (SELECT tenant_id, license_id, instance_id, count(*)::int AS total,
-                      count(*) FILTER (WHERE state_if_fresh = 'active')::int AS active,
-                      count(*) FILTER (WHERE state_if_fresh IN ('active', 'degraded'))::int AS working
-               FROM camera_state WHERE tenant_id = $1
-               GROUP BY tenant_id, license_id, instance_id) n
-         WHERE a.tenant_id = n.tenant_id AND a.license_id = n.license_id AND a.instance_id = n.instance_id",
-    )
-    .bind(tenant)
-    .execute(pool)
-    .await
-    .unwrap();
-    // The per-license roll-up the ingest writer keeps (migration license_rollup).
-    sqlx::query(
-        "UPDATE licenses l
-         SET instances = r.instances, activity_newest = r.newest, activity_oldest = r.oldest,
-             cameras_total = r.total, cameras_active_if_fresh = r.active,
-             cameras_working_if_fresh = r.working, webhooks_failing = r.failing, webhooks_cached = r.cached
-         FROM (SELECT tenant_id, license_id, count(*)::int AS instances,
-                      max(last_activity_at) AS newest, min(last_activity_at) AS oldest,
-                      sum(cameras_total)::int AS total, sum(cameras_active_if_fresh)::int AS active,
-                      sum(cameras_working_if_fresh)::int AS working,
-                      sum(webhooks_failing)::int AS failing, sum(webhooks_cached)::int8 AS cached
-               FROM agent_instances WHERE tenant_id = $1
-               GROUP BY tenant_id, license_id) r
-         WHERE l.tenant_id = r.tenant_id AND l.id = r.license_id",
-    )
-    .bind(tenant)
-    .execute(pool)
-    .await
-    .unwrap();
+    // The per-instance camera counts and the per-license roll-up the ingest writer keeps, with
+    // the writer's own statements.
+    let licenses: Vec<(Uuid, Uuid)> =
+        sqlx::query_as("SELECT tenant_id, id FROM licenses WHERE tenant_id = $1")
+            .bind(tenant)
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    rollup::recount_instances(&mut tx, &licenses).await.unwrap();
+    rollup::refresh_licenses(&mut tx, &licenses).await.unwrap();
+    tx.commit().await.unwrap();
     for table in ["licenses", "agent_instances", "camera_state"] {
         sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {table}")))
             .execute(pool)

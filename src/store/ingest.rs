@@ -1,0 +1,483 @@
+//! The statements of the ingest writer's transaction (`ingest::writer::write_batch`), which
+//! spans tenants by design and so runs on the owner's connection, not in a tenant transaction.
+//! They are set-based: each takes column arrays and writes every row of a batch at once
+//! (`unnest`). Together with [`crate::store::rollup`], in this order:
+//!
+//! 1. [`lock_licenses_and_instances`]: the batch's license rows, then every instance row of
+//!    those licenses, each in key order; then, for new instances only,
+//!    [`insert_new_instances`] and [`lock_instances`];
+//! 2. [`History::insert`]: the accepted heartbeats, appended to `heartbeats`;
+//! 3. [`update_instances`]: each instance's mark, activity and newest reports;
+//! 4. [`retire_unlisted_cameras`] and [`write_camera_states`]: camera rows, written only when
+//!    their owner or state changes;
+//! 5. if a camera row changed, `rollup::recount_instances`; always `rollup::refresh_licenses`.
+//!
+//! What is new, which instance owns a camera and the time rules are the writer's to decide.
+
+use crate::domain::status::CameraState;
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
+
+/// (tenant, license, instance): the key of an agent instance row.
+pub type InstanceKey = (Uuid, Uuid, Uuid);
+
+/// What [`lock_licenses_and_instances`] locked.
+#[derive(Debug, Default)]
+pub struct Locked {
+    /// The license rows that still exist, as (tenant, license).
+    pub licenses: HashSet<(Uuid, Uuid)>,
+    /// Every instance of those licenses, with its high-water mark.
+    pub marks: HashMap<InstanceKey, i64>,
+}
+
+/// Locks the license rows of `licenses` (tenant, license) and then every instance row of those
+/// licenses, each in key order, in one statement; returns what it locked.
+///
+/// Every instance of the licenses, not only the batch's own: `rollup::recount_instances` may
+/// write a sibling instance (one that lost a camera to an instance of the batch), and taking
+/// all of these locks here, in one global key order, is what keeps two writers from
+/// deadlocking on each other's siblings.
+///
+/// The license rows come first, because `rollup::refresh_licenses` writes them at the end: a
+/// license delete locks its row and then (cascading) its instances, so a writer that held
+/// instance locks while waiting for the license row could deadlock with it. Licenses, then
+/// instances, each in key order, is the one order everybody follows. Both CTEs are
+/// materialized, the licenses first (the first branch of the UNION ALL), each sorted before it
+/// locks.
+pub async fn lock_licenses_and_instances(
+    conn: &mut PgConnection,
+    licenses: &[(Uuid, Uuid)],
+) -> Result<Locked, sqlx::Error> {
+    let (t, l): (Vec<Uuid>, Vec<Uuid>) = licenses.iter().copied().unzip();
+    let rows: Vec<(Uuid, Uuid, Option<Uuid>, Option<i64>)> = sqlx::query_as(
+        "WITH locked_licenses AS MATERIALIZED (
+             SELECT l.tenant_id, l.id FROM licenses l
+             WHERE (l.tenant_id, l.id) IN (SELECT u.t, u.l FROM unnest($1::uuid[], $2::uuid[]) AS u(t, l))
+             ORDER BY l.tenant_id, l.id
+             FOR NO KEY UPDATE OF l),
+         locked_instances AS MATERIALIZED (
+             SELECT a.tenant_id, a.license_id, a.instance_id, a.high_water_seq
+             FROM agent_instances a
+             WHERE (a.tenant_id, a.license_id) IN (SELECT tenant_id, id FROM locked_licenses)
+             ORDER BY a.tenant_id, a.license_id, a.instance_id
+             FOR UPDATE OF a)
+         SELECT tenant_id, id, NULL::uuid, NULL::int8 FROM locked_licenses
+         UNION ALL
+         SELECT tenant_id, license_id, instance_id, high_water_seq FROM locked_instances",
+    )
+    .bind(&t)
+    .bind(&l)
+    .fetch_all(conn)
+    .await?;
+    let mut locked = Locked::default();
+    for (t, l, i, hw) in rows {
+        match (i, hw) {
+            (Some(i), Some(hw)) => {
+                locked.marks.insert((t, l, i), hw);
+            }
+            _ => {
+                locked.licenses.insert((t, l));
+            }
+        }
+    }
+    Ok(locked)
+}
+
+fn columns(keys: &[InstanceKey]) -> (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) {
+    keys.iter().fold((vec![], vec![], vec![]), |mut acc, k| {
+        acc.0.push(k.0);
+        acc.1.push(k.1);
+        acc.2.push(k.2);
+        acc
+    })
+}
+
+/// Inserts a placeholder row (high-water mark -1) for each of `keys`, in key order, unless one
+/// exists; returns the keys it inserted. The caller gives them real values later in the same
+/// transaction.
+pub async fn insert_new_instances(
+    conn: &mut PgConnection,
+    keys: &[InstanceKey],
+) -> Result<Vec<InstanceKey>, sqlx::Error> {
+    let (t, l, i) = columns(keys);
+    sqlx::query_as(
+        "INSERT INTO agent_instances (tenant_id, license_id, instance_id, high_water_seq, first_seen_at,
+             last_received_at, last_activity_at, last_seq, last_observed_at)
+         SELECT u.t, u.l, u.i, -1, now(), '-infinity', '-infinity', -1, '-infinity'
+         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS u(t, l, i)
+         ORDER BY u.t, u.l, u.i
+         ON CONFLICT DO NOTHING
+         RETURNING tenant_id, license_id, instance_id",
+    )
+    .bind(&t)
+    .bind(&l)
+    .bind(&i)
+    .fetch_all(conn)
+    .await
+}
+
+/// Locks the instance rows `keys`, in key order, and returns their high-water marks.
+pub async fn lock_instances(
+    conn: &mut PgConnection,
+    keys: &[InstanceKey],
+) -> Result<Vec<(InstanceKey, i64)>, sqlx::Error> {
+    let (t, l, i) = columns(keys);
+    let rows: Vec<(Uuid, Uuid, Uuid, i64)> = sqlx::query_as(
+        "SELECT a.tenant_id, a.license_id, a.instance_id, a.high_water_seq
+         FROM agent_instances a
+         JOIN unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS u(t, l, i)
+           ON a.tenant_id = u.t AND a.license_id = u.l AND a.instance_id = u.i
+         ORDER BY a.tenant_id, a.license_id, a.instance_id
+         FOR UPDATE OF a",
+    )
+    .bind(&t)
+    .bind(&l)
+    .bind(&i)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(t, l, i, hw)| ((t, l, i), hw))
+        .collect())
+}
+
+/// Rows for the `heartbeats` history, as column arrays for one `unnest` insert.
+#[derive(Debug, Default)]
+pub struct History {
+    tenant: Vec<Uuid>,
+    license: Vec<Uuid>,
+    instance: Vec<Uuid>,
+    seq: Vec<i64>,
+    activity_at: Vec<DateTime<Utc>>,
+    received_at: Vec<DateTime<Utc>>,
+    observed_at: Vec<DateTime<Utc>>,
+    total: Vec<i16>,
+    active: Vec<i16>,
+}
+
+impl History {
+    /// One accepted heartbeat, with the state each of its cameras would have if fresh.
+    pub fn push(
+        &mut self,
+        key: InstanceKey,
+        seq: i64,
+        activity_at: DateTime<Utc>,
+        received_at: DateTime<Utc>,
+        observed_at: DateTime<Utc>,
+        states: &[(String, CameraState)],
+    ) {
+        self.tenant.push(key.0);
+        self.license.push(key.1);
+        self.instance.push(key.2);
+        self.seq.push(seq);
+        self.activity_at.push(activity_at);
+        self.received_at.push(received_at);
+        self.observed_at.push(observed_at);
+        // At most 256 cameras per heartbeat, so these fit.
+        self.total
+            .push(i16::try_from(states.len()).unwrap_or(i16::MAX));
+        self.active.push(
+            i16::try_from(
+                states
+                    .iter()
+                    .filter(|(_, s)| *s == CameraState::Active)
+                    .count(),
+            )
+            .unwrap_or(i16::MAX),
+        );
+    }
+
+    pub async fn insert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO heartbeats (tenant_id, license_id, instance_id, seq, activity_at, received_at, observed_at, cameras_total, cameras_active)
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::int2[], $9::int2[])",
+        )
+        .bind(&self.tenant)
+        .bind(&self.license)
+        .bind(&self.instance)
+        .bind(&self.seq)
+        .bind(&self.activity_at)
+        .bind(&self.received_at)
+        .bind(&self.observed_at)
+        .bind(&self.total)
+        .bind(&self.active)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// What one batch changes on one instance row.
+#[derive(Debug)]
+pub struct InstanceRow<'a> {
+    pub key: InstanceKey,
+    pub hostname: &'a str,
+    pub version: &'a str,
+    /// The new high-water mark (and `last_seq`).
+    pub high_water: i64,
+    pub received_at: DateTime<Utc>,
+    /// Activity time of the newest accepted heartbeat; the row keeps the later of this and its own.
+    pub activity_at: DateTime<Utc>,
+    pub offset_ms: i64,
+    /// The newest heartbeat's observation time, corrected to the server's clock.
+    pub observed_at: DateTime<Utc>,
+    /// The newest heartbeat's camera reports.
+    pub cameras: serde_json::Value,
+    /// Heartbeats accepted, added to `heartbeats_total`.
+    pub accepted: i64,
+    pub webhooks_failing: i32,
+    pub webhooks_cached: i64,
+}
+
+/// Writes each instance's part of a batch on its (locked) row. A row whose mark was -1 (a new
+/// instance) is first seen at this receive time.
+pub async fn update_instances(
+    conn: &mut PgConnection,
+    rows: &[InstanceRow<'_>],
+) -> Result<(), sqlx::Error> {
+    let mut cols = (
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+    );
+    let (mut webhooks_failing, mut webhooks_cached): (Vec<i32>, Vec<i64>) = (vec![], vec![]);
+    for u in rows {
+        webhooks_failing.push(u.webhooks_failing);
+        webhooks_cached.push(u.webhooks_cached);
+        cols.0.push(u.key.0);
+        cols.1.push(u.key.1);
+        cols.2.push(u.key.2);
+        cols.3.push(u.hostname.to_owned());
+        cols.4.push(u.version.to_owned());
+        cols.5.push(u.high_water);
+        cols.6.push(u.received_at);
+        cols.7.push(u.activity_at);
+        cols.8.push(u.offset_ms);
+        cols.9.push(u.observed_at);
+        cols.10.push(&u.cameras);
+        cols.11.push(u.accepted);
+        cols.12.push(u.high_water);
+    }
+    sqlx::query(
+        "UPDATE agent_instances a SET
+             hostname = u.hostname, version = u.version,
+             high_water_seq = u.hw, last_seq = u.last_seq,
+             first_seen_at = CASE WHEN a.high_water_seq < 0 THEN u.received ELSE a.first_seen_at END,
+             last_received_at = u.received,
+             last_activity_at = GREATEST(a.last_activity_at, u.activity),
+             clock_offset_ms = u.offset_ms,
+             last_observed_at = u.observed,
+             cameras = u.cameras,
+             webhooks_failing = u.wh_failing,
+             webhooks_cached = u.wh_cached,
+             heartbeats_total = a.heartbeats_total + u.n
+         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int8[], $7::timestamptz[],
+                     $8::timestamptz[], $9::int8[], $10::timestamptz[], $11::jsonb[], $12::int8[], $13::int8[],
+                     $14::int4[], $15::int8[])
+              AS u(t, l, i, hostname, version, hw, received, activity, offset_ms, observed, cameras, n, last_seq,
+                   wh_failing, wh_cached)
+         WHERE a.tenant_id = u.t AND a.license_id = u.l AND a.instance_id = u.i",
+    )
+    .bind(&cols.0)
+    .bind(&cols.1)
+    .bind(&cols.2)
+    .bind(&cols.3)
+    .bind(&cols.4)
+    .bind(&cols.5)
+    .bind(&cols.6)
+    .bind(&cols.7)
+    .bind(&cols.8)
+    .bind(&cols.9)
+    .bind(&cols.10)
+    .bind(&cols.11)
+    .bind(&cols.12)
+    .bind(&webhooks_failing)
+    .bind(&webhooks_cached)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Deletes the camera rows each instance owns but no longer lists (`listed`: the instance and
+/// the ids of the cameras in its newest heartbeat). Returns how many it deleted.
+pub async fn retire_unlisted_cameras(
+    conn: &mut PgConnection,
+    listed: &[(InstanceKey, Vec<&str>)],
+) -> Result<u64, sqlx::Error> {
+    let mut retire = (vec![], vec![], vec![], vec![]);
+    for (key, ids) in listed {
+        retire.0.push(key.0);
+        retire.1.push(key.1);
+        retire.2.push(key.2);
+        // Camera ids are [A-Za-z0-9._-], so a comma cannot occur in one.
+        retire.3.push(ids.join(","));
+    }
+    Ok(sqlx::query(
+        "DELETE FROM camera_state c
+         USING unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[]) AS u(t, l, i, ids)
+         WHERE c.tenant_id = u.t AND c.license_id = u.l AND c.instance_id = u.i
+           AND NOT (c.camera_id = ANY (string_to_array(u.ids, ',')))",
+    )
+    .bind(&retire.0)
+    .bind(&retire.1)
+    .bind(&retire.2)
+    .bind(&retire.3)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+/// A camera as its owner's newest report shows it.
+#[derive(Debug)]
+pub struct CameraRow {
+    pub tenant_id: Uuid,
+    pub license_id: Uuid,
+    pub camera_id: String,
+    pub instance_id: Uuid,
+    /// The state the camera would have if its report is fresh.
+    pub state: CameraState,
+    /// The activity time of the report.
+    pub changed_at: DateTime<Utc>,
+}
+
+/// Upserts the camera rows (at most one per license and camera), writing only those whose
+/// owner or state changes. An instance takes a camera over from another only with newer
+/// activity than the owner's. Returns how many rows it inserted or updated.
+///
+/// It relies on the caller holding the locks of every instance of these licenses
+/// (`ingest::writer::lock_instances`), so that no other writer changes these rows meanwhile.
+pub async fn write_camera_states(
+    conn: &mut PgConnection,
+    cameras: &[CameraRow],
+) -> Result<u64, sqlx::Error> {
+    let mut cols = (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for c in cameras {
+        cols.0.push(c.tenant_id);
+        cols.1.push(c.license_id);
+        cols.2.push(c.camera_id.as_str());
+        cols.3.push(c.instance_id);
+        cols.4.push(c.state.as_str());
+        cols.5.push(c.changed_at);
+    }
+    // Counts inserted and updated rows, not conflicts the WHERE clause left alone.
+    Ok(sqlx::query(
+        "INSERT INTO camera_state (tenant_id, license_id, camera_id, instance_id, state_if_fresh, changed_at)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::timestamptz[])
+                 AS u(t, l, id, i, state, at)
+         -- The steady state: same owner, same state. Left out here, because ON CONFLICT DO
+         -- UPDATE locks a conflicting row (a write and a WAL record) even when its WHERE
+         -- rejects the update. No other writer can change these rows meanwhile: each holds
+         -- the locks of every instance of its licenses (lock_instances).
+         WHERE NOT EXISTS (SELECT 1 FROM camera_state c
+                           WHERE c.tenant_id = u.t AND c.license_id = u.l AND c.camera_id = u.id
+                             AND c.instance_id = u.i AND c.state_if_fresh = u.state)
+         ON CONFLICT (tenant_id, license_id, camera_id) DO UPDATE
+             SET instance_id = EXCLUDED.instance_id, state_if_fresh = EXCLUDED.state_if_fresh, changed_at = EXCLUDED.changed_at
+             WHERE (camera_state.instance_id, camera_state.state_if_fresh) IS DISTINCT FROM (EXCLUDED.instance_id, EXCLUDED.state_if_fresh)
+               -- Another instance takes a camera over only with newer activity than its owner's:
+               -- a late replay must not steal a camera from the agent reporting it now.
+               AND (camera_state.instance_id = EXCLUDED.instance_id
+                    OR EXCLUDED.changed_at >= (SELECT a.last_activity_at FROM agent_instances a
+                                               WHERE a.tenant_id = camera_state.tenant_id
+                                                 AND a.license_id = camera_state.license_id
+                                                 AND a.instance_id = camera_state.instance_id))",
+    )
+    .bind(&cols.0)
+    .bind(&cols.1)
+    .bind(&cols.2)
+    .bind(&cols.3)
+    .bind(&cols.4)
+    .bind(&cols.5)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::PgPool;
+
+    /// A tenant with one license; returns (tenant, license).
+    async fn license(pool: &PgPool) -> (Uuid, Uuid) {
+        let (tenant, license) = (Uuid::now_v7(), Uuid::now_v7());
+        sqlx::query("INSERT INTO tenants (id, name, timezone) VALUES ($1, 'T', 'UTC')")
+            .bind(tenant)
+            .execute(pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO licenses (tenant_id, id, key, name, kind) VALUES ($1, $2, 'L-1', 'L', 'direct')",
+        )
+        .bind(tenant)
+        .bind(license)
+        .execute(pool)
+        .await
+        .unwrap();
+        (tenant, license)
+    }
+
+    // The writer's path for a new instance whose row another writer committed meanwhile
+    // (`ingest::writer::lock_instances`), which only a race reaches through the API.
+    #[sqlx::test]
+    async fn a_new_instance_that_already_exists_is_not_inserted_again_but_locked_with_its_mark(
+        pool: PgPool,
+    ) {
+        let (t, l) = license(&pool).await;
+        let (mine, theirs) = ((t, l, Uuid::now_v7()), (t, l, Uuid::now_v7()));
+        let mut other = pool.begin().await.unwrap();
+        assert_eq!(
+            insert_new_instances(&mut other, &[theirs]).await.unwrap(),
+            vec![theirs]
+        );
+        sqlx::query("UPDATE agent_instances SET high_water_seq = 7 WHERE instance_id = $1")
+            .bind(theirs.2)
+            .execute(&mut *other)
+            .await
+            .unwrap();
+        other.commit().await.unwrap();
+
+        let mut tx = pool.begin().await.unwrap();
+        let locked = lock_licenses_and_instances(&mut tx, &[(t, l)])
+            .await
+            .unwrap();
+        assert_eq!(locked.licenses, HashSet::from([(t, l)]));
+        assert_eq!(locked.marks, HashMap::from([(theirs, 7)]));
+        assert_eq!(
+            insert_new_instances(&mut tx, &[mine, theirs])
+                .await
+                .unwrap(),
+            vec![mine],
+            "only the missing row is inserted"
+        );
+        assert_eq!(
+            lock_instances(&mut tx, &[theirs]).await.unwrap(),
+            vec![(theirs, 7)]
+        );
+        tx.commit().await.unwrap();
+    }
+
+    #[sqlx::test]
+    async fn a_deleted_license_is_missing_from_what_is_locked(pool: PgPool) {
+        let (t, l) = license(&pool).await;
+        let gone = Uuid::now_v7();
+        let mut tx = pool.begin().await.unwrap();
+        let locked = lock_licenses_and_instances(&mut tx, &[(t, l), (t, gone)])
+            .await
+            .unwrap();
+        assert_eq!(locked.licenses, HashSet::from([(t, l)]));
+        assert!(locked.marks.is_empty());
+    }
+}

@@ -1,0 +1,270 @@
+//! The notification outbox (`notification_outbox`): e-mails the sweep decided, one row per
+//! recipient, and their delivery state. The sweep enqueues rows ([`enqueue`], in its own
+//! transaction); senders claim them with a lease ([`claim`]), hold a claimed group locked while
+//! its e-mail goes out ([`hold`]) and record the outcome ([`mark_sent`], [`mark_attempt_failed`]).
+//! The lease, backoff and give-up rules are the sender's (`notify::sender`).
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::{PgConnection, PgPool, types::Json};
+use std::collections::BTreeMap;
+use streamwatch_protocol::CameraReport;
+use uuid::Uuid;
+
+/// A claimed outbox row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub tenant_id: Uuid,
+    pub id: Uuid,
+    pub license_id: Uuid,
+    pub episode_id: Uuid,
+    /// `inactive`, `reminder` or `recovery`.
+    pub kind: String,
+    /// The reminder's number (0 for the others).
+    pub k: i32,
+    pub recipient: String,
+    pub created_at: DateTime<Utc>,
+    /// Claims so far, this one included: the claim's fencing token.
+    pub attempts: i32,
+}
+
+/// Column arrays of new outbox rows, for one `unnest` insert.
+#[derive(Debug, Default)]
+pub struct NewEmails {
+    tenant: Vec<Uuid>,
+    id: Vec<Uuid>,
+    license: Vec<Uuid>,
+    episode: Vec<Uuid>,
+    kind: Vec<String>,
+    k: Vec<i32>,
+    recipient: Vec<String>,
+    due: Vec<DateTime<Utc>>,
+}
+
+/// One e-mail to one recipient, as the sweep decided it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEmail<'a> {
+    pub tenant_id: Uuid,
+    pub license_id: Uuid,
+    pub episode_id: Uuid,
+    /// `inactive`, `reminder` or `recovery`.
+    pub kind: &'a str,
+    pub k: i32,
+    pub recipient: &'a str,
+    pub due_at: DateTime<Utc>,
+}
+
+impl NewEmails {
+    pub fn push(&mut self, e: NewEmail<'_>) {
+        self.tenant.push(e.tenant_id);
+        self.id.push(Uuid::now_v7());
+        self.license.push(e.license_id);
+        self.episode.push(e.episode_id);
+        self.kind.push(e.kind.to_owned());
+        self.k.push(e.k);
+        self.recipient.push(e.recipient.to_owned());
+        self.due.push(e.due_at);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.id.is_empty()
+    }
+}
+
+/// Inserts the rows, pending from `now`. A row whose (episode, e-mail, recipient) is already
+/// in the outbox is left out (the constraint `notification_outbox_once`), so that two sweeps
+/// that decided the same e-mail insert it once.
+pub async fn enqueue(
+    conn: &mut PgConnection,
+    emails: &NewEmails,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    if emails.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO notification_outbox (tenant_id, id, license_id, episode_id, kind, k, recipient, due_at, created_at, next_attempt_at)
+         SELECT u.t, u.id, u.l, u.ep, u.kind, u.k, u.rcpt, u.due, $9, $9
+         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::int4[], $7::text[], $8::timestamptz[])
+              AS u(t, id, l, ep, kind, k, rcpt, due)
+         ON CONFLICT ON CONSTRAINT notification_outbox_once DO NOTHING",
+    )
+    .bind(&emails.tenant)
+    .bind(&emails.id)
+    .bind(&emails.license)
+    .bind(&emails.episode)
+    .bind(&emails.kind)
+    .bind(&emails.k)
+    .bind(&emails.recipient)
+    .bind(&emails.due)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Claims up to `limit` due rows (pending, or sending with an expired lease) for `lease`, in
+/// one statement; rows another sender holds locked are skipped (`FOR UPDATE SKIP LOCKED`).
+pub async fn claim(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    limit: i64,
+    lease: Duration,
+) -> Result<Vec<OutboxRow>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE notification_outbox o
+            SET state = 'sending', lease_until = $1 + make_interval(secs => $3), attempts = o.attempts + 1
+          WHERE (o.tenant_id, o.id) IN (
+                SELECT tenant_id, id FROM notification_outbox
+                 WHERE state IN ('pending', 'sending') AND next_attempt_at <= $1
+                   AND (state = 'pending' OR lease_until < $1)
+                 ORDER BY tenant_id, recipient, created_at
+                 LIMIT $2
+                 FOR UPDATE SKIP LOCKED)
+          RETURNING o.tenant_id, o.id, o.license_id, o.episode_id, o.kind, o.k, o.recipient, o.created_at, o.attempts",
+    )
+    .bind(now)
+    .bind(limit)
+    .bind(lease.num_seconds() as f64)
+    .fetch_all(pool)
+    .await
+}
+
+/// Locks, for the rest of the transaction, those of the rows `ids` that are still `sending`
+/// with the given `attempts` (the claim's fencing token, one per id) and not locked elsewhere.
+/// Returns the ids it locked.
+pub async fn hold(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    ids: &[Uuid],
+    attempts: &[i32],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM notification_outbox
+          WHERE tenant_id = $1 AND state = 'sending'
+            AND (id, attempts) IN (SELECT * FROM unnest($2::uuid[], $3::int4[]))
+          FOR UPDATE SKIP LOCKED",
+    )
+    .bind(tenant_id)
+    .bind(ids)
+    .bind(attempts)
+    .fetch_all(conn)
+    .await
+}
+
+/// Marks the rows sent at `now` in the e-mail `message_id`.
+pub async fn mark_sent(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+    message_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE notification_outbox SET state = 'sent', sent_at = $3, message_id = $4, lease_until = NULL, last_error = NULL
+         WHERE tenant_id = $1 AND id = ANY($2)",
+    )
+    .bind(tenant_id)
+    .bind(ids)
+    .bind(now)
+    .bind(message_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A failed delivery attempt of some rows.
+#[derive(Debug, Clone, Copy)]
+pub struct FailedAttempt<'a> {
+    pub now: DateTime<Utc>,
+    /// The next attempt comes this long after `now`.
+    pub backoff: Duration,
+    /// Rows created this long before `now` or longer are given up (`failed`).
+    pub give_up_after: Duration,
+    pub error: &'a str,
+}
+
+/// Puts the rows back (`pending`, next attempt after the backoff), or gives them up
+/// (`failed`) once they are old enough; either way with the error.
+pub async fn mark_attempt_failed(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    ids: &[Uuid],
+    attempt: FailedAttempt<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE notification_outbox
+            SET state = CASE WHEN created_at + make_interval(secs => $5) <= $3 THEN 'failed' ELSE 'pending' END,
+                next_attempt_at = $3 + make_interval(secs => $4), lease_until = NULL, last_error = $6
+          WHERE tenant_id = $1 AND id = ANY($2)",
+    )
+    .bind(tenant_id)
+    .bind(ids)
+    .bind(attempt.now)
+    .bind(attempt.backoff.num_seconds() as f64)
+    .bind(attempt.give_up_after.num_seconds() as f64)
+    .bind(attempt.error)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The newest instance of a license: its activity and its camera reports at last contact.
+pub type NewestInstance = (
+    Uuid,
+    Uuid,
+    DateTime<Utc>,
+    Json<BTreeMap<String, CameraReport>>,
+);
+
+/// What the e-mails of some outbox rows show, as stored, loaded with a few queries.
+#[derive(Debug, Default)]
+pub struct EmailFacts {
+    /// (tenant, IANA time zone).
+    pub timezones: Vec<(Uuid, String)>,
+    /// (tenant, license, key, name) of the licenses that still exist.
+    pub licenses: Vec<(Uuid, Uuid, String, String)>,
+    /// (tenant, license, activity, reports) of each license's newest reporting instance.
+    pub newest_instances: Vec<NewestInstance>,
+    /// (tenant, episode, baseline).
+    pub baselines: Vec<(Uuid, Uuid, DateTime<Utc>)>,
+}
+
+/// The facts the e-mails of `rows` need: their tenants' time zones, their licenses, each
+/// license's newest instance, and their episodes' baselines.
+pub async fn email_facts(pool: &PgPool, rows: &[OutboxRow]) -> Result<EmailFacts, sqlx::Error> {
+    let tenants: Vec<Uuid> = rows.iter().map(|r| r.tenant_id).collect();
+    let licenses: Vec<Uuid> = rows.iter().map(|r| r.license_id).collect();
+    let episodes: Vec<Uuid> = rows.iter().map(|r| r.episode_id).collect();
+    let timezones = sqlx::query_as("SELECT id, timezone FROM tenants WHERE id = ANY($1)")
+        .bind(&tenants)
+        .fetch_all(pool)
+        .await?;
+    let license_rows =
+        sqlx::query_as("SELECT tenant_id, id, key, name FROM licenses WHERE (tenant_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))")
+            .bind(&tenants)
+            .bind(&licenses)
+            .fetch_all(pool)
+            .await?;
+    let newest_instances = sqlx::query_as(
+        "SELECT DISTINCT ON (tenant_id, license_id) tenant_id, license_id, last_activity_at, cameras
+         FROM agent_instances
+         WHERE (tenant_id, license_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[])) AND high_water_seq >= 0
+         ORDER BY tenant_id, license_id, last_activity_at DESC",
+    )
+    .bind(&tenants)
+    .bind(&licenses)
+    .fetch_all(pool)
+    .await?;
+    let baselines =
+        sqlx::query_as("SELECT tenant_id, id, baseline_at FROM notification_episodes WHERE (tenant_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))")
+            .bind(&tenants)
+            .bind(&episodes)
+            .fetch_all(pool)
+            .await?;
+    Ok(EmailFacts {
+        timezones,
+        licenses: license_rows,
+        newest_instances,
+        baselines,
+    })
+}
