@@ -6,6 +6,7 @@ use super::{AppError, AppResult, AppState};
 use crate::{
     db,
     domain::status::{self, AgentClock, CameraState, HealthGrade, LicenseFacts, LicenseStatus},
+    ingest::writer::{offset_from_ms, on_server_clock},
     store::{
         instances::{self, Bucket, Instance},
         licenses::{self, LicenseRow},
@@ -157,11 +158,12 @@ pub fn evaluate(
             continue;
         };
         // Reports carry the agent's clock; correct it like the observation time.
-        let offset = chrono::Duration::milliseconds(instance.clock_offset_ms);
+        let offset = offset_from_ms(instance.clock_offset_ms);
         let mut report = report.clone();
-        report.last_frame_at = report.last_frame_at.map(|t| t - offset);
-        report.last_restart_at = report.last_restart_at.map(|t| t - offset);
-        report.started_at = report.started_at.map(|t| t - offset);
+        let correct = |t: Option<DateTime<Utc>>| t.map(|t| on_server_clock(t, offset));
+        report.last_frame_at = correct(report.last_frame_at);
+        report.last_restart_at = correct(report.last_restart_at);
+        report.started_at = correct(report.started_at);
         let mut r = status::CameraReport::from_wire(camera_id, &report, instance.last_observed_at);
         r.reported_at = instance.last_activity_at;
         reports.push(r);

@@ -159,7 +159,7 @@ async fn ingest_heartbeats(
         return Err(ApiError::UnsupportedMediaType);
     }
     let decoded = decode_body(&headers, &body)?;
-    let batch = validate::parse_batch(&decoded)?;
+    let batch = validate::parse_batch(&decoded, received_at)?;
     let outcome = state
         .ingest
         .submit(IngestRequest {

@@ -23,6 +23,36 @@ use streamwatch_protocol::{
 /// text is cut, not refused: an agent must always be able to report.
 const MAX_TEXT: usize = 1024;
 
+/// The span every timestamp an agent sends must lie in: from 2000-01-01 (no camera of ours is
+/// older; chrono would accept year -262000) to one day after the server received the request
+/// (clocks drift, they do not run a day ahead). Outside it the batch is refused, so that no
+/// time arithmetic further in can overflow and PostgreSQL can store every value.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeBounds {
+    pub earliest: DateTime<Utc>,
+    pub latest: DateTime<Utc>,
+}
+
+impl TimeBounds {
+    pub fn for_receipt(received_at: DateTime<Utc>) -> Self {
+        Self {
+            earliest: DateTime::<Utc>::from_timestamp(946_684_800, 0)
+                .unwrap_or(DateTime::UNIX_EPOCH),
+            latest: received_at
+                .checked_add_signed(chrono::Duration::days(1))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        }
+    }
+
+    pub fn contains(&self, t: DateTime<Utc>) -> bool {
+        (self.earliest..=self.latest).contains(&t)
+    }
+
+    fn contains_all(&self, times: &[Option<DateTime<Utc>>]) -> bool {
+        times.iter().flatten().all(|t| self.contains(*t))
+    }
+}
+
 /// A number a camera reports: `-1` (unknown) or within `0..=max`.
 struct NumberLimit {
     field: &'static str,
@@ -98,6 +128,7 @@ impl IntegerLimit {
 
 struct Walker {
     errors: Vec<FieldError>,
+    bounds: TimeBounds,
 }
 
 impl Walker {
@@ -160,7 +191,20 @@ impl Walker {
         // The parser serde uses for `DateTime<Utc>` (RFC 3339, with chrono's relaxations such
         // as a space for `T`), so that both paths accept the same timestamps.
         match s.parse::<DateTime<FixedOffset>>() {
-            Ok(t) => Some(t.with_timezone(&Utc)),
+            Ok(t) if self.bounds.contains(t.with_timezone(&Utc)) => Some(t.with_timezone(&Utc)),
+            Ok(_) => {
+                let (from, to) = (self.bounds.earliest, self.bounds.latest);
+                self.err(
+                    format!("{pointer}/{key}"),
+                    format!(
+                        "must lie between {} and {} (a day after receipt), not '{}'",
+                        from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        cut(&s, 64)
+                    ),
+                );
+                None
+            }
             Err(_) => {
                 self.err(
                     format!("{pointer}/{key}"),
@@ -299,18 +343,19 @@ fn cut(s: &str, max: usize) -> String {
 
 /// Parses and checks a decoded request body. Every problem is reported at once; a batch with
 /// any problem is refused whole (422), so nothing of it is stored.
-pub fn parse_batch(body: &[u8]) -> Result<HeartbeatBatch, BatchError> {
+pub fn parse_batch(body: &[u8], received_at: DateTime<Utc>) -> Result<HeartbeatBatch, BatchError> {
+    let bounds = TimeBounds::for_receipt(received_at);
     // The root must be an object too (see the protocol crate's `object` module for the
     // nested ones); JSON allows white space before it.
     let root_is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     if root_is_object
         && let Ok(mut batch) = serde_json::from_slice::<HeartbeatBatch>(body)
-        && typed_checks_pass(&batch)
+        && typed_checks_pass(&batch, bounds)
     {
         sanitize(&mut batch);
         return Ok(batch);
     }
-    walk_and_parse(body)
+    walk_and_parse(body, bounds)
 }
 
 /// `-1` (unknown) or within `0..=max`, as [`Walker::number`] has it.
@@ -321,16 +366,18 @@ fn unknown_or_within(x: f64, max: f64) -> bool {
 /// The walker's rules that serde's typing does not already enforce, on the typed batch. True if
 /// the walker would find nothing wrong. (Types, required fields, enums, UUIDs and timestamps
 /// were checked by the deserializer.)
-fn typed_checks_pass(batch: &HeartbeatBatch) -> bool {
+fn typed_checks_pass(batch: &HeartbeatBatch, bounds: TimeBounds) -> bool {
     let n = batch.heartbeats.len();
-    if n == 0 || n > MAX_HEARTBEATS_PER_REQUEST {
+    if n == 0 || n > MAX_HEARTBEATS_PER_REQUEST || !bounds.contains_all(&[batch.agent.sent_at]) {
         return false;
     }
     batch.heartbeats.iter().all(|hb| {
         i64::try_from(hb.seq).is_ok()
+            && bounds.contains(hb.observed_at)
             && hb.cameras.len() <= MAX_CAMERAS_PER_HEARTBEAT
             && hb.cameras.iter().all(|(id, c)| {
                 is_valid_camera_id(id)
+                    && bounds.contains_all(&[c.last_frame_at, c.started_at, c.last_restart_at])
                     && CAMERA_NUMBERS
                         .iter()
                         .chain(FILE_NUMBERS)
@@ -344,10 +391,13 @@ fn typed_checks_pass(batch: &HeartbeatBatch) -> bool {
 }
 
 /// The slow path: every problem by pointer, or the batch if there is none after all.
-fn walk_and_parse(body: &[u8]) -> Result<HeartbeatBatch, BatchError> {
+fn walk_and_parse(body: &[u8], bounds: TimeBounds) -> Result<HeartbeatBatch, BatchError> {
     let doc: Value = serde_json::from_slice(body)
         .map_err(|e| BatchError::NotJson(format!("the request body is not valid JSON: {e}")))?;
-    let mut w = Walker { errors: Vec::new() };
+    let mut w = Walker {
+        errors: Vec::new(),
+        bounds,
+    };
     let Some(root) = w.object(Some(&doc), "", true) else {
         return Err(BatchError::Invalid(w.errors));
     };
@@ -452,7 +502,7 @@ mod tests {
     use super::*;
 
     fn pointers(body: &str) -> Vec<String> {
-        match parse_batch(body.as_bytes()) {
+        match parse_batch(body.as_bytes(), received()) {
             Err(BatchError::Invalid(errors)) => errors.into_iter().map(|e| e.pointer).collect(),
             other => panic!("expected 422, got {other:?}"),
         }
@@ -460,13 +510,18 @@ mod tests {
 
     const ID: &str = "6f1c2b1e-8a51-4d8e-9b5e-0d1f0a6c2b11";
 
+    /// When the tests' batches arrive.
+    fn received() -> DateTime<Utc> {
+        "2026-11-23T12:00:00Z".parse().unwrap()
+    }
+
     #[test]
     fn a_valid_batch_parses_and_loses_its_url_credentials() {
         let body = format!(
             r#"{{"agent": {{"instance_id": "{ID}"}}, "heartbeats": [{{"seq": 1, "observed_at": "2026-11-23T10:00:00Z",
             "cameras": {{"camera-1": {{"status": "running", "url": "rtsp://user:secret@10.0.0.5/stream1"}}}}}}]}}"#
         );
-        let batch = parse_batch(body.as_bytes()).unwrap();
+        let batch = parse_batch(body.as_bytes(), received()).unwrap();
         assert_eq!(
             batch.heartbeats[0].cameras["camera-1"].url.as_deref(),
             Some("rtsp://10.0.0.5/stream1")
@@ -589,6 +644,13 @@ mod tests {
             serde_json::json!(""),
             serde_json::json!("2026-11-23 10:00:00Z"),
             serde_json::json!("2026-11-23T10:00:00+0100"),
+            // Time bounds: chrono's extended years, just before 2000, just past receipt + 1 day.
+            serde_json::json!("-262000-01-01T00:00:00Z"),
+            serde_json::json!("+262000-01-01T00:00:00Z"),
+            serde_json::json!("1999-12-31T23:59:59Z"),
+            serde_json::json!("2000-01-01T00:00:00Z"),
+            serde_json::json!("2026-11-24T12:00:00Z"),
+            serde_json::json!("2026-11-24T12:00:01Z"),
             serde_json::json!(ID),
             serde_json::json!(-2),
             serde_json::json!(-1),
@@ -628,8 +690,8 @@ mod tests {
         let mut accepted = 0;
         for doc in &documents {
             let body = serde_json::to_vec(doc).unwrap();
-            let fast = parse_batch(&body);
-            let slow = walk_and_parse(&body);
+            let fast = parse_batch(&body, received());
+            let slow = walk_and_parse(&body, TimeBounds::for_receipt(received()));
             match (&fast, &slow) {
                 (Ok(a), Ok(b)) => {
                     assert_eq!(a, b, "{doc}");
@@ -655,7 +717,47 @@ mod tests {
 
     #[test]
     fn not_json_is_malformed() {
-        assert!(matches!(parse_batch(b"{"), Err(BatchError::NotJson(_))));
+        assert!(matches!(
+            parse_batch(b"{", received()),
+            Err(BatchError::NotJson(_))
+        ));
         assert_eq!(pointers("[]"), [""]);
+    }
+
+    #[test]
+    fn every_timestamp_must_lie_between_2000_and_a_day_after_receipt() {
+        let doc = |sent: &str, observed: &str, frame: &str| {
+            format!(
+                r#"{{"agent": {{"instance_id": "{ID}", "sent_at": "{sent}"}}, "heartbeats": [{{"seq": 1,
+                "observed_at": "{observed}", "cameras": {{"camera-1": {{"status": "running",
+                "last_frame_at": "{frame}", "started_at": "{frame}", "last_restart_at": "{frame}"}}}}}}]}}"#
+            )
+        };
+        let ok = "2026-11-23T10:00:00Z";
+        for bad in [
+            "-262000-01-01T00:00:00Z",
+            "+262000-12-31T23:59:59Z",
+            "1999-12-31T23:59:59Z",
+            "2026-11-24T12:00:01Z",
+        ] {
+            assert_eq!(pointers(&doc(bad, ok, ok)), ["/agent/sent_at"], "{bad}");
+            assert_eq!(
+                pointers(&doc(ok, bad, ok)),
+                ["/heartbeats/0/observed_at"],
+                "{bad}"
+            );
+            let camera = "/heartbeats/0/cameras/camera-1";
+            assert_eq!(
+                pointers(&doc(ok, ok, bad)),
+                [
+                    format!("{camera}/last_frame_at"),
+                    format!("{camera}/started_at"),
+                    format!("{camera}/last_restart_at")
+                ],
+                "{bad}"
+            );
+        }
+        let edge = doc("2000-01-01T00:00:00Z", "2026-11-24T12:00:00Z", ok);
+        assert!(parse_batch(edge.as_bytes(), received()).is_ok());
     }
 }

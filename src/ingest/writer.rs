@@ -212,7 +212,19 @@ pub fn activity_time(
     offset: chrono::Duration,
     received_at: DateTime<Utc>,
 ) -> DateTime<Utc> {
-    (observed_at - offset).min(received_at)
+    on_server_clock(observed_at, offset).min(received_at)
+}
+
+/// An agent's time on the server's clock: `t - offset`. Validation keeps both within decades
+/// of now, so this cannot overflow; if it ever could, the uncorrected time is kept rather than
+/// a panic taking the writer down.
+pub fn on_server_clock(t: DateTime<Utc>, offset: chrono::Duration) -> DateTime<Utc> {
+    t.checked_sub_signed(offset).unwrap_or(t)
+}
+
+/// A stored offset in milliseconds as a duration (zero for one out of chrono's range).
+pub fn offset_from_ms(ms: i64) -> chrono::Duration {
+    chrono::Duration::try_milliseconds(ms).unwrap_or_default()
 }
 
 /// The state each camera of a report would have if the report is fresh (SPEC section 4).
@@ -276,7 +288,7 @@ pub async fn write_batch(
             *mark = seq;
             outcome.accepted += 1;
             let activity_at = activity_time(hb.observed_at, offset, req.received_at);
-            let observed_at = hb.observed_at - offset;
+            let observed_at = on_server_clock(hb.observed_at, offset);
             let states = camera_states(hb, observed_at);
             history.push(
                 key,

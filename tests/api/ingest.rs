@@ -884,3 +884,53 @@ async fn the_writer_applies_two_requests_of_one_instance_in_one_transaction_in_o
     assert_eq!(high_water(&app, instance).await, Some(5));
     assert_eq!(stored_rows(&app, instance).await, 5);
 }
+
+#[sqlx::test]
+async fn timestamps_outside_2000_to_a_day_ahead_are_refused_and_other_tenants_are_served_right_after(
+    pool: PgPool,
+) {
+    let app = TestApp::spawn(pool).await;
+    let (_, hostile) = app.create_tenant_with_site("hostile", "LIC-H").await;
+    let (_, honest) = app.create_tenant_with_site("honest", "LIC-OK").await;
+    let before = written(&app).await;
+    // chrono reads signed extended years; the writer once panicked on `observed_at - offset`.
+    let instance = Uuid::new_v4();
+    let cases = [
+        (
+            json!({"agent": {"instance_id": instance, "sent_at": "-262000-01-01T00:00:00Z"},
+                   "heartbeats": [{"seq": 1, "observed_at": "2026-11-23T10:00:00Z", "cameras": {}}]}),
+            "/agent/sent_at",
+        ),
+        (
+            json!({"agent": {"instance_id": instance},
+                   "heartbeats": [{"seq": 1, "observed_at": "+262000-01-01T00:00:00Z", "cameras": {}}]}),
+            "/heartbeats/0/observed_at",
+        ),
+        (
+            json!({"agent": {"instance_id": instance},
+                   "heartbeats": [{"seq": 1, "observed_at": Utc::now(),
+                     "cameras": {"camera-1": {"status": "running", "last_frame_at": "1999-12-31T23:59:59Z"}}}]}),
+            "/heartbeats/0/cameras/camera-1/last_frame_at",
+        ),
+        (
+            json!({"agent": {"instance_id": instance},
+                   "heartbeats": [{"seq": 1, "observed_at": Utc::now() + Duration::days(2), "cameras": {}}]}),
+            "/heartbeats/0/observed_at",
+        ),
+    ];
+    for (body, pointer) in cases {
+        let r = app.push(&hostile.agent_token, &body).await;
+        r.assert_problem(422);
+        assert_eq!(r.pointers(), [pointer], "{body}");
+    }
+    assert_eq!(
+        written(&app).await,
+        before,
+        "nothing of the refused batches is stored"
+    );
+    // The writers are alive: another tenant's agent, and the same one with sane times, get in.
+    app.push_ok(&honest.agent_token, &Batch::one_active_camera())
+        .await;
+    app.push_ok(&hostile.agent_token, &Batch::one_active_camera())
+        .await;
+}
