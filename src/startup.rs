@@ -170,6 +170,7 @@ pub fn app_state(settings: Settings, pool: PgPool) -> anyhow::Result<AppState> {
             crate::clock::Clock::system()
         },
         ingest,
+        scheduler: Arc::default(),
         settings: Arc::new(settings),
     })
 }

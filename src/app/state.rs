@@ -10,7 +10,10 @@ use crate::{
     clock::Clock,
     config::Settings,
     ingest::writer::Writer,
-    notify::{scheduler::SchedulerDeps, sender::Sender},
+    notify::{
+        scheduler::{SchedulerDeps, SchedulerHealth},
+        sender::Sender,
+    },
 };
 use metrics_exporter_prometheus::PrometheusHandle;
 use secrecy::SecretString;
@@ -35,6 +38,8 @@ pub struct AppState {
     pub sender: Arc<Sender>,
     /// The group-commit heartbeat writer.
     pub ingest: Writer,
+    /// How the scheduler's ticks go (for `/readyz`).
+    pub scheduler: Arc<SchedulerHealth>,
 }
 
 impl AppState {
@@ -45,6 +50,7 @@ impl AppState {
             clock: self.clock.clone(),
             sender: Arc::clone(&self.sender),
             heartbeat_retention_days: self.settings.retention.heartbeat_days,
+            health: Arc::clone(&self.scheduler),
         }
     }
 }

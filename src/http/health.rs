@@ -24,6 +24,24 @@ pub struct Health {
     /// `ok`, or what is wrong.
     #[schema(example = "ok")]
     pub status: String,
+    /// Readiness only: each component's state, `ok` or what is wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub components: Option<Components>,
+}
+
+/// The parts the server needs to do its work.
+#[derive(Serialize, ToSchema)]
+pub struct Components {
+    /// PostgreSQL answers and every migration of this build is applied.
+    #[schema(example = "ok")]
+    pub database: String,
+    /// Every heartbeat writer takes work (`restarting` while one waits out its backoff after a
+    /// failure).
+    #[schema(example = "ok")]
+    pub ingest_writers: String,
+    /// The last per-minute tick (sweep and delivery) succeeded.
+    #[schema(example = "ok")]
+    pub scheduler: String,
 }
 
 /// Liveness: the process is up and serving.
@@ -31,34 +49,60 @@ pub struct Health {
 async fn healthz() -> Json<Health> {
     Json(Health {
         status: "ok".to_owned(),
+        components: None,
     })
 }
 
-/// Readiness: PostgreSQL answers and every migration of this build is applied.
+/// Readiness: PostgreSQL answers, every migration of this build is applied, every ingest
+/// writer takes work and the scheduler's last tick succeeded. 503 while any of them cannot
+/// work, with each component's state.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses(
     (status = 200, description = "Ready to serve", body = Health),
-    (status = 503, description = "PostgreSQL is unreachable or the schema is behind", body = Health),
+    (status = 503, description = "A component cannot work: PostgreSQL is unreachable or the schema is behind, an ingest writer is restarting, or the scheduler's last tick failed", body = Health),
 ))]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let status = match crate::db::migrations_applied(&state.pool).await {
-        Ok(true) => {
-            return (
-                StatusCode::OK,
-                Json(Health {
-                    status: "ok".to_owned(),
-                }),
-            );
-        }
+    let database = match crate::db::migrations_applied(&state.pool).await {
+        Ok(true) => "ok",
         Ok(false) => "database migrations are pending",
         Err(e) => {
             tracing::warn!(error = %e, "readiness check: database unavailable");
             "database unavailable"
         }
     };
+    let ingest_writers = if state.ingest.health().is_ready() {
+        "ok"
+    } else {
+        "restarting"
+    };
+    let scheduler = if state.scheduler.is_ready() {
+        "ok"
+    } else {
+        "the last tick failed"
+    };
+    let problems: Vec<&str> = [database, ingest_writers, scheduler]
+        .into_iter()
+        .filter(|s| *s != "ok")
+        .collect();
+    let code = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let status = if problems.is_empty() {
+        "ok".to_owned()
+    } else {
+        problems.join("; ")
+    };
+    let components = Components {
+        database: database.to_owned(),
+        ingest_writers: ingest_writers.to_owned(),
+        scheduler: scheduler.to_owned(),
+    };
     (
-        StatusCode::SERVICE_UNAVAILABLE,
+        code,
         Json(Health {
-            status: status.to_owned(),
+            status,
+            components: Some(components),
         }),
     )
 }

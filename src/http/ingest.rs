@@ -175,7 +175,7 @@ async fn ingest_heartbeats(
             }
             SubmitError::Failed(e) => AppError::Internal(anyhow::anyhow!("ingest failed: {e}")),
             SubmitError::Stopped => {
-                AppError::Unavailable(anyhow::anyhow!("the server is shutting down"))
+                AppError::Unavailable(anyhow::anyhow!("the ingest writer failed or is stopping"))
             }
         })?;
     Ok(Json(IngestResponse {

@@ -27,6 +27,14 @@ use crate::{
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use std::collections::{BTreeMap, HashMap};
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 use streamwatch_protocol::{Heartbeat, HeartbeatBatch};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -64,14 +72,23 @@ pub enum SubmitError {
     /// Storing failed for another reason (500); nothing of the request was committed.
     #[error("storing heartbeats failed: {0}")]
     Failed(String),
-    /// The writer is gone (shutting down).
+    /// The writer dropped the request unanswered: it is shutting down, or the batch's task
+    /// failed (503; nothing of it was committed).
     #[error("the ingest writer has stopped")]
     Stopped,
 }
 
-struct Job {
-    request: IngestRequest,
+/// One queued request and where its answer goes.
+pub struct Job {
+    pub request: IngestRequest,
     reply: oneshot::Sender<Result<Outcome, SubmitError>>,
+}
+
+impl Job {
+    /// Answers the request (a closed channel means its submitter gave up: nothing to do).
+    pub fn answer(self, result: Result<Outcome, SubmitError>) {
+        let _ = self.reply.send(result);
+    }
 }
 
 /// Bounds of the writer (configured by `[ingest]`, see `config::IngestSettings`).
@@ -85,44 +102,86 @@ pub struct WriterConfig {
     pub writers: usize,
 }
 
+/// What readiness and the metrics know of the writer tasks.
+#[derive(Debug, Default)]
+pub struct WriterHealth {
+    /// Writer tasks waiting out their backoff after a failure.
+    restarting: AtomicUsize,
+    /// Failures (panics) since start.
+    restarts: AtomicU64,
+}
+
+impl WriterHealth {
+    /// Every writer task is taking work.
+    pub fn is_ready(&self) -> bool {
+        self.restarting.load(Ordering::Relaxed) == 0
+    }
+
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Relaxed)
+    }
+}
+
 /// The handle request handlers submit to. Cloning is cheap.
 #[derive(Clone)]
 pub struct Writer {
     queue: mpsc::Sender<Job>,
+    health: Arc<WriterHealth>,
 }
+
+/// The first wait after a writer failed; it doubles up to [`MAX_BACKOFF`] while failures go on.
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+type Queue = Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>;
 
 impl Writer {
     /// Starts the writer tasks. They stop when every `Writer` handle is dropped, after
     /// finishing what is queued.
     pub fn spawn(pool: &PgPool, config: WriterConfig) -> Self {
+        let pool = pool.clone();
+        Self::spawn_with(config, move |jobs| run_jobs(pool.clone(), jobs))
+    }
+
+    /// Like [`spawn`](Self::spawn), with `run` writing each batch (tests make it fail).
+    ///
+    /// Supervision: each batch runs in a task of its own. If it panics, its requests are
+    /// answered 503 (their reply channels close with the task, see [`SubmitError::Stopped`]),
+    /// the failure is logged and counted (`ingest_writer_restarts_total`), and the writer
+    /// takes work again after a backoff, so one bad batch cannot stop ingest for every tenant.
+    pub fn spawn_with<F, Fut>(config: WriterConfig, run: F) -> Self
+    where
+        F: Fn(Vec<Job>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let (tx, rx) = mpsc::channel::<Job>(config.queue_capacity);
-        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+        let rx: Queue = Arc::new(tokio::sync::Mutex::new(rx));
+        let health = Arc::new(WriterHealth::default());
         for _ in 0..config.writers.max(1) {
-            let (pool, rx) = (pool.clone(), rx.clone());
+            let (rx, health, run) = (rx.clone(), health.clone(), run.clone());
             tokio::spawn(async move {
-                loop {
-                    // Take the first job (waiting), then everything else already queued.
-                    let mut jobs = Vec::new();
-                    {
-                        let mut rx = rx.lock().await;
-                        let Some(first) = rx.recv().await else { return };
-                        let mut heartbeats = first.request.batch.heartbeats.len();
-                        jobs.push(first);
-                        while heartbeats < config.max_batch_heartbeats {
-                            match rx.try_recv() {
-                                Ok(job) => {
-                                    heartbeats += job.request.batch.heartbeats.len();
-                                    jobs.push(job);
-                                }
-                                Err(_) => break,
-                            }
+                let mut backoff = MIN_BACKOFF;
+                while let Some(jobs) = next_batch(&rx, config.max_batch_heartbeats).await {
+                    match tokio::spawn(run(jobs)).await {
+                        Ok(()) => backoff = MIN_BACKOFF,
+                        Err(e) => {
+                            tracing::error!(error = %e, ?backoff, "an ingest writer failed; its batch was answered 503 and it restarts after the backoff");
+                            metrics::counter!("ingest_writer_restarts_total").increment(1);
+                            health.restarting.fetch_add(1, Ordering::Relaxed);
+                            health.restarts.fetch_add(1, Ordering::Relaxed);
+                            tokio::time::sleep(backoff).await;
+                            health.restarting.fetch_sub(1, Ordering::Relaxed);
+                            backoff = (backoff * 2).min(MAX_BACKOFF);
                         }
                     }
-                    run_jobs(&pool, jobs).await;
                 }
             });
         }
-        Self { queue: tx }
+        Self { queue: tx, health }
+    }
+
+    pub fn health(&self) -> &WriterHealth {
+        &self.health
     }
 
     /// Queues a request and waits until it is committed (or failed).
@@ -138,7 +197,27 @@ impl Writer {
     }
 }
 
-async fn run_jobs(pool: &PgPool, jobs: Vec<Job>) {
+/// The first job (waiting for it), then everything else already queued, up to
+/// `max_heartbeats`. `None` once every handle is dropped and the queue is empty.
+async fn next_batch(rx: &Queue, max_heartbeats: usize) -> Option<Vec<Job>> {
+    let mut rx = rx.lock().await;
+    let first = rx.recv().await?;
+    let mut heartbeats = first.request.batch.heartbeats.len();
+    let mut jobs = vec![first];
+    while heartbeats < max_heartbeats {
+        match rx.try_recv() {
+            Ok(job) => {
+                heartbeats += job.request.batch.heartbeats.len();
+                jobs.push(job);
+            }
+            Err(_) => break,
+        }
+    }
+    Some(jobs)
+}
+
+async fn run_jobs(pool: PgPool, jobs: Vec<Job>) {
+    let pool = &pool;
     let started = std::time::Instant::now();
     let requests: Vec<&IngestRequest> = jobs.iter().map(|j| &j.request).collect();
     match write_batch(pool, &requests).await {
@@ -520,5 +599,50 @@ mod tests {
             activity_time(t(10_000), chrono::Duration::zero(), t(0)),
             t(0)
         );
+    }
+
+    fn request() -> IngestRequest {
+        IngestRequest {
+            license: AgentLicense {
+                tenant_id: Uuid::nil(),
+                license_id: Uuid::nil(),
+            },
+            batch: serde_json::from_value(serde_json::json!({
+                "agent": {"instance_id": Uuid::nil()},
+                "heartbeats": [{"seq": 1, "observed_at": t(0), "cameras": {}}]
+            }))
+            .unwrap(),
+            received_at: t(0),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_writer_whose_batch_panics_answers_it_503_and_takes_work_again_after_a_backoff() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let config = WriterConfig {
+            queue_capacity: 8,
+            max_batch_heartbeats: 1,
+            writers: 1,
+        };
+        let seen = calls.clone();
+        let writer = Writer::spawn_with(config, move |jobs: Vec<Job>| {
+            let seen = seen.clone();
+            async move {
+                // The first batch is the poison one.
+                assert!(seen.fetch_add(1, Ordering::SeqCst) > 0, "a forced panic");
+                for job in jobs {
+                    job.answer(Ok(Outcome::default()));
+                }
+            }
+        });
+        assert!(matches!(
+            writer.submit(request()).await,
+            Err(SubmitError::Stopped)
+        ));
+        // The next request waits for the writer's backoff, then gets in.
+        assert_eq!(writer.submit(request()).await.unwrap(), Outcome::default());
+        assert_eq!(writer.health().restarts(), 1);
+        assert!(writer.health().is_ready());
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 }

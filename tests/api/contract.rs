@@ -114,9 +114,12 @@ async fn every_documented_operation_is_exercised_and_answers_as_documented(pool:
     app.request(Method::GET, "/healthz", None, None)
         .await
         .assert_status(200);
-    app.request(Method::GET, "/readyz", None, None)
-        .await
-        .assert_status(200);
+    let ready = app.request(Method::GET, "/readyz", None, None).await;
+    ready.assert_status(200);
+    assert_eq!(
+        ready.body["components"],
+        serde_json::json!({"database": "ok", "ingest_writers": "ok", "scheduler": "ok"})
+    );
 
     // Admin: tenants.
     let acme = app.create_tenant("acme").await;

@@ -152,4 +152,6 @@ async fn when_postgresql_is_unreachable_requests_get_503_with_retry_after() {
     let ready = app.request(Method::GET, "/readyz", None, None).await;
     ready.assert_status(503);
     assert_eq!(ready.body["status"], "database unavailable");
+    assert_eq!(ready.body["components"]["database"], "database unavailable");
+    assert_eq!(ready.body["components"]["ingest_writers"], "ok");
 }
