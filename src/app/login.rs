@@ -55,9 +55,10 @@ pub async fn login(
         return Err(LoginError::BadCredentials);
     };
     let account = email.as_str();
-    let limiter = &state.login_limiter;
-    limiter
-        .check(account, client, Instant::now())
+    // Counts as in flight until it ends, so parallel guesses cannot outrun the limit.
+    let attempt = state
+        .login_limiter
+        .begin(account, client, Instant::now())
         .map_err(LoginError::TooManyAttempts)?;
     let record = {
         let mut conn = state.pool.acquire().await?;
@@ -67,11 +68,11 @@ pub async fn login(
         .await
         .map_err(super::AppError::Internal)?;
     let Some(record) = record.filter(|_| ok) else {
-        limiter.record_failure(account, Instant::now());
+        attempt.failed(Instant::now());
         tracing::info!(email = %email.masked(), "login failed");
         return Err(LoginError::BadCredentials);
     };
-    limiter.record_success(account);
+    attempt.succeeded();
     if record.suspended_at.is_some() {
         return Err(LoginError::Suspended);
     }

@@ -1,5 +1,7 @@
-//! argon2id password hashing. Hashing is deliberately slow, so it runs on the blocking pool
-//! instead of stalling the async workers.
+//! argon2id password hashing. Hashing is deliberately slow (and takes 19 MiB each), so it runs
+//! on the blocking pool instead of stalling the async workers, and at most one hash per CPU
+//! runs at a time: a burst of logins queues here instead of starving ingest of CPU and the
+//! machine of memory.
 
 use anyhow::Context;
 use argon2::{
@@ -7,9 +9,24 @@ use argon2::{
     password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash},
 };
 use std::sync::OnceLock;
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+/// One permit per CPU. A process-wide bound on purpose: the CPUs it protects are the
+/// process's, whatever part of the application asks.
+async fn argon2_permit() -> anyhow::Result<SemaphorePermit<'static>> {
+    static PERMITS: OnceLock<Semaphore> = OnceLock::new();
+    PERMITS
+        .get_or_init(|| {
+            Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
+        })
+        .acquire()
+        .await
+        .context("argon2 permits")
+}
 
 /// Hashes `password` into a PHC string (`$argon2id$v=19$...`) with a random salt.
 pub async fn hash(password: String) -> anyhow::Result<String> {
+    let _permit = argon2_permit().await?;
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
@@ -24,6 +41,7 @@ pub async fn hash(password: String) -> anyhow::Result<String> {
 /// spends the same time on a dummy hash, so response times do not reveal which e-mail
 /// addresses have accounts.
 pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<bool> {
+    let _permit = argon2_permit().await?;
     tokio::task::spawn_blocking(move || {
         let phc = stored.unwrap_or_else(|| dummy_hash().to_owned());
         let parsed = PasswordHash::new(&phc).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;

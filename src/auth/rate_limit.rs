@@ -16,10 +16,70 @@ pub struct LoginLimiter {
     window: Duration,
     max_failures_per_account: usize,
     max_attempts_per_address: usize,
-    /// Failed attempts per (lower-cased) e-mail address.
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    /// Per (lower-cased) e-mail address: its failed attempts, and the attempts still being
+    /// checked. The two count together, so that a burst of parallel guesses cannot all pass
+    /// before the first failure is recorded.
+    accounts: Mutex<HashMap<String, Account>>,
     /// All attempts per client address.
     attempts: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+}
+
+#[derive(Debug, Default)]
+struct Account {
+    failures: VecDeque<Instant>,
+    in_flight: usize,
+}
+
+/// Past this many tracked accounts or addresses, the maps drop what the window has expired:
+/// memory stays bounded under a spray of made-up accounts or addresses.
+const PRUNE_ABOVE: usize = 100_000;
+
+/// One login attempt under way. End it with [`failed`](Self::failed) or
+/// [`succeeded`](Self::succeeded); dropped otherwise (an error), it only stops counting as in
+/// flight.
+#[must_use]
+#[derive(Debug)]
+pub struct Attempt<'a> {
+    limiter: &'a LoginLimiter,
+    account: String,
+}
+
+impl Attempt<'_> {
+    /// Wrong password or unknown account: counts toward the account's limit.
+    pub fn failed(self, now: Instant) {
+        let mut accounts = self.limiter.lock_accounts();
+        accounts
+            .entry(self.account.clone())
+            .or_default()
+            .failures
+            .push_back(now);
+        if accounts.len() > PRUNE_ABOVE {
+            let window = self.limiter.window;
+            accounts.retain(|_, a| {
+                prune(&mut a.failures, now, window);
+                !a.failures.is_empty() || a.in_flight > 0
+            });
+        }
+    }
+
+    /// The right password: the account's failures are forgotten.
+    pub fn succeeded(self) {
+        if let Some(a) = self.limiter.lock_accounts().get_mut(&self.account) {
+            a.failures.clear();
+        }
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        let mut accounts = self.limiter.lock_accounts();
+        if let Some(a) = accounts.get_mut(&self.account) {
+            a.in_flight = a.in_flight.saturating_sub(1);
+            if a.in_flight == 0 && a.failures.is_empty() {
+                accounts.remove(&self.account);
+            }
+        }
+    }
 }
 
 impl LoginLimiter {
@@ -32,16 +92,33 @@ impl LoginLimiter {
             window,
             max_failures_per_account: max_failures_per_account as usize,
             max_attempts_per_address: max_attempts_per_address as usize,
-            failures: Mutex::default(),
+            accounts: Mutex::default(),
             attempts: Mutex::default(),
         }
     }
 
-    /// Records an attempt from `addr` for `account` and says whether it may proceed. `Err`
-    /// carries how long to wait (for `Retry-After`).
-    pub fn check(&self, account: &str, addr: Option<IpAddr>, now: Instant) -> Result<(), Duration> {
+    fn lock_accounts(&self) -> std::sync::MutexGuard<'_, HashMap<String, Account>> {
+        self.accounts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts an attempt from `addr` for `account`, or says how long to wait (for
+    /// `Retry-After`): past the address's attempts, or past the account's failures plus its
+    /// attempts in flight.
+    pub fn begin(
+        &self,
+        account: &str,
+        addr: Option<IpAddr>,
+        now: Instant,
+    ) -> Result<Attempt<'_>, Duration> {
         if let Some(addr) = addr {
             let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+            if attempts.len() > PRUNE_ABOVE {
+                let window = self.window;
+                attempts.retain(|_, q| {
+                    prune(q, now, window);
+                    !q.is_empty()
+                });
+            }
             let q = attempts.entry(addr).or_default();
             prune(q, now, self.window);
             if q.len() >= self.max_attempts_per_address {
@@ -49,38 +126,23 @@ impl LoginLimiter {
             }
             q.push_back(now);
         }
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(q) = failures.get_mut(account) {
-            prune(q, now, self.window);
-            if q.len() >= self.max_failures_per_account {
-                return Err(self.retry_after(q, now));
-            }
+        let mut accounts = self.lock_accounts();
+        let a = accounts.entry(account.to_owned()).or_default();
+        prune(&mut a.failures, now, self.window);
+        if a.failures.len() + a.in_flight >= self.max_failures_per_account {
+            let wait = if a.failures.is_empty() {
+                // Only attempts in flight: they end within a second or two.
+                Duration::from_secs(1)
+            } else {
+                self.retry_after(&a.failures, now)
+            };
+            return Err(wait);
         }
-        Ok(())
-    }
-
-    pub fn record_failure(&self, account: &str, now: Instant) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        failures
-            .entry(account.to_owned())
-            .or_default()
-            .push_back(now);
-        // Keep memory bounded under a spray of made-up accounts.
-        if failures.len() > 100_000 {
-            let window = self.window;
-            failures.retain(|_, q| {
-                prune(q, now, window);
-                !q.is_empty()
-            });
-        }
-    }
-
-    /// A successful login clears the account's failures.
-    pub fn record_success(&self, account: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(account);
+        a.in_flight += 1;
+        Ok(Attempt {
+            limiter: self,
+            account: account.to_owned(),
+        })
     }
 
     fn retry_after(&self, q: &VecDeque<Instant>, now: Instant) -> Duration {
@@ -126,18 +188,33 @@ mod tests {
         let l = LoginLimiter::new(Duration::from_secs(60), 3, 100);
         let t0 = Instant::now();
         for _ in 0..3 {
-            assert!(l.check("a@x.test", None, t0).is_ok());
-            l.record_failure("a@x.test", t0);
+            l.begin("a@x.test", None, t0).unwrap().failed(t0);
         }
-        let wait = l.check("a@x.test", None, t0).unwrap_err();
+        let wait = l.begin("a@x.test", None, t0).unwrap_err();
         assert_eq!(wait, Duration::from_secs(60));
         assert!(
-            l.check("b@x.test", None, t0).is_ok(),
+            l.begin("b@x.test", None, t0).is_ok(),
             "other accounts are unaffected"
         );
         assert!(
-            l.check("a@x.test", None, t0 + Duration::from_secs(61))
+            l.begin("a@x.test", None, t0 + Duration::from_secs(61))
                 .is_ok()
+        );
+    }
+
+    #[test]
+    fn attempts_in_flight_count_toward_the_account_limit() {
+        let l = LoginLimiter::new(Duration::from_secs(60), 3, 100);
+        let t0 = Instant::now();
+        let parallel: Vec<_> = (0..3).map(|_| l.begin("a", None, t0).unwrap()).collect();
+        assert!(
+            l.begin("a", None, t0).is_err(),
+            "a fourth parallel guess waits"
+        );
+        drop(parallel);
+        assert!(
+            l.begin("a", None, t0).is_ok(),
+            "ended attempts free their slot"
         );
     }
 
@@ -146,18 +223,38 @@ mod tests {
         let l = LoginLimiter::new(Duration::from_secs(60), 100, 2);
         let ip: IpAddr = [127, 0, 0, 1].into();
         let t0 = Instant::now();
-        assert!(l.check("a", Some(ip), t0).is_ok());
-        assert!(l.check("b", Some(ip), t0).is_ok());
-        assert!(l.check("c", Some(ip), t0).is_err());
+        assert!(l.begin("a", Some(ip), t0).is_ok());
+        assert!(l.begin("b", Some(ip), t0).is_ok());
+        assert!(l.begin("c", Some(ip), t0).is_err());
     }
 
     #[test]
     fn success_clears_failures() {
-        let l = LoginLimiter::new(Duration::from_secs(60), 1, 100);
+        let l = LoginLimiter::new(Duration::from_secs(60), 2, 100);
         let t0 = Instant::now();
-        l.record_failure("a", t0);
-        assert!(l.check("a", None, t0).is_err());
-        l.record_success("a");
-        assert!(l.check("a", None, t0).is_ok());
+        l.begin("a", None, t0).unwrap().failed(t0);
+        l.begin("a", None, t0).unwrap().failed(t0);
+        assert!(l.begin("a", None, t0).is_err());
+        let l = LoginLimiter::new(Duration::from_secs(60), 2, 100);
+        l.begin("a", None, t0).unwrap().failed(t0);
+        l.begin("a", None, t0).unwrap().succeeded();
+        l.begin("a", None, t0).unwrap().failed(t0);
+        assert!(
+            l.begin("a", None, t0).is_ok(),
+            "one failure since the success"
+        );
+    }
+
+    #[test]
+    fn expired_entries_are_pruned_past_the_bound() {
+        let l = LoginLimiter::new(Duration::from_secs(60), 3, 3);
+        let t0 = Instant::now();
+        for i in 0..=PRUNE_ABOVE as u32 {
+            let ip = IpAddr::from(i.to_be_bytes());
+            drop(l.begin("a", Some(ip), t0));
+        }
+        let later = t0 + Duration::from_secs(61);
+        drop(l.begin("a", Some([10, 0, 0, 1].into()), later));
+        assert!(l.attempts.lock().unwrap().len() < 10);
     }
 }

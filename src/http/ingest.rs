@@ -123,6 +123,12 @@ fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Vec<u8>> {
     }
 }
 
+/// Bodies up to this size (not gzipped) are decoded and parsed on the async worker: a live
+/// heartbeat is a few KiB, and a hop to the blocking pool would cost more than its parse.
+/// Larger or gzipped ones (up to 8 MiB once inflated) go to the blocking pool, so that a
+/// megabyte of hostile JSON cannot stall the requests of other tenants on the same worker.
+const INLINE_PARSE_BYTES: usize = 32 * 1024;
+
 /// Stores heartbeats of the agent token's license. A 2xx means they are committed.
 #[utoipa::path(post, path = "/ingest/heartbeats", tag = "ingest", security(("agent_token" = [])),
     params(("Streamwatch-Protocol" = Option<u32>, Header, description = "Protocol version of the body (1); absent means 1")),
@@ -158,8 +164,19 @@ async fn ingest_heartbeats(
     if !super::extract::is_json_content_type(&headers) {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let decoded = decode_body(&headers, &body)?;
-    let batch = validate::parse_batch(&decoded, received_at)?;
+    let compressed = headers.contains_key(header::CONTENT_ENCODING);
+    let small = body.len() <= INLINE_PARSE_BYTES && !compressed;
+    let parse = move || -> ApiResult<streamwatch_protocol::HeartbeatBatch> {
+        let decoded = decode_body(&headers, &body)?;
+        Ok(validate::parse_batch(&decoded, received_at)?)
+    };
+    let batch = if small {
+        parse()?
+    } else {
+        tokio::task::spawn_blocking(parse)
+            .await
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("parsing a heartbeat batch: {e}")))??
+    };
     let outcome = state
         .ingest
         .submit(IngestRequest {
