@@ -1,11 +1,13 @@
 //! Logging in with e-mail and password: one function for the JSON API (`POST /auth/token`) and
 //! the web UI's login form, so both apply the same rate limits, spend the same time on unknown
-//! addresses, refuse suspended tenants and record `last_login_at`.
+//! addresses, refuse suspended tenants and record `last_login_at`. Changing a password goes
+//! through the same limiter.
 
 use super::AppState;
 use crate::{
     auth::password,
-    domain::{EmailAddress, Role},
+    db,
+    domain::{EmailAddress, Password, Role},
     store::users,
 };
 use std::{net::IpAddr, time::Duration, time::Instant};
@@ -84,4 +86,60 @@ pub async fn login(
         role: record.role,
         token_version: record.token_version,
     })
+}
+
+/// Why a password change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordChangeError {
+    #[error("the current password is wrong")]
+    WrongCurrent,
+    #[error("too many attempts")]
+    TooManyAttempts(Duration),
+    #[error(transparent)]
+    Failed(#[from] super::AppError),
+}
+
+impl From<sqlx::Error> for PasswordChangeError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Failed(err.into())
+    }
+}
+
+/// Changes a user's password after checking the current one. Guesses of the current password
+/// go through the login limiter like logins (per user and per client address), and no
+/// database connection is held while argon2 runs.
+pub async fn change_password(
+    state: &AppState,
+    tenant_id: Uuid,
+    user_id: Uuid,
+    current: String,
+    new: &Password,
+    client: Option<IpAddr>,
+) -> Result<(), PasswordChangeError> {
+    let account = format!("user:{user_id}");
+    let attempt = state
+        .login_limiter
+        .begin(&account, client, Instant::now())
+        .map_err(PasswordChangeError::TooManyAttempts)?;
+    let stored = {
+        let mut tx = db::begin_tenant(&state.pool, tenant_id).await?;
+        let stored = users::password_hash(&mut tx, tenant_id, user_id).await?;
+        tx.commit().await?;
+        stored.ok_or(super::AppError::NotFound)?
+    };
+    let ok = password::verify(current, Some(stored))
+        .await
+        .map_err(super::AppError::Internal)?;
+    if !ok {
+        attempt.failed(Instant::now());
+        return Err(PasswordChangeError::WrongCurrent);
+    }
+    attempt.succeeded();
+    let hash = password::hash(new.expose().to_owned())
+        .await
+        .map_err(super::AppError::Internal)?;
+    let mut tx = db::begin_tenant(&state.pool, tenant_id).await?;
+    users::update(&mut tx, tenant_id, user_id, None, Some(&hash)).await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -9,8 +9,7 @@ use super::{
 use crate::app::AppError;
 use crate::app::AppState;
 use crate::{
-    app::login::{self, LoginError},
-    auth::password,
+    app::login::{self, LoginError, PasswordChangeError},
     db,
     domain::{EmailAddress, Password, Role},
     store::{
@@ -165,10 +164,12 @@ async fn me(auth: AuthUser, State(state): State<AppState>) -> ApiResult<Json<Me>
     (status = 403, description = "An API key has no password", body = Problem, content_type = "application/problem+json"),
     (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "Invalid fields, or the current password is wrong", body = Problem, content_type = "application/problem+json"),
+    (status = 429, description = "Too many wrong current passwords (the login limits); see Retry-After", body = Problem, content_type = "application/problem+json"),
 ))]
 async fn change_password(
     auth: AuthUser,
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     ApiJson(body): ApiJson<ChangePassword>,
 ) -> ApiResult<StatusCode> {
     let user_id = auth.require_user()?;
@@ -179,15 +180,21 @@ async fn change_password(
         return Err(AppError::invalid("/new_password", "is required").into());
     };
 
-    let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
-    let stored = users::password_hash(&mut tx, auth.tenant_id, user_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    if !password::verify(body.current_password, Some(stored)).await? {
-        return Err(AppError::invalid("/current_password", "is not the current password").into());
-    }
-    let hash = password::hash(new.expose().to_owned()).await?;
-    users::update(&mut tx, auth.tenant_id, user_id, None, Some(&hash)).await?;
-    tx.commit().await?;
+    login::change_password(
+        &state,
+        auth.tenant_id,
+        user_id,
+        body.current_password,
+        &new,
+        addr,
+    )
+    .await
+    .map_err(|e| match e {
+        PasswordChangeError::WrongCurrent => {
+            AppError::invalid("/current_password", "is not the current password")
+        }
+        PasswordChangeError::TooManyAttempts(wait) => AppError::TooManyRequests(wait),
+        PasswordChangeError::Failed(e) => e,
+    })?;
     Ok(StatusCode::NO_CONTENT)
 }

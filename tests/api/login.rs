@@ -479,3 +479,27 @@ async fn without_an_admin_token_configured_the_admin_api_does_not_exist(pool: Pg
         .assert_problem(404);
     assert_eq!(app.count("tenants").await, 0);
 }
+
+#[sqlx::test]
+async fn guesses_of_the_current_password_are_limited_like_logins(pool: PgPool) {
+    let app = TestApp::spawn_with(pool, |s| s.auth.login_max_failures_per_account = 2).await;
+    let acme = app.create_tenant("acme").await;
+    let put = |current: &str| {
+        app.request(
+            Method::PUT,
+            "/api/v1/me/password",
+            Some(&acme.owner_token),
+            Some(json!({"current_password": current, "new_password": "a whole new password"})),
+        )
+    };
+    for guess in ["guess one", "guess two"] {
+        put(guess).await.assert_problem(422);
+    }
+    // A stolen access token cannot try passwords without end, not even the right one now.
+    let locked = put(PASSWORD).await;
+    locked.assert_problem(429);
+    retry_after(&locked);
+    app.login_raw(&acme.owner_email, PASSWORD)
+        .await
+        .assert_status(200);
+}
