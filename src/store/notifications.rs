@@ -152,6 +152,9 @@ pub const CANDIDATES: &str = "SELECT s.tenant_id, s.license_id, s.enabled, s.ina
   LEFT JOIN notification_episodes e
     ON e.tenant_id = s.tenant_id AND e.license_id = s.license_id AND e.closed_at IS NULL
   WHERE s.next_check_at <= $1
+    -- A suspended tenant gets no e-mail: its agents are refused, so every license would look
+    -- quiet. Its settings wait, due, until it is reinstated.
+    AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.id = s.tenant_id AND t.suspended_at IS NOT NULL)
   ORDER BY s.next_check_at
   LIMIT $2";
 

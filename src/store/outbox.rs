@@ -117,6 +117,9 @@ pub async fn claim(
                 SELECT tenant_id, id FROM notification_outbox
                  WHERE state IN ('pending', 'sending') AND next_attempt_at <= $1
                    AND (state = 'pending' OR lease_until < $1)
+                   -- Decided before the tenant was suspended: held until it is reinstated.
+                   AND NOT EXISTS (SELECT 1 FROM tenants t
+                                    WHERE t.id = notification_outbox.tenant_id AND t.suspended_at IS NOT NULL)
                  ORDER BY tenant_id, recipient, created_at
                  LIMIT $2
                  FOR UPDATE SKIP LOCKED)

@@ -1305,3 +1305,37 @@ async fn three_hours_of_silence_while_the_service_ran_do_e_mail(pool: PgPool) {
     );
     assert_eq!(w.notifications(&site).await.len(), 2);
 }
+
+#[sqlx::test]
+async fn a_suspended_tenant_gets_no_e_mail_for_its_quiet_licenses(pool: PgPool) {
+    let w = World::new(pool).await;
+    let mut site = w.site("LIC-S").await;
+    w.enable(&site, 1, 8, &[OPS]).await;
+    w.sweep().await;
+    w.heartbeat(&mut site).await;
+    w.app
+        .patch(
+            &format!("/api/v1/admin/tenants/{}", w.tenant.id),
+            ADMIN_TOKEN,
+            json!({"suspended": true}),
+        )
+        .await
+        .assert_status(200);
+    // Its agents are refused now, so the license goes quiet: not a reason to e-mail.
+    let mut at = 0;
+    quiet_until(&w, &mut at, &[30, 60, 90, 120]).await;
+    w.step(10).await;
+    assert!(w.mail().is_empty(), "{:?}", recipients(&w.mail()));
+
+    // Reinstated and still quiet: the alert comes at the next sweep.
+    w.app
+        .patch(
+            &format!("/api/v1/admin/tenants/{}", w.tenant.id),
+            ADMIN_TOKEN,
+            json!({"suspended": false}),
+        )
+        .await
+        .assert_status(200);
+    w.step(1).await;
+    assert_eq!(recipients(&w.mail()), [OPS]);
+}
