@@ -2,7 +2,7 @@
 //! random nonce kept in a short-lived cookie (double submit).
 
 use super::{
-    page::{CsrfForm, Nav, failure, guard},
+    page::{CsrfForm, Nav, failure, guard, with_tenant},
     session::{self, COOKIE, LOGIN_CSRF_COOKIE, UiSession},
 };
 use crate::{
@@ -12,6 +12,7 @@ use crate::{
     },
     auth::{rate_limit::ClientAddr, token::constant_time_eq},
     domain::{Role, status::human_duration},
+    store::users,
 };
 use askama::Template;
 use askama_web::WebTemplate;
@@ -188,6 +189,16 @@ pub async fn logout(
 ) -> Response {
     if let Err(r) = guard(&s, &f.csrf, Role::Viewer) {
         return r;
+    }
+    // Revoked on the server, not only forgotten by this browser: a copied cookie dies too. The
+    // token version is the one revocation the sessions have, so this ends the user's other
+    // sessions and access tokens as well (as "log out everywhere" does).
+    let revoked = with_tenant(&state, &s, async |tx| {
+        users::bump_token_version(tx, s.tenant_id, s.user_id).await
+    })
+    .await;
+    if let Err(e) = revoked {
+        return failure(e);
     }
     let mut response = Redirect::to("/login").into_response();
     response

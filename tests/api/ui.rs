@@ -1153,11 +1153,12 @@ async fn a_visit_without_a_valid_session_is_sent_to_the_login_page(pool: PgPool)
 }
 
 #[sqlx::test]
-async fn logging_out_clears_the_session_cookie(pool: PgPool) {
+async fn logging_out_clears_the_session_cookie_and_revokes_the_session(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let t = app.create_tenant("acme").await;
     let mut owner = Ui::login(&app, &t.owner_email).await;
     let csrf = owner.csrf().await;
+    let copied = owner.cookie(SESSION_COOKIE).unwrap().to_owned();
     let r = owner.post("/logout", &[("csrf", &csrf)]).await;
     assert_eq!(r.status, 303, "{}", r.text);
     assert_eq!(r.header("location"), Some("/login"));
@@ -1169,6 +1170,12 @@ async fn logging_out_clears_the_session_cookie(pool: PgPool) {
     assert!(owner.cookie(SESSION_COOKIE).is_none());
     let r = owner.get("/").await;
     assert_eq!(r.status, 303);
+    assert!(r.header("location").unwrap().starts_with("/login"));
+    // The session is revoked on the server: a copy of the old cookie gets nowhere either.
+    let mut thief = Ui::new(&app);
+    thief.set_cookie(SESSION_COOKIE, &copied);
+    let r = thief.get("/").await;
+    assert_eq!(r.status, 303, "the old session still works: {}", r.text);
     assert!(r.header("location").unwrap().starts_with("/login"));
 }
 
