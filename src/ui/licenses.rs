@@ -3,7 +3,9 @@
 
 use super::{
     form::{self, FieldErrors, FormInput, Rejected},
-    page::{CsrfForm, Nav, failure, forbidden, guard, license_row, not_found, with_tenant},
+    page::{
+        CsrfForm, Nav, failure, forbidden, license_row, license_to_change, not_found, with_tenant,
+    },
     session::UiSession,
 };
 use crate::{
@@ -175,10 +177,7 @@ pub async fn update_license(
     Path(id): Path<String>,
     Form(f): Form<LicenseForm>,
 ) -> Response {
-    if let Err(r) = guard(&s, f.csrf(), Role::Admin) {
-        return r;
-    }
-    let license = match license_row(&state, &s, &id).await {
+    let license = match license_to_change(&state, &s, f.csrf(), Role::Admin, &id).await {
         Ok(l) => l,
         Err(r) => return r,
     };
@@ -213,10 +212,7 @@ pub async fn delete_license(
     Path(id): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    if let Err(r) = guard(&s, &f.csrf, Role::Admin) {
-        return r;
-    }
-    let license = match license_row(&state, &s, &id).await {
+    let license = match license_to_change(&state, &s, &f.csrf, Role::Admin, &id).await {
         Ok(l) => l,
         Err(r) => return r,
     };
@@ -258,10 +254,7 @@ pub async fn create_agent_token(
     Path(id): Path<String>,
     Form(f): Form<TokenForm>,
 ) -> Response {
-    if let Err(r) = guard(&s, &f.csrf, Role::Admin) {
-        return r;
-    }
-    let license = match license_row(&state, &s, &id).await {
+    let license = match license_to_change(&state, &s, &f.csrf, Role::Admin, &id).await {
         Ok(l) => l,
         Err(r) => return r,
     };
@@ -309,10 +302,7 @@ pub async fn revoke_agent_token(
     Path((id, token_id)): Path<(String, String)>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    if let Err(r) = guard(&s, &f.csrf, Role::Admin) {
-        return r;
-    }
-    let license = match license_row(&state, &s, &id).await {
+    let license = match license_to_change(&state, &s, &f.csrf, Role::Admin, &id).await {
         Ok(l) => l,
         Err(r) => return r,
     };

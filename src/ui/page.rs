@@ -178,3 +178,16 @@ pub(super) async fn license_row(
         Err(e) => Err(failure(e)),
     }
 }
+
+/// The license a POST changes: the [`guard`] first (403, before anything is read), then the
+/// license its path names ([`license_row`], 404).
+pub(super) async fn license_to_change(
+    state: &AppState,
+    s: &UiSession,
+    csrf: &str,
+    needs: Role,
+    id: &str,
+) -> Result<licenses::LicenseRow, Response> {
+    guard(s, csrf, needs)?;
+    license_row(state, s, id).await
+}
