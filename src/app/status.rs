@@ -7,8 +7,9 @@ use crate::{
     db,
     domain::status::{self, AgentClock, CameraState, HealthGrade, LicenseFacts, LicenseStatus},
     store::{
+        self,
         instances::{self, Bucket, Instance},
-        licenses::{self, LicenseRow},
+        licenses::LicenseRow,
         tenants,
     },
 };
@@ -295,7 +296,7 @@ pub async fn load(
     id: Uuid,
 ) -> AppResult<(LicenseRow, Evaluated, String)> {
     let mut tx = db::begin_tenant(&state.pool, tenant_id).await?;
-    let license = licenses::get(&mut tx, tenant_id, id)
+    let license = store::get::<LicenseRow>(&mut tx, tenant_id, id)
         .await?
         .ok_or(AppError::NotFound)?;
     let instances = instances::list(&mut tx, tenant_id, Some(id)).await?;
@@ -344,7 +345,7 @@ pub async fn every_camera(
     let mut licenses: BTreeMap<Uuid, LicenseRow> = BTreeMap::new();
     for (license_id, _, _) in &owners {
         if !licenses.contains_key(license_id)
-            && let Some(l) = licenses::get(&mut tx, tenant_id, *license_id).await?
+            && let Some(l) = store::get::<LicenseRow>(&mut tx, tenant_id, *license_id).await?
         {
             licenses.insert(*license_id, l);
         }
@@ -380,7 +381,7 @@ pub async fn activity(
     bucket_seconds: i64,
 ) -> AppResult<Vec<Bucket>> {
     let mut tx = db::begin_tenant(&state.pool, tenant_id).await?;
-    licenses::get(&mut tx, tenant_id, id)
+    store::get::<LicenseRow>(&mut tx, tenant_id, id)
         .await?
         .ok_or(AppError::NotFound)?;
     let rows = instances::activity(&mut tx, tenant_id, id, since, until, bucket_seconds).await?;

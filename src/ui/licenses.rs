@@ -14,8 +14,8 @@ use crate::{
     db,
     domain::{CheckInterval, DisplayName, LicenseKey, LicenseKind, Role},
     store::{
-        agent_tokens,
-        licenses::{self, LicensePatch, NewLicense},
+        self, agent_tokens,
+        licenses::{self, LicensePatch, LicenseRow, NewLicense},
     },
 };
 use askama::Template;
@@ -218,7 +218,7 @@ pub async fn delete_license(
     };
     // Already gone is as good as deleted.
     let result = with_tenant(&state, &s, async |tx| {
-        licenses::delete(tx, s.tenant_id, license.id).await?;
+        store::delete::<LicenseRow>(tx, s.tenant_id, license.id).await?;
         Ok(())
     })
     .await;
