@@ -6,7 +6,8 @@ use crate::{
     db,
     domain::notify_settings::NotifySettings,
     store::{
-        licenses,
+        self,
+        licenses::LicenseRow,
         notifications::{self, NotificationSettings},
         outbox_history::{self, NotificationView},
     },
@@ -15,7 +16,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 async fn license_exists(tx: &mut PgConnection, tenant_id: Uuid, id: Uuid) -> AppResult<()> {
-    licenses::get(tx, tenant_id, id)
+    store::get::<LicenseRow>(tx, tenant_id, id)
         .await?
         .map(|_| ())
         .ok_or(AppError::NotFound)

@@ -8,8 +8,9 @@ use crate::{
     domain::status::{self, AgentClock, CameraState, HealthGrade, LicenseFacts, LicenseStatus},
     ingest::writer::{offset_from_ms, on_server_clock},
     store::{
+        self,
         instances::{self, Bucket, Instance},
-        licenses::{self, LicenseRow},
+        licenses::LicenseRow,
         tenants,
     },
 };
@@ -297,7 +298,7 @@ pub async fn load(
     id: Uuid,
 ) -> AppResult<(LicenseRow, Evaluated, String)> {
     let mut tx = db::begin_tenant(&state.pool, tenant_id).await?;
-    let license = licenses::get(&mut tx, tenant_id, id)
+    let license = store::get::<LicenseRow>(&mut tx, tenant_id, id)
         .await?
         .ok_or(AppError::NotFound)?;
     let instances = instances::list(&mut tx, tenant_id, Some(id)).await?;
@@ -346,7 +347,7 @@ pub async fn every_camera(
     let mut licenses: BTreeMap<Uuid, LicenseRow> = BTreeMap::new();
     for (license_id, _, _) in &owners {
         if !licenses.contains_key(license_id)
-            && let Some(l) = licenses::get(&mut tx, tenant_id, *license_id).await?
+            && let Some(l) = store::get::<LicenseRow>(&mut tx, tenant_id, *license_id).await?
         {
             licenses.insert(*license_id, l);
         }
@@ -382,7 +383,7 @@ pub async fn activity(
     bucket_seconds: i64,
 ) -> AppResult<Vec<Bucket>> {
     let mut tx = db::begin_tenant(&state.pool, tenant_id).await?;
-    licenses::get(&mut tx, tenant_id, id)
+    store::get::<LicenseRow>(&mut tx, tenant_id, id)
         .await?
         .ok_or(AppError::NotFound)?;
     let rows = instances::activity(&mut tx, tenant_id, id, since, until, bucket_seconds).await?;

@@ -177,41 +177,75 @@ mod tests {
         }
     }
 
-    /// Alive the whole time.
-    fn always(now: DateTime<Utc>) -> Vec<AliveSpan> {
-        vec![AliveSpan {
-            start: t(-10_000),
-            end: now,
-        }]
+    /// Alive from `start` to `end`, in minutes, for each pair.
+    fn spans(minutes: &[(i64, i64)]) -> Vec<AliveSpan> {
+        minutes
+            .iter()
+            .map(|&(start, end)| AliveSpan {
+                start: t(start),
+                end: t(end),
+            })
+            .collect()
+    }
+
+    /// The decision at minute `now` (activity last at minute `last_activity`) of a control
+    /// plane alive the whole time.
+    fn decide_at(
+        s: &Settings,
+        last_activity: Option<i64>,
+        episode: Option<&OpenEpisode>,
+        now: i64,
+    ) -> Decision {
+        decide(
+            s,
+            last_activity.map(t),
+            episode,
+            &spans(&[(-10_000, now)]),
+            t(now),
+        )
+    }
+
+    /// The episode opened at minute 60 after the last activity at 0.
+    fn episode(last_sent: i32) -> OpenEpisode {
+        OpenEpisode {
+            opened_at: t(60),
+            baseline: t(0),
+            last_sent,
+        }
+    }
+
+    fn opened(baseline: i64, opened_at: i64) -> Decision {
+        Decision::Open {
+            baseline: t(baseline),
+            opened_at: t(opened_at),
+        }
+    }
+
+    fn wait(next_check: i64) -> Decision {
+        Decision::Wait {
+            next_check: t(next_check),
+        }
+    }
+
+    /// The reminder a decision sends: `None` to wait, and anything else is wrong here.
+    fn reminder(d: Decision) -> Option<i32> {
+        match d {
+            Decision::Remind { k, .. } => Some(k),
+            Decision::Wait { .. } => None,
+            other => panic!("expected a reminder or a wait, got {other:?}"),
+        }
     }
 
     #[test]
     fn an_active_license_waits_until_its_interval_could_end() {
-        let now = t(30);
-        let d = decide(&settings(), Some(t(0)), None, &always(now), now);
-        assert_eq!(d, Decision::Wait { next_check: t(60) });
+        assert_eq!(decide_at(&settings(), Some(0), None, 30), wait(60));
     }
 
     #[test]
     fn the_episode_opens_exactly_one_inactivity_interval_after_the_last_activity() {
-        let now = t(61);
-        let d = decide(&settings(), Some(t(0)), None, &always(now), now);
-        assert_eq!(
-            d,
-            Decision::Open {
-                baseline: t(0),
-                opened_at: t(60)
-            }
-        );
+        assert_eq!(decide_at(&settings(), Some(0), None, 61), opened(0, 60));
         // At exactly the interval it is due too (>=).
-        let d = decide(&settings(), Some(t(0)), None, &always(t(60)), t(60));
-        assert_eq!(
-            d,
-            Decision::Open {
-                baseline: t(0),
-                opened_at: t(60)
-            }
-        );
+        assert_eq!(decide_at(&settings(), Some(0), None, 60), opened(0, 60));
     }
 
     #[test]
@@ -220,17 +254,8 @@ mod tests {
             enabled_at: t(10),
             ..settings()
         };
-        assert_eq!(
-            decide(&s, None, None, &always(t(69)), t(69)),
-            Decision::Wait { next_check: t(70) }
-        );
-        assert_eq!(
-            decide(&s, None, None, &always(t(70)), t(70)),
-            Decision::Open {
-                baseline: t(10),
-                opened_at: t(70)
-            }
-        );
+        assert_eq!(decide_at(&s, None, None, 69), wait(70));
+        assert_eq!(decide_at(&s, None, None, 70), opened(10, 70));
     }
 
     #[test]
@@ -239,124 +264,51 @@ mod tests {
             enabled_at: t(100),
             ..settings()
         };
-        assert_eq!(
-            decide(&s, Some(t(0)), None, &always(t(130)), t(130)),
-            Decision::Wait { next_check: t(160) }
-        );
+        assert_eq!(decide_at(&s, Some(0), None, 130), wait(160));
     }
 
     #[test]
     fn the_control_planes_own_downtime_does_not_count_toward_inactivity() {
         // Last heartbeat at 0; the service was down from 10 to 190 (3 h) and is up since.
-        let alive = vec![
-            AliveSpan {
-                start: t(-100),
-                end: t(10),
-            },
-            AliveSpan {
-                start: t(190),
-                end: t(200),
-            },
-        ];
         // 10 + 10 = 20 minutes of alive silence: no e-mail.
+        let alive = spans(&[(-100, 10), (190, 200)]);
         assert_eq!(
             decide(&settings(), Some(t(0)), None, &alive, t(200)),
-            Decision::Wait { next_check: t(240) }
+            wait(240)
         );
         // Past 60 alive minutes it opens, at 190 + 50.
-        let alive = vec![
-            AliveSpan {
-                start: t(-100),
-                end: t(10),
-            },
-            AliveSpan {
-                start: t(190),
-                end: t(245),
-            },
-        ];
+        let alive = spans(&[(-100, 10), (190, 245)]);
         assert_eq!(
             decide(&settings(), Some(t(0)), None, &alive, t(245)),
-            Decision::Open {
-                baseline: t(0),
-                opened_at: t(240)
-            }
+            opened(0, 240)
         );
     }
 
     #[test]
     fn reminder_k_is_due_at_opened_plus_k_intervals() {
-        let ep = OpenEpisode {
-            opened_at: t(60),
-            baseline: t(0),
-            last_sent: 0,
-        };
         let eight_h = 8 * 60;
-        assert!(matches!(
-            decide(
-                &settings(),
-                Some(t(0)),
-                Some(&ep),
-                &always(t(60 + eight_h - 1)),
-                t(60 + eight_h - 1)
-            ),
-            Decision::Wait { .. }
-        ));
-        assert!(matches!(
-            decide(
-                &settings(),
-                Some(t(0)),
-                Some(&ep),
-                &always(t(60 + eight_h)),
-                t(60 + eight_h)
-            ),
-            Decision::Remind { k: 1, .. }
-        ));
-        let ep2 = OpenEpisode { last_sent: 1, ..ep };
-        assert!(matches!(
-            decide(
-                &settings(),
-                Some(t(0)),
-                Some(&ep2),
-                &always(t(60 + eight_h + 5)),
-                t(60 + eight_h + 5)
-            ),
-            Decision::Wait { .. }
-        ));
-        assert!(matches!(
-            decide(
-                &settings(),
-                Some(t(0)),
-                Some(&ep2),
-                &always(t(60 + 2 * eight_h)),
-                t(60 + 2 * eight_h)
-            ),
-            Decision::Remind { k: 2, .. }
-        ));
+        // (reminders sent, minute, the reminder due then)
+        for (last_sent, now, due) in [
+            (0, 60 + eight_h - 1, None),
+            (0, 60 + eight_h, Some(1)),
+            (1, 60 + eight_h + 5, None),
+            (1, 60 + 2 * eight_h, Some(2)),
+        ] {
+            let d = decide_at(&settings(), Some(0), Some(&episode(last_sent)), now);
+            assert_eq!(reminder(d), due, "{last_sent} sent, at minute {now}");
+        }
     }
 
     #[test]
     fn missed_reminders_collapse_into_the_newest_one() {
-        let ep = OpenEpisode {
-            opened_at: t(60),
-            baseline: t(0),
-            last_sent: 0,
-        };
-        let now = t(60 + 3 * 8 * 60 + 7);
-        assert!(matches!(
-            decide(&settings(), Some(t(0)), Some(&ep), &always(now), now),
-            Decision::Remind { k: 3, .. }
-        ));
+        let d = decide_at(&settings(), Some(0), Some(&episode(0)), 60 + 3 * 8 * 60 + 7);
+        assert_eq!(reminder(d), Some(3));
     }
 
     #[test]
     fn activity_closes_the_episode_with_a_recovery_e_mail_if_wanted() {
-        let ep = OpenEpisode {
-            opened_at: t(60),
-            baseline: t(0),
-            last_sent: 0,
-        };
         assert_eq!(
-            decide(&settings(), Some(t(90)), Some(&ep), &always(t(91)), t(91)),
+            decide_at(&settings(), Some(90), Some(&episode(0)), 91),
             Decision::Close { notify: true }
         );
         let quiet = Settings {
@@ -364,57 +316,36 @@ mod tests {
             ..settings()
         };
         assert_eq!(
-            decide(&quiet, Some(t(90)), Some(&ep), &always(t(91)), t(91)),
+            decide_at(&quiet, Some(90), Some(&episode(0)), 91),
             Decision::Close { notify: false }
         );
     }
 
     #[test]
     fn turning_notifications_off_closes_the_episode_silently() {
-        let ep = OpenEpisode {
-            opened_at: t(60),
-            baseline: t(0),
-            last_sent: 0,
-        };
         let off = Settings {
             enabled: false,
             ..settings()
         };
         assert_eq!(
-            decide(&off, Some(t(0)), Some(&ep), &always(t(100)), t(100)),
+            decide_at(&off, Some(0), Some(&episode(0)), 100),
             Decision::Close { notify: false }
         );
     }
 
     #[test]
     fn a_changed_notification_interval_applies_to_the_next_reminders() {
-        let ep = OpenEpisode {
-            opened_at: t(60),
-            baseline: t(0),
-            last_sent: 0,
-        };
         let two_h = Settings {
             notification_interval: Duration::hours(2),
             ..settings()
         };
-        assert!(matches!(
-            decide(&two_h, Some(t(0)), Some(&ep), &always(t(180)), t(180)),
-            Decision::Remind { k: 1, .. }
-        ));
+        let d = decide_at(&two_h, Some(0), Some(&episode(0)), 180);
+        assert_eq!(reminder(d), Some(1));
     }
 
     #[test]
     fn alive_time_counts_only_alive_spans() {
-        let alive = vec![
-            AliveSpan {
-                start: t(0),
-                end: t(10),
-            },
-            AliveSpan {
-                start: t(20),
-                end: t(40),
-            },
-        ];
+        let alive = spans(&[(0, 10), (20, 40)]);
         assert_eq!(alive_time(t(5), &alive, t(30)), Duration::minutes(15));
         assert_eq!(
             alive_deadline(t(5), Duration::minutes(15), &alive, t(40)),

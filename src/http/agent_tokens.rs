@@ -14,8 +14,9 @@ use crate::{
     db,
     domain::{DisplayName, Role},
     store::{
+        self,
         agent_tokens::{self, AgentToken},
-        licenses::{self, LicenseRow},
+        licenses::LicenseRow,
     },
 };
 use axum::{Json, extract::State, http::StatusCode};
@@ -58,7 +59,7 @@ async fn license_or_404(
     auth: &AuthUser,
     license_id: Uuid,
 ) -> ApiResult<LicenseRow> {
-    licenses::get(tx, auth.tenant_id, license_id)
+    store::get::<LicenseRow>(tx, auth.tenant_id, license_id)
         .await?
         .ok_or(AppError::NotFound.into())
 }

@@ -15,7 +15,10 @@ use crate::{
     auth::token::{self, TokenKind},
     db,
     domain::{DisplayName, Role},
-    store::api_keys::{self, ApiKey},
+    store::{
+        self,
+        api_keys::{self, ApiKey},
+    },
 };
 use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
@@ -71,7 +74,7 @@ async fn list_keys(
     let after = pagination::parse_cursor(&mut v, q.cursor.as_deref(), "id");
     v.finish()?;
     let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
-    let rows = api_keys::list(&mut tx, auth.tenant_id, after.map(|c| c.id), limit).await?;
+    let rows = store::list::<ApiKey>(&mut tx, auth.tenant_id, after.map(|c| c.id), limit).await?;
     tx.commit().await?;
     let (items, next_cursor) = pagination::page(rows, limit, "id", |k| (String::new(), k.id));
     Ok(Json(ApiKeyList { items, next_cursor }))

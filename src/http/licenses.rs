@@ -12,7 +12,8 @@ use crate::{
     db,
     domain::{CheckInterval, DisplayName, LicenseKey, LicenseKind, Role},
     store::{
-        licenses::{self, LicensePatch, NewLicense},
+        self,
+        licenses::{self, LicensePatch, LicenseRow, NewLicense},
         status::{self, License, Sort},
     },
 };
@@ -260,7 +261,7 @@ async fn delete_license(
 ) -> ApiResult<StatusCode> {
     auth.require(Role::Admin)?;
     let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
-    if !licenses::delete(&mut tx, auth.tenant_id, id).await? {
+    if !store::delete::<LicenseRow>(&mut tx, auth.tenant_id, id).await? {
         return Err(AppError::NotFound.into());
     }
     tx.commit().await?;

@@ -13,7 +13,8 @@ use crate::{
     db,
     domain::{EmailAddress, Password, Role},
     store::{
-        api_keys::{self, ApiKey},
+        self,
+        api_keys::ApiKey,
         tenants::{self, Tenant},
         users::{self, User},
     },
@@ -142,8 +143,11 @@ async fn me(auth: AuthUser, State(state): State<AppState>) -> ApiResult<Json<Me>
         .await?
         .ok_or(AppError::NotFound)?;
     let (user, api_key) = match auth.principal {
-        Principal::User(id) => (users::get(&mut tx, auth.tenant_id, id).await?, None),
-        Principal::ApiKey(id) => (None, api_keys::get(&mut tx, auth.tenant_id, id).await?),
+        Principal::User(id) => (store::get::<User>(&mut tx, auth.tenant_id, id).await?, None),
+        Principal::ApiKey(id) => (
+            None,
+            store::get::<ApiKey>(&mut tx, auth.tenant_id, id).await?,
+        ),
     };
     tx.commit().await?;
     Ok(Json(Me {

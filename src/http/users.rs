@@ -13,7 +13,10 @@ use crate::{
     auth::password,
     db,
     domain::{EmailAddress, Password, Role},
-    store::users::{self, User},
+    store::{
+        self,
+        users::{self, User},
+    },
 };
 use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
@@ -70,7 +73,7 @@ async fn list_users(
     let after = pagination::parse_cursor(&mut v, q.cursor.as_deref(), "id");
     v.finish()?;
     let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
-    let rows = users::list(&mut tx, auth.tenant_id, after.map(|c| c.id), limit).await?;
+    let rows = store::list::<User>(&mut tx, auth.tenant_id, after.map(|c| c.id), limit).await?;
     tx.commit().await?;
     let (items, next_cursor) = pagination::page(rows, limit, "id", |u| (String::new(), u.id));
     Ok(Json(UserList { items, next_cursor }))
@@ -119,7 +122,7 @@ async fn get_user(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<User>> {
     let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
-    let user = users::get(&mut tx, auth.tenant_id, id)
+    let user = store::get::<User>(&mut tx, auth.tenant_id, id)
         .await?
         .ok_or(AppError::NotFound)?;
     tx.commit().await?;
@@ -156,7 +159,7 @@ async fn update_user(
         None => None,
     };
     let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
-    let current = users::get(&mut tx, auth.tenant_id, id)
+    let current = store::get::<User>(&mut tx, auth.tenant_id, id)
         .await?
         .ok_or(AppError::NotFound)?;
     if current.role == Role::Owner
@@ -191,7 +194,7 @@ async fn delete_user(
 ) -> ApiResult<StatusCode> {
     auth.require(Role::Owner)?;
     let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
-    let current = users::get(&mut tx, auth.tenant_id, id)
+    let current = store::get::<User>(&mut tx, auth.tenant_id, id)
         .await?
         .ok_or(AppError::NotFound)?;
     if current.role == Role::Owner && users::lock_owner_count(&mut tx, auth.tenant_id).await? <= 1 {
@@ -201,7 +204,7 @@ async fn delete_user(
         }
         .into());
     }
-    users::delete(&mut tx, auth.tenant_id, id).await?;
+    store::delete::<User>(&mut tx, auth.tenant_id, id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -20,6 +20,8 @@ pub struct AgentToken {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+const COLUMNS: &str = "id, license_id, name, prefix, created_at, last_used_at, revoked_at";
+
 pub async fn insert(
     conn: &mut PgConnection,
     tenant_id: Uuid,
@@ -27,11 +29,11 @@ pub async fn insert(
     name: &str,
     secret: &NewToken,
 ) -> Result<AgentToken, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO agent_tokens (tenant_id, id, license_id, name, secret_hash, prefix)
          VALUES ($1, $2, $3, $4, $5, $6)
-         RETURNING id, license_id, name, prefix, created_at, last_used_at, revoked_at",
-    )
+         RETURNING {COLUMNS}"
+    )))
     .bind(tenant_id)
     .bind(Uuid::now_v7())
     .bind(license_id)
@@ -47,10 +49,9 @@ pub async fn list(
     tenant_id: Uuid,
     license_id: Uuid,
 ) -> Result<Vec<AgentToken>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, license_id, name, prefix, created_at, last_used_at, revoked_at FROM agent_tokens
-         WHERE tenant_id = $1 AND license_id = $2 ORDER BY id",
-    )
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM agent_tokens WHERE tenant_id = $1 AND license_id = $2 ORDER BY id"
+    )))
     .bind(tenant_id)
     .bind(license_id)
     .fetch_all(conn)

@@ -1,3 +1,4 @@
+use super::TenantRow;
 use crate::{auth::token::NewToken, domain::Role};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -20,6 +21,11 @@ pub struct ApiKey {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+impl TenantRow for ApiKey {
+    const TABLE: &'static str = "api_keys";
+    const COLUMNS: &'static str = "id, name, role, prefix, created_at, last_used_at, revoked_at";
+}
+
 pub async fn insert(
     conn: &mut PgConnection,
     tenant_id: Uuid,
@@ -28,11 +34,10 @@ pub async fn insert(
     secret: &NewToken,
     created_by: Option<Uuid>,
 ) -> Result<ApiKey, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as(super::returning::<ApiKey>(
         "INSERT INTO api_keys (tenant_id, id, name, role, secret_hash, prefix, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         RETURNING id, name, role, prefix, created_at, last_used_at, revoked_at",
-    )
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    ))
     .bind(tenant_id)
     .bind(Uuid::now_v7())
     .bind(name)
@@ -42,35 +47,6 @@ pub async fn insert(
     .bind(created_by)
     .fetch_one(conn)
     .await
-}
-
-pub async fn list(
-    conn: &mut PgConnection,
-    tenant_id: Uuid,
-    after: Option<Uuid>,
-    limit: i64,
-) -> Result<Vec<ApiKey>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, name, role, prefix, created_at, last_used_at, revoked_at FROM api_keys
-         WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
-    )
-    .bind(tenant_id)
-    .bind(after)
-    .bind(limit + 1)
-    .fetch_all(conn)
-    .await
-}
-
-pub async fn get(
-    conn: &mut PgConnection,
-    tenant_id: Uuid,
-    id: Uuid,
-) -> Result<Option<ApiKey>, sqlx::Error> {
-    sqlx::query_as("SELECT id, name, role, prefix, created_at, last_used_at, revoked_at FROM api_keys WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant_id)
-        .bind(id)
-        .fetch_optional(conn)
-        .await
 }
 
 /// Revokes a key; revoking twice keeps the first time. `false` if there is no such key.

@@ -7,13 +7,32 @@
 //! Several replicas may run this at once: a transaction-level advisory lock serialises them.
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 
 /// Any constant works; it only has to be the same in every replica.
 const PARTITION_LOCK: i64 = 0x5354_5741_5443_4801;
 
 fn partition_name(day: NaiveDate) -> String {
     format!("heartbeats_p{}", day.format("%Y%m%d"))
+}
+
+/// Begins a maintenance transaction: the lock that serialises the replicas first, then the names
+/// of the daily partitions that exist.
+async fn begin_with_partitions(
+    pool: &PgPool,
+) -> Result<(Transaction<'static, Postgres>, Vec<String>), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(PARTITION_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let partitions = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = 'heartbeats'::regclass AND c.relname ~ '^heartbeats_p[0-9]{8}$'",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok((tx, partitions))
 }
 
 /// Creates the daily partitions for `today` and the `days_ahead` days after it (those that do
@@ -23,17 +42,7 @@ pub async fn ensure_partitions(
     today: NaiveDate,
     days_ahead: u64,
 ) -> Result<usize, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(PARTITION_LOCK)
-        .execute(&mut *tx)
-        .await?;
-    let existing: Vec<String> = sqlx::query_scalar(
-        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-         WHERE i.inhparent = 'heartbeats'::regclass",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
+    let (mut tx, existing) = begin_with_partitions(pool).await?;
     let mut created = 0;
     for offset in 0..=days_ahead {
         let Some(day) = today.checked_add_days(Days::new(offset)) else {
@@ -75,17 +84,7 @@ pub async fn ensure_partitions(
 /// Deletes history older than `cutoff`: drops every daily partition that ends at or before it,
 /// and deletes older rows from the default partition. Returns the partitions dropped.
 pub async fn apply_retention(pool: &PgPool, cutoff: DateTime<Utc>) -> Result<usize, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(PARTITION_LOCK)
-        .execute(&mut *tx)
-        .await?;
-    let partitions: Vec<String> = sqlx::query_scalar(
-        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-         WHERE i.inhparent = 'heartbeats'::regclass AND c.relname ~ '^heartbeats_p[0-9]{8}$'",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
+    let (mut tx, partitions) = begin_with_partitions(pool).await?;
     let mut dropped = 0;
     for name in partitions {
         let Some(day) = name

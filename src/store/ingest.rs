@@ -85,13 +85,9 @@ pub async fn lock_licenses_and_instances(
     Ok(locked)
 }
 
-fn columns(keys: &[InstanceKey]) -> (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) {
-    keys.iter().fold((vec![], vec![], vec![]), |mut acc, k| {
-        acc.0.push(k.0);
-        acc.1.push(k.1);
-        acc.2.push(k.2);
-        acc
-    })
+/// One column of `rows`, as the array an `unnest` takes.
+fn column<'r, R, T>(rows: &'r [R], field: impl Fn(&'r R) -> T) -> Vec<T> {
+    rows.iter().map(field).collect()
 }
 
 /// Inserts a placeholder row (high-water mark -1) for each of `keys`, in key order, unless one
@@ -101,7 +97,6 @@ pub async fn insert_new_instances(
     conn: &mut PgConnection,
     keys: &[InstanceKey],
 ) -> Result<Vec<InstanceKey>, sqlx::Error> {
-    let (t, l, i) = columns(keys);
     sqlx::query_as(
         "INSERT INTO agent_instances (tenant_id, license_id, instance_id, high_water_seq, first_seen_at,
              last_received_at, last_activity_at, last_seq, last_observed_at)
@@ -111,9 +106,9 @@ pub async fn insert_new_instances(
          ON CONFLICT DO NOTHING
          RETURNING tenant_id, license_id, instance_id",
     )
-    .bind(&t)
-    .bind(&l)
-    .bind(&i)
+    .bind(column(keys, |k| k.0))
+    .bind(column(keys, |k| k.1))
+    .bind(column(keys, |k| k.2))
     .fetch_all(conn)
     .await
 }
@@ -123,7 +118,6 @@ pub async fn lock_instances(
     conn: &mut PgConnection,
     keys: &[InstanceKey],
 ) -> Result<Vec<(InstanceKey, i64)>, sqlx::Error> {
-    let (t, l, i) = columns(keys);
     let rows: Vec<(Uuid, Uuid, Uuid, i64)> = sqlx::query_as(
         "SELECT a.tenant_id, a.license_id, a.instance_id, a.high_water_seq
          FROM agent_instances a
@@ -132,9 +126,9 @@ pub async fn lock_instances(
          ORDER BY a.tenant_id, a.license_id, a.instance_id
          FOR UPDATE OF a",
     )
-    .bind(&t)
-    .bind(&l)
-    .bind(&i)
+    .bind(column(keys, |k| k.0))
+    .bind(column(keys, |k| k.1))
+    .bind(column(keys, |k| k.2))
     .fetch_all(conn)
     .await?;
     Ok(rows
@@ -237,39 +231,6 @@ pub async fn update_instances(
     conn: &mut PgConnection,
     rows: &[InstanceRow<'_>],
 ) -> Result<(), sqlx::Error> {
-    let mut cols = (
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-    );
-    let (mut webhooks_failing, mut webhooks_cached): (Vec<i32>, Vec<i64>) = (vec![], vec![]);
-    for u in rows {
-        webhooks_failing.push(u.webhooks_failing);
-        webhooks_cached.push(u.webhooks_cached);
-        cols.0.push(u.key.0);
-        cols.1.push(u.key.1);
-        cols.2.push(u.key.2);
-        cols.3.push(u.hostname.to_owned());
-        cols.4.push(u.version.to_owned());
-        cols.5.push(u.high_water);
-        cols.6.push(u.received_at);
-        cols.7.push(u.activity_at);
-        cols.8.push(u.offset_ms);
-        cols.9.push(u.observed_at);
-        cols.10.push(&u.cameras);
-        cols.11.push(u.accepted);
-        cols.12.push(u.high_water);
-    }
     sqlx::query(
         "UPDATE agent_instances a SET
              hostname = u.hostname, version = u.version,
@@ -290,21 +251,21 @@ pub async fn update_instances(
                    wh_failing, wh_cached)
          WHERE a.tenant_id = u.t AND a.license_id = u.l AND a.instance_id = u.i",
     )
-    .bind(&cols.0)
-    .bind(&cols.1)
-    .bind(&cols.2)
-    .bind(&cols.3)
-    .bind(&cols.4)
-    .bind(&cols.5)
-    .bind(&cols.6)
-    .bind(&cols.7)
-    .bind(&cols.8)
-    .bind(&cols.9)
-    .bind(&cols.10)
-    .bind(&cols.11)
-    .bind(&cols.12)
-    .bind(&webhooks_failing)
-    .bind(&webhooks_cached)
+    .bind(column(rows, |u| u.key.0))
+    .bind(column(rows, |u| u.key.1))
+    .bind(column(rows, |u| u.key.2))
+    .bind(column(rows, |u| u.hostname))
+    .bind(column(rows, |u| u.version))
+    .bind(column(rows, |u| u.high_water))
+    .bind(column(rows, |u| u.received_at))
+    .bind(column(rows, |u| u.activity_at))
+    .bind(column(rows, |u| u.offset_ms))
+    .bind(column(rows, |u| u.observed_at))
+    .bind(column(rows, |u| &u.cameras))
+    .bind(column(rows, |u| u.accepted))
+    .bind(column(rows, |u| u.high_water))
+    .bind(column(rows, |u| u.webhooks_failing))
+    .bind(column(rows, |u| u.webhooks_cached))
     .execute(conn)
     .await?;
     Ok(())
@@ -316,24 +277,17 @@ pub async fn retire_unlisted_cameras(
     conn: &mut PgConnection,
     listed: &[(InstanceKey, Vec<&str>)],
 ) -> Result<u64, sqlx::Error> {
-    let mut retire = (vec![], vec![], vec![], vec![]);
-    for (key, ids) in listed {
-        retire.0.push(key.0);
-        retire.1.push(key.1);
-        retire.2.push(key.2);
-        // Camera ids are [A-Za-z0-9._-], so a comma cannot occur in one.
-        retire.3.push(ids.join(","));
-    }
     Ok(sqlx::query(
         "DELETE FROM camera_state c
          USING unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[]) AS u(t, l, i, ids)
          WHERE c.tenant_id = u.t AND c.license_id = u.l AND c.instance_id = u.i
            AND NOT (c.camera_id = ANY (string_to_array(u.ids, ',')))",
     )
-    .bind(&retire.0)
-    .bind(&retire.1)
-    .bind(&retire.2)
-    .bind(&retire.3)
+    .bind(column(listed, |(key, _)| key.0))
+    .bind(column(listed, |(key, _)| key.1))
+    .bind(column(listed, |(key, _)| key.2))
+    // Camera ids are [A-Za-z0-9._-], so a comma cannot occur in one.
+    .bind(column(listed, |(_, ids)| ids.join(",")))
     .execute(conn)
     .await?
     .rows_affected())
@@ -362,15 +316,6 @@ pub async fn write_camera_states(
     conn: &mut PgConnection,
     cameras: &[CameraRow],
 ) -> Result<u64, sqlx::Error> {
-    let mut cols = (vec![], vec![], vec![], vec![], vec![], vec![]);
-    for c in cameras {
-        cols.0.push(c.tenant_id);
-        cols.1.push(c.license_id);
-        cols.2.push(c.camera_id.as_str());
-        cols.3.push(c.instance_id);
-        cols.4.push(c.state.as_str());
-        cols.5.push(c.changed_at);
-    }
     // Counts inserted and updated rows, not conflicts the WHERE clause left alone.
     Ok(sqlx::query(
         "INSERT INTO camera_state (tenant_id, license_id, camera_id, instance_id, state_if_fresh, changed_at)
@@ -394,12 +339,12 @@ pub async fn write_camera_states(
                                                  AND a.license_id = camera_state.license_id
                                                  AND a.instance_id = camera_state.instance_id))",
     )
-    .bind(&cols.0)
-    .bind(&cols.1)
-    .bind(&cols.2)
-    .bind(&cols.3)
-    .bind(&cols.4)
-    .bind(&cols.5)
+    .bind(column(cameras, |c| c.tenant_id))
+    .bind(column(cameras, |c| c.license_id))
+    .bind(column(cameras, |c| c.camera_id.as_str()))
+    .bind(column(cameras, |c| c.instance_id))
+    .bind(column(cameras, |c| c.state.as_str()))
+    .bind(column(cameras, |c| c.changed_at))
     .execute(conn)
     .await?
     .rows_affected())

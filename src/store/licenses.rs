@@ -1,3 +1,4 @@
+use super::TenantRow;
 use crate::domain::{CheckInterval, DisplayName, LicenseKey, LicenseKind};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -16,6 +17,12 @@ pub struct LicenseRow {
     pub check_interval_seconds: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl TenantRow for LicenseRow {
+    const TABLE: &'static str = "licenses";
+    const COLUMNS: &'static str =
+        "id, key, name, kind, check_interval_seconds, created_at, updated_at";
 }
 
 pub struct NewLicense {
@@ -38,11 +45,10 @@ pub async fn insert(
     tenant_id: Uuid,
     new: &NewLicense,
 ) -> Result<LicenseRow, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as(super::returning::<LicenseRow>(
         "INSERT INTO licenses (tenant_id, id, key, name, kind, check_interval_seconds)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         RETURNING id, key, name, kind, check_interval_seconds, created_at, updated_at",
-    )
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    ))
     .bind(tenant_id)
     .bind(Uuid::now_v7())
     .bind(new.key.as_str())
@@ -53,37 +59,21 @@ pub async fn insert(
     .await
 }
 
-pub async fn get(
-    conn: &mut PgConnection,
-    tenant_id: Uuid,
-    id: Uuid,
-) -> Result<Option<LicenseRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, key, name, kind, check_interval_seconds, created_at, updated_at
-         FROM licenses WHERE tenant_id = $1 AND id = $2",
-    )
-    .bind(tenant_id)
-    .bind(id)
-    .fetch_optional(conn)
-    .await
-}
-
 pub async fn update(
     conn: &mut PgConnection,
     tenant_id: Uuid,
     id: Uuid,
     patch: &LicensePatch,
 ) -> Result<Option<LicenseRow>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as(super::returning::<LicenseRow>(
         "UPDATE licenses SET
              key = COALESCE($3, key),
              name = COALESCE($4, name),
              kind = COALESCE($5, kind),
              check_interval_seconds = COALESCE($6, check_interval_seconds),
              updated_at = now()
-         WHERE tenant_id = $1 AND id = $2
-         RETURNING id, key, name, kind, check_interval_seconds, created_at, updated_at",
-    )
+         WHERE tenant_id = $1 AND id = $2",
+    ))
     .bind(tenant_id)
     .bind(id)
     .bind(patch.key.as_ref().map(LicenseKey::as_str))
@@ -92,19 +82,6 @@ pub async fn update(
     .bind(patch.check_interval.map(CheckInterval::seconds))
     .fetch_optional(conn)
     .await
-}
-
-pub async fn delete(
-    conn: &mut PgConnection,
-    tenant_id: Uuid,
-    id: Uuid,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM licenses WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant_id)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected() == 1)
 }
 
 /// The id of the tenant's license with this key, if there is one.

@@ -9,7 +9,7 @@ use crate::domain::notify_settings::{self, NotifySettings};
 use crate::store::outbox::{self, NewEmail, NewEmails};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Postgres, postgres::PgArguments, query::Query};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -264,55 +264,55 @@ pub async fn write_sweep(
     w: &SweepWrites,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    if !w.ep_id.is_empty() {
-        sqlx::query(
-            "INSERT INTO notification_episodes (tenant_id, id, license_id, baseline_at, opened_at)
-             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::timestamptz[])",
-        )
-        .bind(&w.ep_t)
-        .bind(&w.ep_id)
-        .bind(&w.ep_l)
-        .bind(&w.ep_baseline)
-        .bind(&w.ep_opened)
-        .execute(&mut *conn)
-        .await?;
-    }
-    if !w.rem_id.is_empty() {
-        sqlx::query(
-            "UPDATE notification_episodes e SET last_sent = GREATEST(e.last_sent, u.k)
-             FROM unnest($1::uuid[], $2::uuid[], $3::int4[]) AS u(t, id, k)
-             WHERE e.tenant_id = u.t AND e.id = u.id",
-        )
-        .bind(&w.rem_t)
-        .bind(&w.rem_id)
-        .bind(&w.rem_k)
-        .execute(&mut *conn)
-        .await?;
-    }
-    if !w.close_id.is_empty() {
-        sqlx::query(
-            "UPDATE notification_episodes e SET closed_at = $3
-             FROM unnest($1::uuid[], $2::uuid[]) AS u(t, id)
-             WHERE e.tenant_id = u.t AND e.id = u.id AND e.closed_at IS NULL",
-        )
-        .bind(&w.close_t)
-        .bind(&w.close_id)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    }
+    let opened = sqlx::query(
+        "INSERT INTO notification_episodes (tenant_id, id, license_id, baseline_at, opened_at)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::timestamptz[])",
+    )
+    .bind(&w.ep_t)
+    .bind(&w.ep_id)
+    .bind(&w.ep_l)
+    .bind(&w.ep_baseline)
+    .bind(&w.ep_opened);
+    execute_unless_empty(&mut *conn, w.ep_id.len(), opened).await?;
+    let reminded = sqlx::query(
+        "UPDATE notification_episodes e SET last_sent = GREATEST(e.last_sent, u.k)
+         FROM unnest($1::uuid[], $2::uuid[], $3::int4[]) AS u(t, id, k)
+         WHERE e.tenant_id = u.t AND e.id = u.id",
+    )
+    .bind(&w.rem_t)
+    .bind(&w.rem_id)
+    .bind(&w.rem_k);
+    execute_unless_empty(&mut *conn, w.rem_id.len(), reminded).await?;
+    let closed = sqlx::query(
+        "UPDATE notification_episodes e SET closed_at = $3
+         FROM unnest($1::uuid[], $2::uuid[]) AS u(t, id)
+         WHERE e.tenant_id = u.t AND e.id = u.id AND e.closed_at IS NULL",
+    )
+    .bind(&w.close_t)
+    .bind(&w.close_id)
+    .bind(now);
+    execute_unless_empty(&mut *conn, w.close_id.len(), closed).await?;
     outbox::enqueue(&mut *conn, &w.emails, now).await?;
-    if !w.next_l.is_empty() {
-        sqlx::query(
-            "UPDATE notification_settings s SET next_check_at = u.at
-             FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS u(t, l, at)
-             WHERE s.tenant_id = u.t AND s.license_id = u.l",
-        )
-        .bind(&w.next_t)
-        .bind(&w.next_l)
-        .bind(&w.next_at)
-        .execute(&mut *conn)
-        .await?;
+    let next_checks = sqlx::query(
+        "UPDATE notification_settings s SET next_check_at = u.at
+         FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS u(t, l, at)
+         WHERE s.tenant_id = u.t AND s.license_id = u.l",
+    )
+    .bind(&w.next_t)
+    .bind(&w.next_l)
+    .bind(&w.next_at);
+    execute_unless_empty(&mut *conn, w.next_l.len(), next_checks).await
+}
+
+/// Runs one of the sweep's set-based statements, unless it has no rows (most sweeps decide
+/// little: a skipped statement is a round trip saved).
+async fn execute_unless_empty(
+    conn: &mut PgConnection,
+    rows: usize,
+    statement: Query<'_, Postgres, PgArguments>,
+) -> Result<(), sqlx::Error> {
+    if rows > 0 {
+        statement.execute(conn).await?;
     }
     Ok(())
 }

@@ -24,19 +24,23 @@ pub async fn insert(
     name: &str,
     timezone: &str,
 ) -> Result<Tenant, sqlx::Error> {
-    sqlx::query_as("INSERT INTO tenants (id, name, timezone) VALUES ($1, $2, $3) RETURNING id, name, timezone, suspended_at, created_at")
-        .bind(Uuid::now_v7())
-        .bind(name)
-        .bind(timezone)
-        .fetch_one(conn)
-        .await
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO tenants (id, name, timezone) VALUES ($1, $2, $3) RETURNING {COLUMNS}"
+    )))
+    .bind(Uuid::now_v7())
+    .bind(name)
+    .bind(timezone)
+    .fetch_one(conn)
+    .await
 }
 
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Tenant>, sqlx::Error> {
-    sqlx::query_as("SELECT id, name, timezone, suspended_at, created_at FROM tenants WHERE id = $1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM tenants WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
 /// Platform-wide list, oldest first (ids are UUIDv7, so id order is creation order).
@@ -62,7 +66,7 @@ pub async fn update(
     suspended: Option<bool>,
 ) -> Result<Option<Tenant>, sqlx::Error> {
     // `suspended`: true keeps the first suspension time; false clears it.
-    sqlx::query_as(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE tenants SET
              name = COALESCE($2, name),
              timezone = COALESCE($3, timezone),
@@ -70,8 +74,8 @@ pub async fn update(
                                  WHEN $4 THEN COALESCE(suspended_at, now())
                                  ELSE NULL END
          WHERE id = $1
-         RETURNING id, name, timezone, suspended_at, created_at",
-    )
+         RETURNING {COLUMNS}"
+    )))
     .bind(id)
     .bind(name)
     .bind(timezone)

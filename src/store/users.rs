@@ -1,3 +1,4 @@
+use super::TenantRow;
 use crate::domain::{EmailAddress, Role};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -13,6 +14,11 @@ pub struct User {
     pub role: Role,
     pub created_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
+}
+
+impl TenantRow for User {
+    const TABLE: &'static str = "users";
+    const COLUMNS: &'static str = "id, email, role, created_at, last_login_at";
 }
 
 /// What login needs: found by e-mail across all tenants (the credential names the tenant).
@@ -37,10 +43,9 @@ pub async fn insert(
     password_hash: &str,
     role: Role,
 ) -> Result<User, sqlx::Error> {
-    let user: User = sqlx::query_as(
-        "INSERT INTO users (tenant_id, id, email, password_hash, role) VALUES ($1, $2, $3, $4, $5)
-         RETURNING id, email, role, created_at, last_login_at",
-    )
+    let user: User = sqlx::query_as(super::returning::<User>(
+        "INSERT INTO users (tenant_id, id, email, password_hash, role) VALUES ($1, $2, $3, $4, $5)",
+    ))
     .bind(tenant_id)
     .bind(Uuid::now_v7())
     .bind(email.as_str())
@@ -86,18 +91,6 @@ pub async fn record_login(
     Ok(())
 }
 
-pub async fn get(
-    conn: &mut PgConnection,
-    tenant_id: Uuid,
-    id: Uuid,
-) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as("SELECT id, email, role, created_at, last_login_at FROM users WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant_id)
-        .bind(id)
-        .fetch_optional(conn)
-        .await
-}
-
 pub async fn password_hash(
     conn: &mut PgConnection,
     tenant_id: Uuid,
@@ -110,24 +103,6 @@ pub async fn password_hash(
         .await
 }
 
-/// Users in creation order (ids are UUIDv7).
-pub async fn list(
-    conn: &mut PgConnection,
-    tenant_id: Uuid,
-    after: Option<Uuid>,
-    limit: i64,
-) -> Result<Vec<User>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, email, role, created_at, last_login_at FROM users
-         WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
-    )
-    .bind(tenant_id)
-    .bind(after)
-    .bind(limit + 1)
-    .fetch_all(conn)
-    .await
-}
-
 /// Changes role and/or password hash. A new password bumps the token version, which revokes
 /// every access token issued before.
 pub async fn update(
@@ -137,15 +112,14 @@ pub async fn update(
     role: Option<Role>,
     password_hash: Option<&str>,
 ) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as(super::returning::<User>(
         "UPDATE users SET
              role = COALESCE($3, role),
              password_hash = COALESCE($4, password_hash),
              token_version = token_version + CASE WHEN $4 IS NULL THEN 0 ELSE 1 END,
              updated_at = now()
-         WHERE tenant_id = $1 AND id = $2
-         RETURNING id, email, role, created_at, last_login_at",
-    )
+         WHERE tenant_id = $1 AND id = $2",
+    ))
     .bind(tenant_id)
     .bind(id)
     .bind(role)
@@ -166,20 +140,6 @@ pub async fn bump_token_version(
         .execute(conn)
         .await?;
     Ok(())
-}
-
-pub async fn delete(
-    conn: &mut PgConnection,
-    tenant_id: Uuid,
-    id: Uuid,
-) -> Result<bool, sqlx::Error> {
-    // login_emails goes with it (ON DELETE CASCADE).
-    let done = sqlx::query("DELETE FROM users WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant_id)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected() == 1)
 }
 
 /// The number of owners, read under a lock on them so that two concurrent demotions cannot

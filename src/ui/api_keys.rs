@@ -10,7 +10,10 @@ use crate::{
     app::AppState,
     auth::token::{self, TokenKind},
     domain::{DisplayName, Role},
-    store::api_keys,
+    store::{
+        self,
+        api_keys::{self, ApiKey},
+    },
 };
 use askama::Template;
 use askama_web::WebTemplate;
@@ -56,7 +59,7 @@ async fn keys_page(
     }
     let now = state.clock.now();
     let rows = with_tenant(state, s, async |tx| {
-        api_keys::list(tx, s.tenant_id, None, 500).await
+        store::list::<ApiKey>(tx, s.tenant_id, None, 500).await
     })
     .await;
     let rows = match rows {

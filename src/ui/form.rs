@@ -85,7 +85,8 @@ pub enum Rejected {
 }
 
 /// The value of `form`'s fields, or the message of each bad one. For handlers that must look
-/// something up between the [`guard`] and the fields (the license being edited: a 404 first).
+/// something up between the [`guard`] and the fields (the license being edited, a 404 first:
+/// [`license_to_change`](super::page::license_to_change)).
 pub fn parse<F: FormInput>(form: &F) -> Result<F::Value, FieldErrors> {
     let mut errors = FieldErrors::default();
     match form.fields(&mut errors) {

@@ -3,7 +3,9 @@
 
 use super::{
     form::{self, FieldErrors, FormInput, Rejected},
-    page::{CsrfForm, Nav, failure, forbidden, guard, license_row, not_found, with_tenant},
+    page::{
+        CsrfForm, Nav, failure, forbidden, license_row, license_to_change, not_found, with_tenant,
+    },
     session::UiSession,
 };
 use crate::{
@@ -12,8 +14,8 @@ use crate::{
     db,
     domain::{CheckInterval, DisplayName, LicenseKey, LicenseKind, Role},
     store::{
-        agent_tokens,
-        licenses::{self, LicensePatch, NewLicense},
+        self, agent_tokens,
+        licenses::{self, LicensePatch, LicenseRow, NewLicense},
     },
 };
 use askama::Template;
@@ -175,10 +177,7 @@ pub async fn update_license(
     Path(id): Path<String>,
     Form(f): Form<LicenseForm>,
 ) -> Response {
-    if let Err(r) = guard(&s, f.csrf(), Role::Admin) {
-        return r;
-    }
-    let license = match license_row(&state, &s, &id).await {
+    let license = match license_to_change(&state, &s, f.csrf(), Role::Admin, &id).await {
         Ok(l) => l,
         Err(r) => return r,
     };
@@ -213,16 +212,13 @@ pub async fn delete_license(
     Path(id): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    if let Err(r) = guard(&s, &f.csrf, Role::Admin) {
-        return r;
-    }
-    let license = match license_row(&state, &s, &id).await {
+    let license = match license_to_change(&state, &s, &f.csrf, Role::Admin, &id).await {
         Ok(l) => l,
         Err(r) => return r,
     };
     // Already gone is as good as deleted.
     let result = with_tenant(&state, &s, async |tx| {
-        licenses::delete(tx, s.tenant_id, license.id).await?;
+        store::delete::<LicenseRow>(tx, s.tenant_id, license.id).await?;
         Ok(())
     })
     .await;
@@ -258,10 +254,7 @@ pub async fn create_agent_token(
     Path(id): Path<String>,
     Form(f): Form<TokenForm>,
 ) -> Response {
-    if let Err(r) = guard(&s, &f.csrf, Role::Admin) {
-        return r;
-    }
-    let license = match license_row(&state, &s, &id).await {
+    let license = match license_to_change(&state, &s, &f.csrf, Role::Admin, &id).await {
         Ok(l) => l,
         Err(r) => return r,
     };
@@ -309,10 +302,7 @@ pub async fn revoke_agent_token(
     Path((id, token_id)): Path<(String, String)>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    if let Err(r) = guard(&s, &f.csrf, Role::Admin) {
-        return r;
-    }
-    let license = match license_row(&state, &s, &id).await {
+    let license = match license_to_change(&state, &s, &f.csrf, Role::Admin, &id).await {
         Ok(l) => l,
         Err(r) => return r,
     };

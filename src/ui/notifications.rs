@@ -3,7 +3,7 @@
 
 use super::{
     form::{self, FieldErrors, FormInput},
-    page::{Nav, failure, guard, license_row},
+    page::{Nav, failure, license_row, license_to_change},
     session::UiSession,
 };
 use crate::{
@@ -178,10 +178,7 @@ pub async fn save_notifications(
     Path(id): Path<String>,
     Form(f): Form<NotificationForm>,
 ) -> Response {
-    if let Err(r) = guard(&s, f.csrf(), Role::Admin) {
-        return r;
-    }
-    let license = match license_row(&state, &s, &id).await {
+    let license = match license_to_change(&state, &s, f.csrf(), Role::Admin, &id).await {
         Ok(l) => l,
         Err(r) => return r,
     };

@@ -9,7 +9,7 @@ use crate::{
         Role,
         status::{LicenseStatus, human_duration},
     },
-    store::licenses,
+    store::{self, licenses::LicenseRow},
 };
 use askama::Template;
 use askama_web::WebTemplate;
@@ -164,12 +164,12 @@ pub(super) async fn license_row(
     state: &AppState,
     s: &UiSession,
     id: &str,
-) -> Result<licenses::LicenseRow, Response> {
+) -> Result<LicenseRow, Response> {
     let Ok(id) = id.parse::<Uuid>() else {
         return Err(not_found(s));
     };
     let result = with_tenant(state, s, async |tx| {
-        licenses::get(tx, s.tenant_id, id).await
+        store::get::<LicenseRow>(tx, s.tenant_id, id).await
     })
     .await;
     match result {
@@ -177,4 +177,17 @@ pub(super) async fn license_row(
         Ok(None) => Err(not_found(s)),
         Err(e) => Err(failure(e)),
     }
+}
+
+/// The license a POST changes: the [`guard`] first (403, before anything is read), then the
+/// license its path names ([`license_row`], 404).
+pub(super) async fn license_to_change(
+    state: &AppState,
+    s: &UiSession,
+    csrf: &str,
+    needs: Role,
+    id: &str,
+) -> Result<LicenseRow, Response> {
+    guard(s, csrf, needs)?;
+    license_row(state, s, id).await
 }

@@ -10,7 +10,10 @@ use crate::{
     accounts::{self, AccountError},
     app::{AppError, AppState},
     domain::{EmailAddress, Password, Role},
-    store::users,
+    store::{
+        self,
+        users::{self, User},
+    },
 };
 use askama::Template;
 use askama_web::WebTemplate;
@@ -51,7 +54,7 @@ async fn users_page(
 ) -> Response {
     let now = state.clock.now();
     let rows = with_tenant(state, s, async |tx| {
-        users::list(tx, s.tenant_id, None, 500).await
+        store::list::<User>(tx, s.tenant_id, None, 500).await
     })
     .await;
     let rows = match rows {
@@ -194,7 +197,7 @@ async fn user_target(
     id: Uuid,
     new_role: Option<Role>,
 ) -> Result<UserTarget, sqlx::Error> {
-    let Some(user) = users::get(tx, s.tenant_id, id).await? else {
+    let Some(user) = store::get::<User>(tx, s.tenant_id, id).await? else {
         return Ok(UserTarget::Missing);
     };
     if user.role == Role::Owner
@@ -253,7 +256,7 @@ pub async fn delete_user(
     let result = with_tenant(&state, &s, async |tx| {
         let target = user_target(tx, &s, id, None).await?;
         if let UserTarget::Changeable = target {
-            users::delete(tx, s.tenant_id, id).await?;
+            store::delete::<User>(tx, s.tenant_id, id).await?;
         }
         Ok(target)
     })
