@@ -384,3 +384,35 @@ async fn the_platform_admin_token_has_no_tenant(pool: PgPool) {
         .assert_problem(403);
     app.get("/api/v1/me", ADMIN_TOKEN).await.assert_problem(403);
 }
+
+#[sqlx::test]
+async fn a_users_api_keys_die_with_their_rights_on_demotion_and_deletion(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let t = app.create_tenant("acme").await;
+    let (id, token) = app
+        .create_user(&t.owner_token, "admin@acme.test", "admin")
+        .await;
+    let (_, admin_key) = app.create_api_key(&token, "admin").await;
+    let (_, viewer_key) = app.create_api_key(&token, "viewer").await;
+    let (_, owners_key) = app.create_api_key(&t.owner_token, "admin").await;
+    for key in [&admin_key, &viewer_key, &owners_key] {
+        app.get("/api/v1/me", key).await.assert_status(200);
+    }
+
+    app.patch(
+        &format!("/api/v1/users/{id}"),
+        &t.owner_token,
+        json!({"role": "viewer"}),
+    )
+    .await
+    .assert_status(200);
+    app.get("/api/v1/me", &admin_key).await.assert_problem(401);
+    app.get("/api/v1/me", &viewer_key).await.assert_status(200);
+
+    app.delete(&format!("/api/v1/users/{id}"), &t.owner_token)
+        .await
+        .assert_status(204);
+    app.get("/api/v1/me", &viewer_key).await.assert_problem(401);
+    // Another user's key is not touched.
+    app.get("/api/v1/me", &owners_key).await.assert_status(200);
+}
