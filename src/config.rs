@@ -37,6 +37,10 @@ pub struct IngestSettings {
     pub writers: usize,
     /// Heartbeats per transaction, at most.
     pub max_batch_heartbeats: usize,
+    /// Ingest requests one agent token may send per minute (also its burst); past it, 429.
+    pub requests_per_token_per_minute: u32,
+    /// Ingest requests one license may receive per minute, all its tokens together.
+    pub requests_per_license_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -141,7 +145,8 @@ fn defaults() -> serde_json::Value {
         "clock": { "simulated": false },
         "log": { "format": "pretty", "filter": "info" },
         "retention": { "heartbeat_days": 30 },
-        "ingest": { "queue_capacity": 4096, "writers": 2, "max_batch_heartbeats": 5000 }
+        "ingest": { "queue_capacity": 4096, "writers": 2, "max_batch_heartbeats": 5000,
+                    "requests_per_token_per_minute": 600, "requests_per_license_per_minute": 1200 }
     })
 }
 
@@ -207,6 +212,13 @@ impl Settings {
         {
             return invalid(
                 "ingest.queue_capacity, ingest.writers and ingest.max_batch_heartbeats must be at least 1",
+            );
+        }
+        if self.ingest.requests_per_token_per_minute == 0
+            || self.ingest.requests_per_license_per_minute == 0
+        {
+            return invalid(
+                "ingest.requests_per_token_per_minute (STREAMWATCH__INGEST__REQUESTS_PER_TOKEN_PER_MINUTE) and ingest.requests_per_license_per_minute (STREAMWATCH__INGEST__REQUESTS_PER_LICENSE_PER_MINUTE) must be at least 1",
             );
         }
         if self.retention.heartbeat_days == 0 {

@@ -6,7 +6,10 @@ use crate::{
     auth::{jwt::JwtKeys, rate_limit::LoginLimiter, session::UiKeys},
     config::{Environment, Settings},
     db, http,
-    ingest::writer::{Writer, WriterConfig},
+    ingest::{
+        limits::IngestLimits,
+        writer::{Writer, WriterConfig},
+    },
     notify::{email::UnsubscribeKeys, mailer::Mailer, sender::Sender},
     store, telemetry,
 };
@@ -170,6 +173,10 @@ pub fn app_state(settings: Settings, pool: PgPool) -> anyhow::Result<AppState> {
             crate::clock::Clock::system()
         },
         ingest,
+        ingest_limits: Arc::new(IngestLimits::new(
+            settings.ingest.requests_per_token_per_minute,
+            settings.ingest.requests_per_license_per_minute,
+        )),
         scheduler: Arc::default(),
         settings: Arc::new(settings),
     })

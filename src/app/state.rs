@@ -9,7 +9,7 @@ use crate::{
     auth::{jwt::JwtKeys, rate_limit::LoginLimiter, session::UiKeys},
     clock::Clock,
     config::Settings,
-    ingest::writer::Writer,
+    ingest::{limits::IngestLimits, writer::Writer},
     notify::{
         scheduler::{SchedulerDeps, SchedulerHealth},
         sender::Sender,
@@ -38,6 +38,8 @@ pub struct AppState {
     pub sender: Arc<Sender>,
     /// The group-commit heartbeat writer.
     pub ingest: Writer,
+    /// Ingest rate limits per agent token and per license.
+    pub ingest_limits: Arc<IngestLimits>,
     /// How the scheduler's ticks go (for `/readyz`).
     pub scheduler: Arc<SchedulerHealth>,
 }

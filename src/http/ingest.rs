@@ -141,7 +141,7 @@ const INLINE_PARSE_BYTES: usize = 32 * 1024;
     (status = 413, description = "Over 1 MiB compressed or 8 MiB decompressed", body = Problem, content_type = "application/problem+json"),
     (status = 415, description = "Not JSON, or an unsupported Content-Encoding", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "Invalid document: every bad field by pointer; nothing stored", body = Problem, content_type = "application/problem+json"),
-    (status = 429, description = "Shedding load; retry after Retry-After seconds", body = Problem, content_type = "application/problem+json"),
+    (status = 429, description = "Shedding load, or past the agent token's or the license's rate limit; retry after Retry-After seconds", body = Problem, content_type = "application/problem+json"),
     (status = 503, description = "PostgreSQL is unreachable; retry after Retry-After seconds", body = Problem, content_type = "application/problem+json"),
 ))]
 async fn ingest_heartbeats(
@@ -151,6 +151,10 @@ async fn ingest_heartbeats(
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<Json<IngestResponse>> {
     let received_at = state.clock.now();
+    state
+        .ingest_limits
+        .check(agent.token_id, agent.license.license_id)
+        .map_err(AppError::TooManyRequests)?;
     if let Some(v) = headers.get(PROTOCOL_HEADER) {
         match v.to_str().ok().and_then(|v| v.trim().parse::<u32>().ok()) {
             Some(n) if (1..=PROTOCOL_VERSION).contains(&n) => {}

@@ -7,5 +7,6 @@
 //! the requests that arrive together into one transaction and one commit, and answers each
 //! request only after that commit.
 
+pub mod limits;
 pub mod validate;
 pub mod writer;

@@ -934,3 +934,31 @@ async fn timestamps_outside_2000_to_a_day_ahead_are_refused_and_other_tenants_ar
     app.push_ok(&hostile.agent_token, &Batch::one_active_camera())
         .await;
 }
+
+#[sqlx::test]
+async fn a_token_past_its_rate_limit_gets_429_while_other_tokens_are_served(pool: PgPool) {
+    let app = TestApp::spawn_with(pool, |s| {
+        s.ingest.requests_per_token_per_minute = 3;
+        s.ingest.requests_per_license_per_minute = 1000;
+    })
+    .await;
+    let (owner, flooding) = app.create_tenant_with_site("flood", "LIC-F").await;
+    let (_, calm) = app.create_tenant_with_site("calm", "LIC-C").await;
+    let batch = Batch::one_active_camera();
+    for _ in 0..3 {
+        // The same batch again: acknowledged as a duplicate, but a request all the same.
+        app.push(&flooding.agent_token, &batch)
+            .await
+            .assert_status(200);
+    }
+    let r = app.push(&flooding.agent_token, &batch).await;
+    r.assert_problem(429);
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=20).contains(&wait), "Retry-After: {wait}");
+    // Another tenant's agent, and another token of the same license, are served.
+    app.push_ok(&calm.agent_token, &batch).await;
+    let (_, second) = app
+        .create_agent_token(&owner.owner_token, &flooding.id)
+        .await;
+    app.push_ok(&second, &Batch::one_active_camera()).await;
+}
