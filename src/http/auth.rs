@@ -8,8 +8,7 @@
 //! verified and then refused with 403, and the admin token is refused on tenant routes.
 
 use super::error::{ApiError, ApiResult};
-use crate::app::AppError;
-use crate::app::AppState;
+use crate::app::{AppError, AppState};
 use crate::{
     app::identity::{self, IdentityError},
     auth::token::{self, TokenKind},

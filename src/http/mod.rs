@@ -17,8 +17,7 @@ pub mod session;
 pub mod status;
 pub mod users;
 
-use crate::app::AppError;
-use crate::app::AppState;
+use crate::app::{AppError, AppState};
 use axum::{
     Router,
     extract::{DefaultBodyLimit, MatchedPath, Request},

@@ -6,8 +6,7 @@ use super::{
     error::{ApiResult, Problem},
     extract::{ApiJson, ClientAddr, Validation},
 };
-use crate::app::AppError;
-use crate::app::AppState;
+use crate::app::{AppError, AppState};
 use crate::{
     app::login::{self, LoginError, PasswordChangeError},
     db,
