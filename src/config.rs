@@ -33,6 +33,8 @@ pub struct Settings {
 pub struct IngestSettings {
     /// Requests waiting for a writer beyond this many are refused with 429.
     pub queue_capacity: usize,
+    /// Decoded bytes of the requests waiting or being written, at most; beyond, 429.
+    pub queue_bytes: usize,
     /// Writer tasks, each one transaction at a time.
     pub writers: usize,
     /// Heartbeats per transaction, at most.
@@ -145,7 +147,7 @@ fn defaults() -> serde_json::Value {
         "clock": { "simulated": false },
         "log": { "format": "pretty", "filter": "info" },
         "retention": { "heartbeat_days": 30 },
-        "ingest": { "queue_capacity": 4096, "writers": 2, "max_batch_heartbeats": 5000,
+        "ingest": { "queue_capacity": 4096, "queue_bytes": 134217728, "writers": 2, "max_batch_heartbeats": 5000,
                     "requests_per_token_per_minute": 600, "requests_per_license_per_minute": 1200 }
     })
 }
@@ -207,11 +209,12 @@ impl Settings {
             );
         }
         if self.ingest.queue_capacity == 0
+            || self.ingest.queue_bytes == 0
             || self.ingest.writers == 0
             || self.ingest.max_batch_heartbeats == 0
         {
             return invalid(
-                "ingest.queue_capacity, ingest.writers and ingest.max_batch_heartbeats must be at least 1",
+                "ingest.queue_capacity, ingest.queue_bytes, ingest.writers and ingest.max_batch_heartbeats must be at least 1",
             );
         }
         if self.ingest.requests_per_token_per_minute == 0

@@ -102,6 +102,7 @@ pub fn app_state(settings: Settings, pool: PgPool) -> anyhow::Result<AppState> {
         &pool,
         WriterConfig {
             queue_capacity: settings.ingest.queue_capacity,
+            queue_bytes: settings.ingest.queue_bytes,
             writers: settings.ingest.writers,
             max_batch_heartbeats: settings.ingest.max_batch_heartbeats,
         },

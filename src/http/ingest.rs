@@ -170,11 +170,11 @@ async fn ingest_heartbeats(
     }
     let compressed = headers.contains_key(header::CONTENT_ENCODING);
     let small = body.len() <= INLINE_PARSE_BYTES && !compressed;
-    let parse = move || -> ApiResult<streamwatch_protocol::HeartbeatBatch> {
+    let parse = move || -> ApiResult<(streamwatch_protocol::HeartbeatBatch, usize)> {
         let decoded = decode_body(&headers, &body)?;
-        Ok(validate::parse_batch(&decoded, received_at)?)
+        Ok((validate::parse_batch(&decoded, received_at)?, decoded.len()))
     };
-    let batch = if small {
+    let (batch, decoded_bytes) = if small {
         parse()?
     } else {
         tokio::task::spawn_blocking(parse)
@@ -183,11 +183,14 @@ async fn ingest_heartbeats(
     };
     let outcome = state
         .ingest
-        .submit(IngestRequest {
-            license: agent.license,
-            batch,
-            received_at,
-        })
+        .submit(
+            IngestRequest {
+                license: agent.license,
+                batch,
+                received_at,
+            },
+            decoded_bytes,
+        )
         .await
         .map_err(|e| match e {
             SubmitError::Overloaded => AppError::TooManyRequests(Duration::from_secs(1)),

@@ -36,7 +36,7 @@ use std::{
     time::Duration,
 };
 use streamwatch_protocol::{Heartbeat, HeartbeatBatch};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
 /// The license an agent token belongs to, as the ingest route resolved it.
@@ -82,6 +82,8 @@ pub enum SubmitError {
 pub struct Job {
     pub request: IngestRequest,
     reply: oneshot::Sender<Result<Outcome, SubmitError>>,
+    /// Its share of the queue's byte budget, given back when the job is dropped (answered).
+    _bytes: OwnedSemaphorePermit,
 }
 
 impl Job {
@@ -96,6 +98,9 @@ impl Job {
 pub struct WriterConfig {
     /// Requests waiting beyond this are refused with 429.
     pub queue_capacity: usize,
+    /// Decoded request bytes waiting or being written beyond this are refused with 429: the
+    /// request count alone would let 4,096 requests of 8 MiB each fill memory.
+    pub queue_bytes: usize,
     /// At most this many heartbeats go into one transaction.
     pub max_batch_heartbeats: usize,
     /// Writer tasks (each one transaction at a time).
@@ -126,6 +131,10 @@ impl WriterHealth {
 #[derive(Clone)]
 pub struct Writer {
     queue: mpsc::Sender<Job>,
+    /// One permit per decoded byte of the requests queued or being written.
+    bytes: Arc<Semaphore>,
+    /// The semaphore's size: what one request may take at most.
+    budget: usize,
     health: Arc<WriterHealth>,
 }
 
@@ -177,18 +186,38 @@ impl Writer {
                 }
             });
         }
-        Self { queue: tx, health }
+        let budget = config.queue_bytes.clamp(1, Semaphore::MAX_PERMITS);
+        Self {
+            queue: tx,
+            bytes: Arc::new(Semaphore::new(budget)),
+            budget,
+            health,
+        }
     }
 
     pub fn health(&self) -> &WriterHealth {
         &self.health
     }
 
-    /// Queues a request and waits until it is committed (or failed).
-    pub async fn submit(&self, request: IngestRequest) -> Result<Outcome, SubmitError> {
+    /// Queues a request of `decoded_bytes` and waits until it is committed (or failed).
+    /// Refused at once (`Overloaded`, 429) when the queue is full by count or by bytes; a
+    /// request larger than the whole byte budget is taken alone.
+    pub async fn submit(
+        &self,
+        request: IngestRequest,
+        decoded_bytes: usize,
+    ) -> Result<Outcome, SubmitError> {
+        let share = u32::try_from(decoded_bytes.clamp(1, self.budget)).unwrap_or(u32::MAX);
+        let bytes = Arc::clone(&self.bytes)
+            .try_acquire_many_owned(share)
+            .map_err(|_| SubmitError::Overloaded)?;
         let (reply, answer) = oneshot::channel();
         self.queue
-            .try_send(Job { request, reply })
+            .try_send(Job {
+                request,
+                reply,
+                _bytes: bytes,
+            })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => SubmitError::Overloaded,
                 mpsc::error::TrySendError::Closed(_) => SubmitError::Stopped,
@@ -621,6 +650,7 @@ mod tests {
         let calls = Arc::new(AtomicUsize::new(0));
         let config = WriterConfig {
             queue_capacity: 8,
+            queue_bytes: 1 << 20,
             max_batch_heartbeats: 1,
             writers: 1,
         };
@@ -636,13 +666,61 @@ mod tests {
             }
         });
         assert!(matches!(
-            writer.submit(request()).await,
+            writer.submit(request(), 100).await,
             Err(SubmitError::Stopped)
         ));
         // The next request waits for the writer's backoff, then gets in.
-        assert_eq!(writer.submit(request()).await.unwrap(), Outcome::default());
+        assert_eq!(
+            writer.submit(request(), 100).await.unwrap(),
+            Outcome::default()
+        );
         assert_eq!(writer.health().restarts(), 1);
         assert!(writer.health().is_ready());
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn requests_past_the_queues_byte_budget_are_refused_until_the_queued_ones_are_answered() {
+        let config = WriterConfig {
+            queue_capacity: 8,
+            queue_bytes: 100,
+            max_batch_heartbeats: 1,
+            writers: 1,
+        };
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let open = gate.clone();
+        let writer = Writer::spawn_with(config, move |jobs: Vec<Job>| {
+            let open = open.clone();
+            async move {
+                open.notified().await;
+                for job in jobs {
+                    job.answer(Ok(Outcome::default()));
+                }
+            }
+        });
+        let first = tokio::spawn({
+            let writer = writer.clone();
+            async move { writer.submit(request(), 60).await }
+        });
+        // The first request holds 60 of the 100 bytes until it is answered.
+        while writer.bytes.available_permits() == 100 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(
+            writer.submit(request(), 60).await,
+            Err(SubmitError::Overloaded)
+        ));
+        gate.notify_one();
+        assert_eq!(first.await.unwrap().unwrap(), Outcome::default());
+        // Answered: its bytes are free again, and an over-budget request is taken alone.
+        let second = tokio::spawn({
+            let writer = writer.clone();
+            async move { writer.submit(request(), 1_000).await }
+        });
+        while writer.bytes.available_permits() == 100 {
+            tokio::task::yield_now().await;
+        }
+        gate.notify_one();
+        assert_eq!(second.await.unwrap().unwrap(), Outcome::default());
     }
 }
