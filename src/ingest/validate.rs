@@ -760,4 +760,84 @@ mod tests {
         let edge = doc("2000-01-01T00:00:00Z", "2026-11-24T12:00:00Z", ok);
         assert!(parse_batch(edge.as_bytes(), received()).is_ok());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A timestamp as an agent might send one: any year chrono reads (signed, extended),
+        /// or text that is not a time at all.
+        fn timestamp() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                (-262_000i32..262_000, 1u32..13, 1u32..29, 0u32..24).prop_map(|(y, mo, d, h)| {
+                    let year = if (0..10_000).contains(&y) {
+                        format!("{y:04}")
+                    } else {
+                        format!("{y:+07}")
+                    };
+                    Value::String(format!("{year}-{mo:02}-{d:02}T{h:02}:00:00Z"))
+                }),
+                (1_990i32..2_040).prop_map(|y| Value::String(format!("{y}-06-01T00:00:00Z"))),
+                ".*".prop_map(Value::String),
+                Just(Value::Null),
+            ]
+        }
+
+        /// A number field as an agent might send one.
+        fn number() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                any::<i64>().prop_map(Value::from),
+                any::<f64>()
+                    .prop_filter("JSON has no NaN or infinity", |f| f.is_finite())
+                    .prop_map(Value::from),
+                Just(Value::from(-1)),
+                ".{0,8}".prop_map(Value::String),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            /// Whatever the times, numbers and strings, validation answers (never panics), both
+            /// paths agree, and an accepted batch holds only times within the bounds.
+            #[test]
+            fn validation_never_panics_and_accepts_only_bounded_times(
+                sent in timestamp(),
+                observed in timestamp(),
+                frame in timestamp(),
+                health in number(),
+                fps in number(),
+                restarts in number(),
+                text in ".{0,40}",
+            ) {
+                let doc = serde_json::json!({
+                    "agent": {"instance_id": ID, "sent_at": sent, "hostname": text},
+                    "heartbeats": [{"seq": 1, "observed_at": observed, "cameras": {
+                        "camera-1": {"status": "running", "health": health, "received_fps": fps,
+                                     "restart_count": restarts, "last_frame_at": frame,
+                                     "last_error": text}}}]
+                });
+                let body = serde_json::to_vec(&doc).unwrap();
+                let fast = parse_batch(&body, received());
+                let slow = walk_and_parse(&body, TimeBounds::for_receipt(received()));
+                prop_assert_eq!(fast.is_ok(), slow.is_ok(), "{}", doc);
+                if let Ok(batch) = fast {
+                    let bounds = TimeBounds::for_receipt(received());
+                    let cam = &batch.heartbeats[0].cameras["camera-1"];
+                    prop_assert!(bounds.contains_all(&[
+                        batch.agent.sent_at,
+                        Some(batch.heartbeats[0].observed_at),
+                        cam.last_frame_at,
+                    ]));
+                    // The writer's time arithmetic on it cannot overflow either.
+                    let offset = crate::ingest::writer::clock_offset(&batch, received());
+                    let _ = crate::ingest::writer::activity_time(
+                        batch.heartbeats[0].observed_at,
+                        offset,
+                        received(),
+                    );
+                }
+            }
+        }
+    }
 }
