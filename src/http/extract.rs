@@ -99,6 +99,11 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::Malformed(format!("the request body is not valid JSON: {e}")))?;
+    // Every body of this API is an object. serde would also read a struct from an array of
+    // its fields in order (`[null, null]`), a form no client means to send.
+    if !value.is_object() {
+        return Err(AppError::invalid("", "the body must be a JSON object").into());
+    }
     serde_path_to_error::deserialize(value).map_err(|err| {
         let mut pointer = pointer_of(err.path());
         let message = err.inner().to_string();

@@ -295,8 +295,10 @@ async fn run_sweep(_: PlatformAdmin, State(state): State<AppState>) -> ApiResult
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UnsubscribeParams {
-    /// The signed token from the e-mail's link.
-    pub token: String,
+    /// The signed token from the e-mail's link. Missing, it is an invalid link like any other
+    /// (the HTML page, not a plain-text 400: people open these links).
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 /// The public pages of an unsubscribe link (`templates/unsubscribe.html`).
@@ -333,7 +335,11 @@ async fn unsubscribe_page(
     State(state): State<AppState>,
     Query(q): Query<UnsubscribeParams>,
 ) -> Response {
-    let Some(u) = state.sender.unsubscribe.verify(&q.token) else {
+    let Some(u) = state
+        .sender
+        .unsubscribe
+        .verify(q.token.as_deref().unwrap_or_default())
+    else {
         return page(
             StatusCode::BAD_REQUEST,
             "Invalid link",
@@ -362,7 +368,11 @@ async fn unsubscribe(
     State(state): State<AppState>,
     Query(q): Query<UnsubscribeParams>,
 ) -> ApiResult<Response> {
-    let Some(u) = state.sender.unsubscribe.verify(&q.token) else {
+    let Some(u) = state
+        .sender
+        .unsubscribe
+        .verify(q.token.as_deref().unwrap_or_default())
+    else {
         return Ok(page(
             StatusCode::BAD_REQUEST,
             "Invalid link",

@@ -918,3 +918,42 @@ async fn unknown_fields_are_refused_with_a_pointer_to_the_field(pool: PgPool) {
     ];
     refuse_all(&app, &acme.owner_token, cases).await;
 }
+
+#[sqlx::test]
+async fn a_body_that_is_not_a_json_object_is_refused_even_when_serde_could_read_it(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let t = app.create_tenant("acme").await;
+    let (user, _) = app
+        .create_user(&t.owner_token, "ops@acme.test", "viewer")
+        .await;
+    let before = state(&app).await;
+    // serde reads a struct from an array of its fields: `[null, null]` was a valid update.
+    for body in [json!([null, null]), json!([]), json!("text"), json!(7)] {
+        let r = app
+            .request(
+                Method::PATCH,
+                &format!("/api/v1/users/{user}"),
+                Some(&t.owner_token),
+                Some(body.clone()),
+            )
+            .await;
+        r.assert_problem(422);
+        assert_eq!(r.pointers(), [""], "{body}");
+    }
+    assert_eq!(state(&app).await, before);
+}
+
+#[sqlx::test]
+async fn an_unsubscribe_link_without_its_token_gets_the_html_page(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    for method in [Method::GET, Method::POST] {
+        let r = app.request(method, "/unsubscribe", None, None).await;
+        r.assert_status(400);
+        assert!(
+            r.header("content-type").unwrap().starts_with("text/html"),
+            "{:?}",
+            r.header("content-type")
+        );
+        assert!(r.text.contains("not valid"), "{}", r.text);
+    }
+}
