@@ -9,7 +9,7 @@ use crate::{
         self,
         licenses::LicenseRow,
         notifications::{self, NotificationSettings},
-        outbox_history::{self, NotificationView},
+        outbox::{self, NotificationView},
     },
 };
 use sqlx::PgConnection;
@@ -60,7 +60,7 @@ pub async fn history(
 ) -> AppResult<Vec<NotificationView>> {
     let mut tx = db::begin_tenant(&state.pool, tenant_id).await?;
     license_exists(&mut tx, tenant_id, license_id).await?;
-    let items = outbox_history::list(&mut tx, tenant_id, license_id, limit).await?;
+    let items = outbox::history(&mut tx, tenant_id, license_id, limit).await?;
     tx.commit().await?;
     Ok(items)
 }

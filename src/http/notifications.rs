@@ -46,7 +46,7 @@ pub fn public_router() -> OpenApiRouter<AppState> {
 }
 
 // Defined beside their SQL in the store; re-exported so the API's path to them stays the same.
-pub use crate::store::{notifications::NotificationSettings, outbox_history::NotificationView};
+pub use crate::store::{notifications::NotificationSettings, outbox::NotificationView};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -18,7 +18,6 @@ pub mod instances;
 pub mod licenses;
 pub mod notifications;
 pub mod outbox;
-pub mod outbox_history;
 pub mod rollup;
 pub mod status;
 pub mod tenants;

@@ -43,6 +43,11 @@ impl FieldErrors {
             .ok()
     }
 
+    /// Notes a message for `field` unless it already has one (the first problem is named).
+    pub fn note(&mut self, field: &'static str, message: impl Into<String>) {
+        self.0.entry(field).or_insert_with(|| message.into());
+    }
+
     /// Sets the message of `field`, replacing any earlier one.
     pub fn insert(&mut self, field: &'static str, message: impl Into<String>) {
         self.0.insert(field, message.into());

@@ -164,7 +164,7 @@ impl FormInput for NotificationForm {
             Err(problems) => {
                 for (field, problem) in problems {
                     let (name, message) = field_message(field, problem);
-                    errors.check::<(), _>(name, Err(message));
+                    errors.note(name, message);
                 }
                 None
             }

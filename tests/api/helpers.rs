@@ -319,6 +319,17 @@ impl TestApp {
     }
 
     /// Creates the license `Site <key>` (direct, checked every 600 s).
+    /// `PATCH /users/{id}` with a new role, as the owner; asserts 200.
+    pub async fn set_role(&self, owner_token: &str, user_id: &str, role: &str) {
+        self.patch(
+            &format!("/api/v1/users/{user_id}"),
+            owner_token,
+            json!({"role": role}),
+        )
+        .await
+        .assert_status(200);
+    }
+
     pub async fn create_license(&self, token: &str, key: &str) -> Value {
         self.create_license_with(token, json!({"key": key, "name": format!("Site {key}"), "kind": "direct", "check_interval_seconds": 600}))
             .await

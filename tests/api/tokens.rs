@@ -175,13 +175,7 @@ async fn a_demotion_takes_effect_on_the_next_request(pool: PgPool) {
         .create_user(&t.owner_token, "admin@acme.test", "admin")
         .await;
     app.create_license(&token, "LIC-1").await;
-    app.patch(
-        &format!("/api/v1/users/{id}"),
-        &t.owner_token,
-        json!({"role": "viewer"}),
-    )
-    .await
-    .assert_status(200);
+    app.set_role(&t.owner_token, &id, "viewer").await;
     // The token still says "admin"; the stored role decides.
     app.post(
         "/api/v1/licenses",
@@ -399,13 +393,7 @@ async fn a_users_api_keys_die_with_their_rights_on_demotion_and_deletion(pool: P
         app.get("/api/v1/me", key).await.assert_status(200);
     }
 
-    app.patch(
-        &format!("/api/v1/users/{id}"),
-        &t.owner_token,
-        json!({"role": "viewer"}),
-    )
-    .await
-    .assert_status(200);
+    app.set_role(&t.owner_token, &id, "viewer").await;
     app.get("/api/v1/me", &admin_key).await.assert_problem(401);
     app.get("/api/v1/me", &viewer_key).await.assert_status(200);
 
