@@ -93,7 +93,8 @@ impl Application {
 /// The whole application's router: the JSON API and the web UI, with every layer. This is the
 /// one place that knows both adapters.
 pub fn router(state: AppState) -> axum::Router {
-    http::router_with(state, crate::ui::router())
+    let ui = crate::ui::router(state.clone());
+    http::router_with(state, ui)
 }
 
 /// Everything handlers share, built once from configuration.

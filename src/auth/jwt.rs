@@ -67,6 +67,27 @@ impl JwtKeys {
         token_version: i32,
         now: i64,
     ) -> anyhow::Result<String> {
+        self.issue_until(
+            user_id,
+            tenant_id,
+            role,
+            token_version,
+            now,
+            now.saturating_add(self.ttl_seconds),
+        )
+    }
+
+    /// Issues a token with the given issue and expiry times (the UI's sliding session keeps
+    /// its login time in `iat` and moves `exp`).
+    pub fn issue_until(
+        &self,
+        user_id: Uuid,
+        tenant_id: Uuid,
+        role: Role,
+        token_version: i32,
+        iat: i64,
+        exp: i64,
+    ) -> anyhow::Result<String> {
         let claims = Claims {
             sub: user_id,
             tid: tenant_id,
@@ -74,8 +95,8 @@ impl JwtKeys {
             ver: token_version,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
-            iat: now,
-            exp: now + self.ttl_seconds,
+            iat,
+            exp,
         };
         Ok(jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),

@@ -158,7 +158,7 @@ pub async fn login(
         }
         Err(LoginError::Failed(e)) => return failure(e),
     };
-    let Ok(token) = state.ui.sessions.issue(
+    let Ok((token, max_age)) = state.ui.start_session(
         who.user_id,
         who.tenant_id,
         who.role,
@@ -169,12 +169,7 @@ pub async fn login(
     };
     let mut response = Redirect::to(&next).into_response();
     let headers = response.headers_mut();
-    headers.append(
-        header::SET_COOKIE,
-        state
-            .ui
-            .cookie(COOKIE, &token, session::SESSION_TTL_SECONDS),
-    );
+    headers.append(header::SET_COOKIE, state.ui.cookie(COOKIE, &token, max_age));
     headers.append(
         header::SET_COOKIE,
         state.ui.cookie(LOGIN_CSRF_COOKIE, "", 0),

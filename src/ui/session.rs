@@ -1,7 +1,8 @@
 //! The web UI's session: an HttpOnly, SameSite=Lax cookie (Secure behind TLS) holding a JWT
-//! with its own audience (`streamwatch-ui`, 12 h), checked against the user row on every
-//! request like an access token (token version, role, suspension). Every form carries a CSRF
-//! token derived from the session.
+//! with its own audience (`streamwatch-ui`), checked against the user row on every request like
+//! an access token (token version, role, suspension). It slides: [`slide`] reissues it while
+//! the operator works, within the bound after login (see `auth::session`). Every form carries
+//! a CSRF token derived from the session.
 
 use crate::{
     app::{
@@ -12,15 +13,17 @@ use crate::{
     domain::Role,
 };
 use axum::{
-    extract::FromRequestParts,
+    extract::{FromRequestParts, Request, State},
     http::{HeaderMap, header, request::Parts},
+    middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
+use chrono::Utc;
 use uuid::Uuid;
 
 pub const COOKIE: &str = "sw_session";
 pub const LOGIN_CSRF_COOKIE: &str = "sw_login_csrf";
-pub use crate::auth::session::{SESSION_TTL_SECONDS, UiKeys};
+pub use crate::auth::session::UiKeys;
 
 pub fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
@@ -92,9 +95,34 @@ impl FromRequestParts<AppState> for UiSession {
             email: user.email,
             tenant_name: user.tenant_name,
             tz: user.timezone.parse().unwrap_or(chrono_tz::UTC),
-            csrf: state.ui.csrf_for(token),
+            csrf: state.ui.csrf_for_session(&claims),
         })
     }
+}
+
+/// Middleware of the UI router: when the request's session is half spent, the response
+/// carries the reissued session cookie. A response that sets the session cookie itself (login,
+/// logout) is left alone. The token is only checked for its signature and expiry here; whether
+/// its user still holds it (token version, suspension) is the [`UiSession`] extractor's job, and
+/// a reissued token keeps the version it had, so sliding cannot revive a revoked session.
+pub async fn slide(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let reissued = read_cookie(request.headers(), COOKIE)
+        .and_then(|token| state.ui.sessions.verify(token).ok())
+        .and_then(|claims| state.ui.slide(&claims, Utc::now().timestamp()));
+    let mut response = next.run(request).await;
+    if let Some((token, max_age)) = reissued {
+        let prefix = format!("{COOKIE}=");
+        let sets_session = response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .any(|v| v.as_bytes().starts_with(prefix.as_bytes()));
+        if !sets_session {
+            let cookie = state.ui.cookie(COOKIE, &token, max_age);
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+    }
+    response
 }
 
 /// Percent-encodes a query value.

@@ -1286,3 +1286,136 @@ async fn a_login_through_the_form_records_the_time_like_the_api_login(pool: PgPo
     let after_api = last_login().await.expect("the API login is recorded");
     assert!(after_api >= after_form);
 }
+
+/// A user's identity as a session token carries it.
+struct SessionUser {
+    id: Uuid,
+    tenant_id: Uuid,
+    role: streamwatch::domain::Role,
+    version: i32,
+}
+
+async fn session_user(pool: &PgPool, email: &str) -> SessionUser {
+    let (id, tenant_id, role, version): (Uuid, Uuid, String, i32) = sqlx::query_as(
+        "SELECT id, tenant_id, role::text, token_version FROM users WHERE email = $1",
+    )
+    .bind(email)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    SessionUser {
+        id,
+        tenant_id,
+        role: serde_json::from_value(json!(role)).unwrap(),
+        version,
+    }
+}
+
+/// A session token as the server would have issued it at `login_at` and last reissued at
+/// `issued_at` (made with the test server's secret: a test cannot wait half an hour).
+fn session_token_of(user: &SessionUser, login_at: i64, issued_at: i64) -> String {
+    use streamwatch::auth::session::{SESSION_IDLE_SECONDS, SESSION_MAX_SECONDS, UiKeys};
+    let keys = UiKeys::new(JWT_SECRET.as_bytes(), "streamwatch", false);
+    let exp = (issued_at + SESSION_IDLE_SECONDS).min(login_at + SESSION_MAX_SECONDS);
+    keys.sessions
+        .issue_until(
+            user.id,
+            user.tenant_id,
+            user.role,
+            user.version,
+            login_at,
+            exp,
+        )
+        .unwrap()
+}
+
+fn max_age_of(line: &str) -> i64 {
+    cookie_attributes(line)
+        .iter()
+        .find_map(|a| a.strip_prefix("max-age=").map(|v| v.parse().unwrap()))
+        .unwrap_or_else(|| panic!("no max-age: {line}"))
+}
+
+#[sqlx::test]
+async fn a_working_session_slides_within_its_bound_and_an_idle_one_ends(pool: PgPool) {
+    use streamwatch::auth::session::{SESSION_IDLE_SECONDS, SESSION_MAX_SECONDS};
+    let app = TestApp::spawn(pool.clone()).await;
+    let t = app.create_tenant("acme").await;
+    let user = session_user(&pool, &t.owner_email).await;
+    let now = chrono::Utc::now().timestamp();
+
+    // A fresh login is not reissued on every request.
+    let mut fresh = Ui::login(&app, &t.owner_email).await;
+    let r = fresh.get("/").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        set_cookies(&r)
+            .iter()
+            .all(|l| !l.starts_with("sw_session="))
+    );
+
+    // Logged in two hours ago, last reissued 40 minutes ago: the page answers with the session
+    // reissued for another idle period, and the forms' CSRF token stays the same.
+    let mut busy = Ui::new(&app);
+    let old = session_token_of(&user, now - 7200, now - 40 * 60);
+    busy.set_cookie(SESSION_COOKIE, &old);
+    let r = busy.get("/").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let line = set_cookie_line(&r, SESSION_COOKIE);
+    let max_age = max_age_of(&line);
+    assert!(
+        (SESSION_IDLE_SECONDS - 60..=SESSION_IDLE_SECONDS).contains(&max_age),
+        "{line}"
+    );
+    assert_ne!(busy.cookie(SESSION_COOKIE), Some(old.as_str()));
+    let csrf_before = csrf_of(&r.text);
+    let r = busy.get("/").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        csrf_of(&r.text),
+        csrf_before,
+        "the reissue changed the CSRF token"
+    );
+
+    // Near the bound after login (ten minutes left, the token itself ends in five), the reissue
+    // stops at the bound.
+    let mut late = Ui::new(&app);
+    let login_at = now - SESSION_MAX_SECONDS + 10 * 60;
+    late.set_cookie(
+        SESSION_COOKIE,
+        &session_token_of(&user, login_at, now - 55 * 60),
+    );
+    let r = late.get("/").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let max_age = max_age_of(&set_cookie_line(&r, SESSION_COOKIE));
+    assert!(
+        max_age <= 10 * 60 && max_age > 0,
+        "slid past the bound: {max_age}"
+    );
+
+    // Idle past its expiry (or past the bound): back to the login page.
+    let mut idle = Ui::new(&app);
+    idle.set_cookie(
+        SESSION_COOKIE,
+        &session_token_of(&user, now - 3 * 3600, now - SESSION_IDLE_SECONDS - 60),
+    );
+    let r = idle.get("/").await;
+    assert_eq!(r.status, 303);
+    assert!(r.header("location").unwrap().starts_with("/login"));
+
+    // Logging out of a session due for a reissue does not hand out a new cookie.
+    let mut leaving = Ui::new(&app);
+    leaving.set_cookie(
+        SESSION_COOKIE,
+        &session_token_of(&user, now - 7200, now - 40 * 60),
+    );
+    // (The CSRF token is the one the busy session's page showed: same user and login time.)
+    let r = leaving.post("/logout", &[("csrf", &csrf_before)]).await;
+    assert_eq!(r.status, 303);
+    let lines: Vec<_> = set_cookies(&r)
+        .into_iter()
+        .filter(|l| l.starts_with("sw_session="))
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].starts_with("sw_session=;"), "{lines:?}");
+}
