@@ -35,7 +35,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES_COMPRESSED))
 }
 
-/// An agent, by its agent token: the license it may report for.
+/// An agent, by its agent token: the license it may report for. Extracting it also applies the
+/// token's and the license's rate limits.
 #[derive(Debug, Clone, Copy)]
 pub struct AgentAuth {
     pub license: AgentLicense,
@@ -62,6 +63,12 @@ impl FromRequestParts<AppState> for AgentAuth {
         if found.suspended_at.is_some() {
             return Err(AppError::Forbidden("this license's tenant is suspended").into());
         }
+        // Checked here, before the body is read: a flooding token is turned away without its
+        // megabyte being received, decoded or parsed.
+        state
+            .ingest_limits
+            .check(found.id, found.license_id)
+            .map_err(AppError::TooManyRequests)?;
         // For "is this token still in use?"; once a minute is plenty.
         if found
             .last_used_at
@@ -151,10 +158,6 @@ async fn ingest_heartbeats(
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<Json<IngestResponse>> {
     let received_at = state.clock.now();
-    state
-        .ingest_limits
-        .check(agent.token_id, agent.license.license_id)
-        .map_err(AppError::TooManyRequests)?;
     if let Some(v) = headers.get(PROTOCOL_HEADER) {
         match v.to_str().ok().and_then(|v| v.trim().parse::<u32>().ok()) {
             Some(n) if (1..=PROTOCOL_VERSION).contains(&n) => {}
