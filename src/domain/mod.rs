@@ -9,6 +9,7 @@ mod license;
 pub mod notify_policy;
 pub mod notify_settings;
 mod password;
+pub mod quiet;
 mod role;
 pub mod status;
 mod text;
