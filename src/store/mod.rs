@@ -22,6 +22,7 @@ pub mod rollup;
 pub mod status;
 pub mod tenants;
 pub mod users;
+pub mod windows;
 
 use sqlx::{FromRow, PgConnection, postgres::PgRow};
 use uuid::Uuid;
