@@ -45,6 +45,22 @@ pub struct IngestSettings {
     pub requests_per_license_per_minute: u32,
     /// Live agent instances per license (SPEC section 2); a new one past it gets 409.
     pub max_instances_per_license: usize,
+    /// Fault injection for the in-process integration tests (`tests/api`). Never deserialized
+    /// (`serde(skip)`): no configuration file, environment variable or request can set it, only
+    /// code that builds `Settings` itself.
+    #[serde(skip)]
+    pub faults: IngestFaults,
+}
+
+/// Failures the integration tests inject into the ingest writer (`ingest::writer`); none by
+/// default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IngestFaults {
+    /// A batch holding a request of this agent instance panics in its writer task.
+    pub panic_on_instance: Option<uuid::Uuid>,
+    /// The first backoff after a writer failure instead of 100 ms, so that a test can watch
+    /// `/readyz` while the writer waits it out.
+    pub min_backoff: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -18,6 +18,7 @@
 //! a camera, and the time rules are decided here.
 
 use crate::{
+    config::IngestFaults,
     domain::status::{self, CameraState},
     store::{
         ingest::{self, InstanceKey},
@@ -127,6 +128,8 @@ pub struct WriterConfig {
     pub writers: usize,
     /// A new agent instance of a license that already has this many is refused (409).
     pub max_instances_per_license: usize,
+    /// Failures injected by the integration tests; none outside them.
+    pub faults: IngestFaults,
 }
 
 /// What readiness and the metrics know of the writer tasks.
@@ -173,7 +176,16 @@ impl Writer {
         let pool = pool.clone();
         Self::spawn_with(config, move |jobs| {
             let pool = pool.clone();
-            async move { run_jobs(pool, jobs, config.max_instances_per_license).await }
+            async move {
+                if let Some(poison) = config.faults.panic_on_instance
+                    && jobs
+                        .iter()
+                        .any(|j| j.request.batch.agent.instance_id == poison)
+                {
+                    panic!("fault injection: a batch of agent instance {poison} panics its writer");
+                }
+                run_jobs(pool, jobs, config.max_instances_per_license).await;
+            }
         })
     }
 
@@ -193,11 +205,12 @@ impl Writer {
         let health = Arc::new(WriterHealth::default());
         for _ in 0..config.writers.max(1) {
             let (rx, health, run) = (rx.clone(), health.clone(), run.clone());
+            let min_backoff = config.faults.min_backoff.unwrap_or(MIN_BACKOFF);
             tokio::spawn(async move {
-                let mut backoff = MIN_BACKOFF;
+                let mut backoff = min_backoff;
                 while let Some(jobs) = next_batch(&rx, config.max_batch_heartbeats).await {
                     match tokio::spawn(run(jobs)).await {
-                        Ok(()) => backoff = MIN_BACKOFF,
+                        Ok(()) => backoff = min_backoff,
                         Err(e) => {
                             tracing::error!(error = %e, ?backoff, "an ingest writer failed; its batch was answered 503 and it restarts after the backoff");
                             metrics::counter!("ingest_writer_restarts_total").increment(1);
@@ -205,7 +218,7 @@ impl Writer {
                             health.restarts.fetch_add(1, Ordering::Relaxed);
                             tokio::time::sleep(backoff).await;
                             health.restarting.fetch_sub(1, Ordering::Relaxed);
-                            backoff = (backoff * 2).min(MAX_BACKOFF);
+                            backoff = (backoff * 2).min(MAX_BACKOFF.max(min_backoff));
                         }
                     }
                 }
@@ -741,6 +754,7 @@ mod tests {
             max_batch_heartbeats: 1,
             writers: 1,
             max_instances_per_license: 8,
+            faults: IngestFaults::default(),
         };
         let seen = calls.clone();
         let writer = Writer::spawn_with(config, move |jobs: Vec<Job>| {
@@ -775,6 +789,7 @@ mod tests {
             max_batch_heartbeats: 1,
             writers: 1,
             max_instances_per_license: 8,
+            faults: IngestFaults::default(),
         };
         let gate = Arc::new(tokio::sync::Notify::new());
         let open = gate.clone();
