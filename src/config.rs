@@ -43,6 +43,24 @@ pub struct IngestSettings {
     pub requests_per_token_per_minute: u32,
     /// Ingest requests one license may receive per minute, all its tokens together.
     pub requests_per_license_per_minute: u32,
+    /// Live agent instances per license (SPEC section 2); a new one past it gets 409.
+    pub max_instances_per_license: usize,
+    /// Fault injection for the in-process integration tests (`tests/api`). Never deserialized
+    /// (`serde(skip)`): no configuration file, environment variable or request can set it, only
+    /// code that builds `Settings` itself.
+    #[serde(skip)]
+    pub faults: IngestFaults,
+}
+
+/// Failures the integration tests inject into the ingest writer (`ingest::writer`); none by
+/// default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IngestFaults {
+    /// A batch holding a request of this agent instance panics in its writer task.
+    pub panic_on_instance: Option<uuid::Uuid>,
+    /// The first backoff after a writer failure instead of 100 ms, so that a test can watch
+    /// `/readyz` while the writer waits it out.
+    pub min_backoff: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -148,7 +166,8 @@ fn defaults() -> serde_json::Value {
         "log": { "format": "pretty", "filter": "info" },
         "retention": { "heartbeat_days": 30 },
         "ingest": { "queue_capacity": 4096, "queue_bytes": 134217728, "writers": 2, "max_batch_heartbeats": 5000,
-                    "requests_per_token_per_minute": 600, "requests_per_license_per_minute": 1200 }
+                    "requests_per_token_per_minute": 600, "requests_per_license_per_minute": 1200,
+                    "max_instances_per_license": 8 }
     })
 }
 
@@ -222,6 +241,11 @@ impl Settings {
         {
             return invalid(
                 "ingest.requests_per_token_per_minute (STREAMWATCH__INGEST__REQUESTS_PER_TOKEN_PER_MINUTE) and ingest.requests_per_license_per_minute (STREAMWATCH__INGEST__REQUESTS_PER_LICENSE_PER_MINUTE) must be at least 1",
+            );
+        }
+        if self.ingest.max_instances_per_license == 0 {
+            return invalid(
+                "ingest.max_instances_per_license (STREAMWATCH__INGEST__MAX_INSTANCES_PER_LICENSE) must be at least 1",
             );
         }
         if self.retention.heartbeat_days == 0 {

@@ -317,6 +317,7 @@ async fn go_quiet(
             batch,
             received_at: now,
         }],
+        state.settings.ingest.max_instances_per_license,
     )
     .await?;
     let draft = SettingsDraft {

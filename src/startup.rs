@@ -106,6 +106,8 @@ pub fn app_state(settings: Settings, pool: PgPool) -> anyhow::Result<AppState> {
             queue_bytes: settings.ingest.queue_bytes,
             writers: settings.ingest.writers,
             max_batch_heartbeats: settings.ingest.max_batch_heartbeats,
+            max_instances_per_license: settings.ingest.max_instances_per_license,
+            faults: settings.ingest.faults,
         },
     );
     let secret = match &settings.auth.jwt_secret {

@@ -17,6 +17,12 @@
 //!   newest one is sent: one e-mail, not a burst.
 //! - Activity after the episode opened closes it; a recovery e-mail follows if enabled.
 //! - Turning notifications off closes an open episode without a recovery e-mail.
+//!
+//! All time arithmetic here is checked (SPEC section 2): the times come from the database and
+//! the clock, the intervals from validated settings, so overflow "cannot" happen, and if it
+//! ever did it must not panic the sweep of every tenant. A moment past the end of chrono's
+//! range saturates to [`NEVER`]: that e-mail or check is never due, and the license is looked
+//! at again when its settings change.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -64,6 +70,29 @@ pub enum Decision {
     Close { notify: bool },
 }
 
+/// "Never due": the last moment chrono represents (year 262143, inside PostgreSQL's
+/// `timestamptz` range, so it can be stored as a `next_check_at`).
+pub const NEVER: DateTime<Utc> = DateTime::<Utc>::MAX_UTC;
+
+/// `t + d`, saturating: past the end of time it is [`NEVER`], before its start chrono's first
+/// moment (only a negative `d` gets there, and a check due then is simply due).
+pub fn later(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    t.checked_add_signed(d).unwrap_or(if d > Duration::zero() {
+        NEVER
+    } else {
+        DateTime::<Utc>::MIN_UTC
+    })
+}
+
+/// When reminder `k` of an episode opened at `opened_at` is due: `opened_at + k × interval`;
+/// [`NEVER`] if that is past the end of time.
+pub fn reminder_due(opened_at: DateTime<Utc>, interval: Duration, k: i32) -> DateTime<Utc> {
+    interval
+        .checked_mul(k)
+        .and_then(|d| opened_at.checked_add_signed(d))
+        .unwrap_or(NEVER)
+}
+
 /// How often a license with an open episode is looked at: every sweep, so that a recovery is
 /// noticed within the 2 minutes of SPEC section 5.
 pub const OPEN_EPISODE_RECHECK: Duration = Duration::minutes(1);
@@ -83,11 +112,16 @@ pub fn alive_deadline(
         if end <= start {
             continue;
         }
+        // Two `DateTime`s are at most about 524,000 years apart: their difference always fits.
         let length = end - start;
         if length >= remaining {
-            return Some(start + remaining);
+            // At most `end`, which exists; `end` in case `remaining` is negative past the range.
+            return Some(start.checked_add_signed(remaining).unwrap_or(end));
         }
-        remaining -= length;
+        // `length` is positive and smaller than `remaining`: no overflow, but checked anyway.
+        remaining = remaining
+            .checked_sub(&length)
+            .unwrap_or_else(Duration::zero);
     }
     None
 }
@@ -97,7 +131,10 @@ pub fn alive_time(from: DateTime<Utc>, alive: &[AliveSpan], now: DateTime<Utc>) 
     alive
         .iter()
         .map(|s| (s.end.min(now) - s.start.max(from)).max(Duration::zero()))
-        .fold(Duration::zero(), |a, b| a + b)
+        // Thousands of spans of the whole range could pass `Duration::MAX`: saturate there.
+        .fold(Duration::zero(), |a, b| {
+            a.checked_add(&b).unwrap_or(Duration::MAX)
+        })
 }
 
 /// The decision for one license at `now`.
@@ -127,17 +164,21 @@ pub fn decide(
         if due_k > ep.last_sent {
             return Decision::Remind {
                 k: due_k,
-                next_check: (now + OPEN_EPISODE_RECHECK).min(ep.opened_at + interval * (due_k + 1)),
+                next_check: later(now, OPEN_EPISODE_RECHECK).min(reminder_due(
+                    ep.opened_at,
+                    interval,
+                    due_k.saturating_add(1),
+                )),
             };
         }
         return Decision::Wait {
-            next_check: now + OPEN_EPISODE_RECHECK,
+            next_check: later(now, OPEN_EPISODE_RECHECK),
         };
     }
     if !settings.enabled {
         // Nothing to watch; the sweep skips disabled licenses, so this is far in the future.
         return Decision::Wait {
-            next_check: now + Duration::days(365),
+            next_check: later(now, Duration::days(365)),
         };
     }
     // The baseline: the later of the last activity and the moment notifications were enabled
@@ -150,9 +191,14 @@ pub fn decide(
         },
         None => {
             // Not yet: at the earliest, the rest of the interval from now (if the service stays up).
-            let remaining = settings.inactivity_interval - alive_time(baseline, alive, now);
+            // Alive time is never negative, so only an interval near `Duration::MIN` overflows
+            // here; the rest of such an interval is nothing (look again in a second).
+            let remaining = settings
+                .inactivity_interval
+                .checked_sub(&alive_time(baseline, alive, now))
+                .unwrap_or_else(Duration::zero);
             Decision::Wait {
-                next_check: now + remaining.max(Duration::seconds(1)),
+                next_check: later(now, remaining.max(Duration::seconds(1))),
             }
         }
     }
@@ -355,5 +401,90 @@ mod tests {
             alive_deadline(t(5), Duration::minutes(30), &alive, t(40)),
             None
         );
+    }
+
+    mod extremes {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Any moment chrono represents, the ends included.
+        fn any_time() -> impl Strategy<Value = DateTime<Utc>> {
+            let (min, max) = (
+                DateTime::<Utc>::MIN_UTC.timestamp(),
+                DateTime::<Utc>::MAX_UTC.timestamp(),
+            );
+            prop_oneof![
+                Just(DateTime::<Utc>::MIN_UTC),
+                Just(DateTime::<Utc>::MAX_UTC),
+                (min..=max).prop_map(|s| DateTime::from_timestamp(s, 0).unwrap_or_default()),
+                // Around now, where real data is.
+                (-10_000_000i64..10_000_000).prop_map(|s| t(0) + Duration::seconds(s)),
+            ]
+        }
+
+        /// Any duration chrono represents, the ends and zero included.
+        fn any_duration() -> impl Strategy<Value = Duration> {
+            prop_oneof![
+                Just(Duration::MAX),
+                Just(Duration::MIN),
+                Just(Duration::zero()),
+                any::<i64>().prop_map(|ms| Duration::try_milliseconds(ms).unwrap_or(Duration::MAX)),
+                (1i64..=30 * 86_400).prop_map(Duration::seconds),
+            ]
+        }
+
+        fn any_spans() -> impl Strategy<Value = Vec<AliveSpan>> {
+            prop::collection::vec((any_time(), any_time()), 0..6).prop_map(|pairs| {
+                let mut spans: Vec<AliveSpan> = pairs
+                    .into_iter()
+                    .map(|(a, b)| AliveSpan {
+                        start: a.min(b),
+                        end: a.max(b),
+                    })
+                    .collect();
+                spans.sort_by_key(|s| s.start);
+                spans
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+            /// Extreme times and intervals (chrono's whole range, as hostile or corrupt data
+            /// could bring) never panic the rules, and a wait is never in the past.
+            #[test]
+            fn extreme_times_and_intervals_never_panic(
+                enabled in any::<bool>(),
+                inactivity in any_duration(),
+                notification in any_duration(),
+                enabled_at in any_time(),
+                last_activity in prop::option::of(any_time()),
+                episode in prop::option::of((any_time(), any_time(), any::<i32>())),
+                alive in any_spans(),
+                now in any_time(),
+                k in any::<i32>(),
+            ) {
+                let settings = Settings {
+                    enabled,
+                    inactivity_interval: inactivity,
+                    notification_interval: notification,
+                    notify_on_recovery: true,
+                    enabled_at,
+                };
+                let episode = episode.map(|(opened_at, baseline, last_sent)| OpenEpisode {
+                    opened_at,
+                    baseline,
+                    last_sent,
+                });
+                let decision = decide(&settings, last_activity, episode.as_ref(), &alive, now);
+                if let Decision::Wait { next_check } = decision {
+                    prop_assert!(next_check >= now, "{next_check} < {now}");
+                }
+                let _ = alive_deadline(enabled_at, inactivity, &alive, now);
+                prop_assert!(alive_time(enabled_at, &alive, now) >= Duration::zero());
+                let _ = reminder_due(now, notification, k);
+                let _ = later(now, inactivity);
+            }
+        }
     }
 }

@@ -145,6 +145,7 @@ const INLINE_PARSE_BYTES: usize = 32 * 1024;
     (status = 400, description = "Not JSON, bad gzip, or an unsupported protocol version", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "Missing, unknown or revoked agent token", body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "The license's tenant is suspended", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "A new agent instance (`/agent/instance_id`) of a license that already has `ingest.max_instances_per_license` instances (8 by default); nothing stored. Instances silent for 7 days are pruned", body = Problem, content_type = "application/problem+json"),
     (status = 413, description = "Over 1 MiB compressed or 8 MiB decompressed", body = Problem, content_type = "application/problem+json"),
     (status = 415, description = "Not JSON, or an unsupported Content-Encoding", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "Invalid document: every bad field by pointer; nothing stored", body = Problem, content_type = "application/problem+json"),
@@ -204,6 +205,10 @@ async fn ingest_heartbeats(
             SubmitError::Stopped => {
                 AppError::Unavailable(anyhow::anyhow!("the ingest writer failed or is stopping"))
             }
+            SubmitError::TooManyInstances(refused) => AppError::Conflict {
+                detail: refused.to_string(),
+                pointer: "/agent/instance_id".to_owned(),
+            },
         })?;
     Ok(Json(IngestResponse {
         accepted: outcome.accepted,

@@ -18,6 +18,7 @@
 //! a camera, and the time rules are decided here.
 
 use crate::{
+    config::IngestFaults,
     domain::status::{self, CameraState},
     store::{
         ingest::{self, InstanceKey},
@@ -26,7 +27,7 @@ use crate::{
 };
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::{
     future::Future,
     sync::{
@@ -76,6 +77,26 @@ pub enum SubmitError {
     /// failed (503; nothing of it was committed).
     #[error("the ingest writer has stopped")]
     Stopped,
+    /// The request's agent instance is new and its license already has `limit` instances
+    /// (409; nothing of it was stored).
+    #[error("{0}")]
+    TooManyInstances(InstanceCapReached),
+}
+
+/// Why a request of a new agent instance was refused: its license already has the most
+/// instances allowed (`ingest.max_instances_per_license`, SPEC section 2). Nothing of the
+/// request is stored; the license's other instances are served as before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "this license already has {limit} agent instances, the most allowed \
+     (STREAMWATCH__INGEST__MAX_INSTANCES_PER_LICENSE); nothing of this batch was stored. \
+     An instance silent for {days} days is pruned and frees its place. An agent that loses \
+     its state directory reports as a new instance: stop agents that no longer run, or raise \
+     the setting",
+    days = ingest::PRUNE_SILENT_INSTANCES_AFTER_DAYS
+)]
+pub struct InstanceCapReached {
+    pub limit: usize,
 }
 
 /// One queued request and where its answer goes.
@@ -105,6 +126,10 @@ pub struct WriterConfig {
     pub max_batch_heartbeats: usize,
     /// Writer tasks (each one transaction at a time).
     pub writers: usize,
+    /// A new agent instance of a license that already has this many is refused (409).
+    pub max_instances_per_license: usize,
+    /// Failures injected by the integration tests; none outside them.
+    pub faults: IngestFaults,
 }
 
 /// What readiness and the metrics know of the writer tasks.
@@ -149,7 +174,19 @@ impl Writer {
     /// finishing what is queued.
     pub fn spawn(pool: &PgPool, config: WriterConfig) -> Self {
         let pool = pool.clone();
-        Self::spawn_with(config, move |jobs| run_jobs(pool.clone(), jobs))
+        Self::spawn_with(config, move |jobs| {
+            let pool = pool.clone();
+            async move {
+                if let Some(poison) = config.faults.panic_on_instance
+                    && jobs
+                        .iter()
+                        .any(|j| j.request.batch.agent.instance_id == poison)
+                {
+                    panic!("fault injection: a batch of agent instance {poison} panics its writer");
+                }
+                run_jobs(pool, jobs, config.max_instances_per_license).await;
+            }
+        })
     }
 
     /// Like [`spawn`](Self::spawn), with `run` writing each batch (tests make it fail).
@@ -168,11 +205,12 @@ impl Writer {
         let health = Arc::new(WriterHealth::default());
         for _ in 0..config.writers.max(1) {
             let (rx, health, run) = (rx.clone(), health.clone(), run.clone());
+            let min_backoff = config.faults.min_backoff.unwrap_or(MIN_BACKOFF);
             tokio::spawn(async move {
-                let mut backoff = MIN_BACKOFF;
+                let mut backoff = min_backoff;
                 while let Some(jobs) = next_batch(&rx, config.max_batch_heartbeats).await {
                     match tokio::spawn(run(jobs)).await {
-                        Ok(()) => backoff = MIN_BACKOFF,
+                        Ok(()) => backoff = min_backoff,
                         Err(e) => {
                             tracing::error!(error = %e, ?backoff, "an ingest writer failed; its batch was answered 503 and it restarts after the backoff");
                             metrics::counter!("ingest_writer_restarts_total").increment(1);
@@ -180,7 +218,7 @@ impl Writer {
                             health.restarts.fetch_add(1, Ordering::Relaxed);
                             tokio::time::sleep(backoff).await;
                             health.restarting.fetch_sub(1, Ordering::Relaxed);
-                            backoff = (backoff * 2).min(MAX_BACKOFF);
+                            backoff = (backoff * 2).min(MAX_BACKOFF.max(min_backoff));
                         }
                     }
                 }
@@ -245,20 +283,16 @@ async fn next_batch(rx: &Queue, max_heartbeats: usize) -> Option<Vec<Job>> {
     Some(jobs)
 }
 
-async fn run_jobs(pool: PgPool, jobs: Vec<Job>) {
+async fn run_jobs(pool: PgPool, jobs: Vec<Job>, max_instances: usize) {
     let pool = &pool;
     let started = std::time::Instant::now();
     let requests: Vec<&IngestRequest> = jobs.iter().map(|j| &j.request).collect();
-    match write_batch(pool, &requests).await {
+    match write_batch(pool, &requests, max_instances).await {
         Ok(outcomes) => {
             metrics::histogram!("ingest_batch_requests").record(jobs.len() as f64);
             metrics::histogram!("ingest_batch_seconds").record(started.elapsed().as_secs_f64());
             for (job, outcome) in jobs.into_iter().zip(outcomes) {
-                metrics::counter!("ingest_heartbeats_accepted_total")
-                    .increment(u64::from(outcome.accepted));
-                metrics::counter!("ingest_heartbeats_duplicate_total")
-                    .increment(u64::from(outcome.duplicates));
-                let _ = job.reply.send(Ok(outcome));
+                let _ = job.reply.send(counted(outcome));
             }
         }
         Err(e) if jobs.len() > 1 && !is_unavailable(&e) => {
@@ -266,10 +300,10 @@ async fn run_jobs(pool: PgPool, jobs: Vec<Job>) {
             // moment ago). Write each alone so that the others still get in.
             tracing::warn!(error = %e, requests = jobs.len(), "ingest batch failed; retrying its requests one by one");
             for job in jobs {
-                let result = write_batch(pool, &[&job.request])
-                    .await
-                    .map(|mut o| o.remove(0))
-                    .map_err(|e| submit_error(&e));
+                let result = match write_batch(pool, &[&job.request], max_instances).await {
+                    Ok(mut outcomes) => counted(outcomes.remove(0)),
+                    Err(e) => Err(submit_error(&e)),
+                };
                 let _ = job.reply.send(result);
             }
         }
@@ -278,6 +312,23 @@ async fn run_jobs(pool: PgPool, jobs: Vec<Job>) {
             for job in jobs {
                 let _ = job.reply.send(Err(submit_error(&e)));
             }
+        }
+    }
+}
+
+/// One request's outcome as its answer, counted in the metrics.
+fn counted(outcome: Result<Outcome, InstanceCapReached>) -> Result<Outcome, SubmitError> {
+    match outcome {
+        Ok(outcome) => {
+            metrics::counter!("ingest_heartbeats_accepted_total")
+                .increment(u64::from(outcome.accepted));
+            metrics::counter!("ingest_heartbeats_duplicate_total")
+                .increment(u64::from(outcome.duplicates));
+            Ok(outcome)
+        }
+        Err(refused) => {
+            metrics::counter!("ingest_instances_refused_total").increment(1);
+            Err(SubmitError::TooManyInstances(refused))
         }
     }
 }
@@ -362,14 +413,17 @@ struct InstanceUpdate<'a> {
     accepted: i64,
 }
 
-/// Writes a batch of requests in one transaction; returns each request's outcome, in order.
-/// This is the writer's single step, public so that tests drive it directly.
+/// Writes a batch of requests in one transaction; returns each request's outcome, in order:
+/// a request of a new agent instance whose license already has `max_instances` instances is
+/// refused, and nothing of it is written. This is the writer's single step, public so that
+/// tests drive it directly.
 pub async fn write_batch(
     pool: &PgPool,
     requests: &[&IngestRequest],
-) -> Result<Vec<Outcome>, sqlx::Error> {
+    max_instances: usize,
+) -> Result<Vec<Result<Outcome, InstanceCapReached>>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let marks = lock_instances(&mut tx, requests).await?;
+    let (marks, refused) = lock_instances(&mut tx, requests, max_instances).await?;
 
     // Decide, in memory, what is new. Requests of one instance are applied in arrival order.
     let mut high_water: HashMap<InstanceKey, i64> = marks;
@@ -382,6 +436,12 @@ pub async fn write_batch(
             req.license.license_id,
             req.batch.agent.instance_id,
         );
+        if refused.contains(&key) {
+            outcomes.push(Err(InstanceCapReached {
+                limit: max_instances,
+            }));
+            continue;
+        }
         let offset = clock_offset(&req.batch, req.received_at);
         let mut heartbeats: Vec<&Heartbeat> = req.batch.heartbeats.iter().collect();
         heartbeats.sort_by_key(|h| h.seq);
@@ -428,7 +488,7 @@ pub async fn write_batch(
             entry.newest_observed_at = observed_at;
             entry.accepted += 1;
         }
-        outcomes.push(outcome);
+        outcomes.push(Ok(outcome));
     }
 
     if !updates.is_empty() {
@@ -453,12 +513,23 @@ pub async fn write_batch(
 
 /// Locks the batch's licenses and all their instance rows, in key order (see
 /// [`ingest::lock_licenses_and_instances`] for why all of them, and licenses first), and
-/// creates missing instance rows. Returns the high-water marks (-1 for a new instance).
+/// creates missing instance rows, at most up to `max_instances` per license. Returns the
+/// high-water marks (-1 for a new instance) and the new instances refused by the cap.
+///
+/// The cap (SPEC section 2) is checked here, in the writer's transaction, under the license
+/// locks: every writer of every replica takes a license's lock before it creates an instance
+/// of it, so two new instances can never both see room for one. A known instance (the steady
+/// state, one heartbeat per request) costs nothing more: the lock statement already returns
+/// the license's instances, and only a batch with a new instance runs the one extra statement
+/// that counts them.
 async fn lock_instances(
     conn: &mut PgConnection,
     requests: &[&IngestRequest],
-) -> Result<HashMap<InstanceKey, i64>, sqlx::Error> {
-    let mut keys: Vec<InstanceKey> = requests
+    max_instances: usize,
+) -> Result<(HashMap<InstanceKey, i64>, HashSet<InstanceKey>), sqlx::Error> {
+    // In arrival order: when a batch holds more new instances of a license than there is room
+    // for, the first ones get in.
+    let arrival: Vec<InstanceKey> = requests
         .iter()
         .map(|r| {
             (
@@ -468,6 +539,7 @@ async fn lock_instances(
             )
         })
         .collect();
+    let mut keys = arrival.clone();
     keys.sort();
     keys.dedup();
     let licenses: Vec<(Uuid, Uuid)> = keys.iter().map(|k| (k.0, k.1)).collect();
@@ -484,17 +556,45 @@ async fn lock_instances(
             "license {l} of tenant {t} was deleted while its heartbeats were being written"
         )));
     }
-    // A placeholder row for each new instance; it gets real values below, in this
+    let mut refused = HashSet::new();
+    let mut new: Vec<InstanceKey> = Vec::new();
+    for key in arrival {
+        if !marks.contains_key(&key) && !new.contains(&key) {
+            new.push(key);
+        }
+    }
+    if new.is_empty() {
+        return Ok((marks, refused));
+    }
+    // The instances the new ones' licenses have now. A fresh statement, run holding the
+    // license locks: the statement above took its snapshot before it waited for them, so it
+    // may have missed an instance that a writer holding one of them a moment ago committed.
+    // Nobody can add one now until we commit.
+    let mut present: HashMap<(Uuid, Uuid), HashSet<Uuid>> = HashMap::new();
+    let mut new_licenses: Vec<(Uuid, Uuid)> = new.iter().map(|k| (k.0, k.1)).collect();
+    new_licenses.sort();
+    new_licenses.dedup();
+    for (t, l, i) in ingest::instances_of(conn, &new_licenses).await? {
+        present.entry((t, l)).or_default().insert(i);
+    }
+    new.retain(|key| {
+        let ids = present.entry((key.0, key.1)).or_default();
+        if ids.contains(&key.2) {
+            return true; // committed meanwhile: locked below with its mark
+        }
+        if ids.len() >= max_instances {
+            refused.insert(*key);
+            return false;
+        }
+        ids.insert(key.2);
+        true
+    });
+    new.sort();
+    // A placeholder row for each admitted new instance; it gets real values below, in this
     // transaction. Only now, and only when there is one (the steady state has none): the
     // license locks taken above keep every other writer away from these licenses until we
-    // commit. But a writer that held one of them a moment ago may have committed a new
-    // instance row that the statement above, whose snapshot predates its wait for the license
-    // lock, could not see: such a row conflicts here, and a fresh statement locks it.
-    let new: Vec<InstanceKey> = keys
-        .iter()
-        .filter(|k| !marks.contains_key(*k))
-        .copied()
-        .collect();
+    // commit. A row committed meanwhile (see above) conflicts here, and a fresh statement
+    // locks it.
     if !new.is_empty() {
         for k in ingest::insert_new_instances(conn, &new).await? {
             marks.insert(k, -1);
@@ -507,7 +607,7 @@ async fn lock_instances(
             }
         }
     }
-    Ok(marks)
+    Ok((marks, refused))
 }
 
 /// Each instance's row as the batch leaves it.
@@ -653,6 +753,8 @@ mod tests {
             queue_bytes: 1 << 20,
             max_batch_heartbeats: 1,
             writers: 1,
+            max_instances_per_license: 8,
+            faults: IngestFaults::default(),
         };
         let seen = calls.clone();
         let writer = Writer::spawn_with(config, move |jobs: Vec<Job>| {
@@ -686,6 +788,8 @@ mod tests {
             queue_bytes: 100,
             max_batch_heartbeats: 1,
             writers: 1,
+            max_instances_per_license: 8,
+            faults: IngestFaults::default(),
         };
         let gate = Arc::new(tokio::sync::Notify::new());
         let open = gate.clone();

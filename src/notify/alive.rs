@@ -18,6 +18,8 @@ pub async fn record(
     now: DateTime<Utc>,
     continues_from: Option<DateTime<Utc>>,
 ) -> Result<(), sqlx::Error> {
-    let since = continues_from.unwrap_or(now) - MAX_GAP;
+    let from = continues_from.unwrap_or(now);
+    // Checked: at the very start of chrono's time, the span continues from `from` itself.
+    let since = from.checked_sub_signed(MAX_GAP).unwrap_or(from);
     store::alive::extend_or_start(pool, now, since).await
 }

@@ -1,12 +1,13 @@
 //! The scheduler (tokio-cron-scheduler): every minute, one [`tick`]: refresh the shared clock,
-//! sweep, and deliver what is due; once an hour of the tick also maintains the heartbeat
-//! history (partitions and retention).
+//! sweep, and deliver what is due; once an hour of the tick also runs [`maintenance`]: the
+//! heartbeat history (partitions and retention) and the pruning of silent agent instances.
 //!
 //! Every replica runs it. tokio-cron-scheduler has no coordination between replicas, so
 //! PostgreSQL decides: the sweep takes a transaction-level advisory lock (one decides, the
 //! others skip), and senders claim outbox rows with `FOR UPDATE SKIP LOCKED`.
 
-use crate::{clock::Clock, store};
+use crate::{clock::Clock, store, store::ingest::PRUNE_SILENT_INSTANCES_AFTER_DAYS};
+use anyhow::Context;
 use chrono::{DateTime, Timelike, Utc};
 use sqlx::PgPool;
 use std::sync::{
@@ -56,12 +57,30 @@ pub async fn tick(state: &SchedulerDeps) -> anyhow::Result<TickReport> {
     Ok(TickReport { sweep, delivery })
 }
 
-async fn maintenance(state: &SchedulerDeps, now: DateTime<Utc>) {
-    if let Err(e) =
-        store::heartbeats::maintain(&state.pool, now, state.heartbeat_retention_days).await
-    {
-        tracing::warn!(error = %e, "heartbeat history maintenance failed; retrying next hour");
+/// The hourly maintenance at `now`: the heartbeat history's partitions and retention, then the
+/// agent instances silent for [`PRUNE_SILENT_INSTANCES_AFTER_DAYS`] days are pruned (which frees
+/// their places under the instance cap, `ingest.max_instances_per_license`). Public so that
+/// tests run it directly. Each step takes its own locks, so every replica may run it.
+pub async fn maintenance(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    heartbeat_retention_days: u32,
+) -> anyhow::Result<()> {
+    store::heartbeats::maintain(pool, now, heartbeat_retention_days)
+        .await
+        .context("heartbeat history maintenance")?;
+    // Checked: a simulated clock may be anywhere; at the start of time nothing is that old.
+    let cutoff = chrono::TimeDelta::try_days(PRUNE_SILENT_INSTANCES_AFTER_DAYS)
+        .and_then(|d| now.checked_sub_signed(d));
+    if let Some(cutoff) = cutoff {
+        let pruned = store::ingest::prune_silent_instances(pool, cutoff)
+            .await
+            .context("pruning silent agent instances")?;
+        if pruned > 0 {
+            tracing::info!(pruned, "agent instances silent for a week pruned");
+        }
     }
+    Ok(())
 }
 
 /// Starts the per-minute job. The returned scheduler must be kept alive; `shutdown` it on exit.
@@ -93,8 +112,18 @@ pub async fn start(state: SchedulerDeps) -> anyhow::Result<JobScheduler> {
             };
             state.health.failing.store(!ok, Ordering::Relaxed);
             // Hourly by the wall clock (a simulated clock may jump over minute 0).
-            if Utc::now().minute() == 0 {
-                maintenance(&state, state.clock.now()).await;
+            if Utc::now().minute() == 0
+                && let Err(e) = maintenance(
+                    &state.pool,
+                    state.clock.now(),
+                    state.heartbeat_retention_days,
+                )
+                .await
+            {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "maintenance failed; retrying next hour"
+                );
             }
         })
     })?;

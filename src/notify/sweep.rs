@@ -98,7 +98,13 @@ pub async fn sweep(pool: &PgPool, now: DateTime<Utc>) -> Result<SweepReport, sql
                 let id = w.open_episode(c, baseline, opened_at);
                 report.opened += 1;
                 report.emails += w.emails(c, id, "inactive", 0, opened_at);
-                w.next_check(c, Some(now + notify_policy::OPEN_EPISODE_RECHECK));
+                w.next_check(
+                    c,
+                    Some(notify_policy::later(
+                        now,
+                        notify_policy::OPEN_EPISODE_RECHECK,
+                    )),
+                );
             }
             Decision::Remind { k, next_check } => {
                 let (Some(id), Some(ep)) = (c.episode_id, episode) else {
@@ -106,7 +112,11 @@ pub async fn sweep(pool: &PgPool, now: DateTime<Utc>) -> Result<SweepReport, sql
                 };
                 w.remind(c, id, k);
                 report.reminders += 1;
-                let due = ep.opened_at + settings.notification_interval * k;
+                // Reminder k was decided because it is due by now, so `now` bounds it; that
+                // also keeps an overflow (`NEVER`) from holding back an e-mail decided now.
+                let due =
+                    notify_policy::reminder_due(ep.opened_at, settings.notification_interval, k)
+                        .min(now);
                 report.emails += w.emails(c, id, "reminder", k, due);
                 w.next_check(c, Some(next_check));
             }
@@ -121,7 +131,10 @@ pub async fn sweep(pool: &PgPool, now: DateTime<Utc>) -> Result<SweepReport, sql
                 w.next_check(
                     c,
                     if c.enabled {
-                        Some(now + notify_policy::OPEN_EPISODE_RECHECK)
+                        Some(notify_policy::later(
+                            now,
+                            notify_policy::OPEN_EPISODE_RECHECK,
+                        ))
                     } else {
                         None
                     },

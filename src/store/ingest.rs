@@ -4,8 +4,8 @@
 //! (`unnest`). Together with [`crate::store::rollup`], in this order:
 //!
 //! 1. [`lock_licenses_and_instances`]: the batch's license rows, then every instance row of
-//!    those licenses, each in key order; then, for new instances only,
-//!    [`insert_new_instances`] and [`lock_instances`];
+//!    those licenses, each in key order; then, for new instances only, [`instances_of`] (for
+//!    the instance cap), [`insert_new_instances`] and [`lock_instances`];
 //! 2. [`History::insert`]: the accepted heartbeats, appended to `heartbeats`;
 //! 3. [`update_instances`]: each instance's mark, activity and newest reports;
 //! 4. [`retire_unlisted_cameras`] and [`write_camera_states`]: camera rows, written only when
@@ -13,6 +13,9 @@
 //! 5. if a camera row changed, `rollup::recount_instances`; always `rollup::refresh_licenses`.
 //!
 //! What is new, which instance owns a camera and the time rules are the writer's to decide.
+//!
+//! [`prune_silent_instances`], run by the hourly maintenance, takes the same locks in the same
+//! order.
 
 use crate::domain::status::CameraState;
 use chrono::{DateTime, Utc};
@@ -109,6 +112,24 @@ pub async fn insert_new_instances(
     .bind(column(keys, |k| k.0))
     .bind(column(keys, |k| k.1))
     .bind(column(keys, |k| k.2))
+    .fetch_all(conn)
+    .await
+}
+
+/// Every instance of `licenses` (tenant, license), committed by now. The writer reads it, holding
+/// the license locks, only for a batch with a new instance: the instance cap counts these.
+pub async fn instances_of(
+    conn: &mut PgConnection,
+    licenses: &[(Uuid, Uuid)],
+) -> Result<Vec<InstanceKey>, sqlx::Error> {
+    let (t, l): (Vec<Uuid>, Vec<Uuid>) = licenses.iter().copied().unzip();
+    sqlx::query_as(
+        "SELECT a.tenant_id, a.license_id, a.instance_id
+         FROM agent_instances a
+         JOIN unnest($1::uuid[], $2::uuid[]) AS u(t, l) ON a.tenant_id = u.t AND a.license_id = u.l",
+    )
+    .bind(&t)
+    .bind(&l)
     .fetch_all(conn)
     .await
 }
@@ -348,6 +369,84 @@ pub async fn write_camera_states(
     .execute(conn)
     .await?
     .rows_affected())
+}
+
+/// Agent instances silent (no request received) for this many days are deleted by the hourly
+/// maintenance ([`prune_silent_instances`]), which frees their places under the instance cap
+/// (`ingest::writer::InstanceCapReached`).
+pub const PRUNE_SILENT_INSTANCES_AFTER_DAYS: i64 = 7;
+
+/// Licenses handled per transaction by [`prune_silent_instances`], so that no transaction holds
+/// many licenses' locks (and so blocks their heartbeats) for long.
+const PRUNE_CHUNK: i64 = 500;
+
+/// Deletes the agent instances that sent nothing since `cutoff` (last request received before
+/// it), except each license's newest (by activity): it holds the license's last activity,
+/// which its status ("no heartbeat for 9 days", never "Not Installed") and its notification
+/// baseline read. Returns how many it deleted.
+///
+/// Their camera rows go with them (the foreign key cascades): no newer instance lists those
+/// cameras (one that did would own them), so they are retired, as when an instance stops
+/// listing a camera. Their heartbeat history stays until retention. Each chunk of licenses is
+/// one transaction that locks like the writer (licenses, then all their instances, each in key
+/// order, [`lock_licenses_and_instances`]) and refreshes the licenses' roll-up, so a prune and
+/// a writer never deadlock, and an instance that reports while it is being pruned is either
+/// deleted before its heartbeat (which then makes it a new instance) or kept.
+///
+/// It scans `agent_instances` without an index on `last_received_at`, on purpose: an index on a
+/// column every heartbeat updates would cost every heartbeat its HOT update, and this runs once
+/// an hour.
+pub async fn prune_silent_instances(
+    pool: &sqlx::PgPool,
+    cutoff: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    // A sibling that is newer: later activity, or the same activity and a larger id.
+    const HAS_NEWER_SIBLING: &str = "EXISTS (SELECT 1 FROM agent_instances b
+        WHERE b.tenant_id = a.tenant_id AND b.license_id = a.license_id
+          AND (b.last_activity_at, b.instance_id) > (a.last_activity_at, a.instance_id))";
+    let mut deleted = 0;
+    loop {
+        let licenses: Vec<(Uuid, Uuid)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT DISTINCT a.tenant_id, a.license_id FROM agent_instances a
+             WHERE a.last_received_at < $1 AND {HAS_NEWER_SIBLING}
+             ORDER BY 1, 2 LIMIT $2"
+        )))
+        .bind(cutoff)
+        .bind(PRUNE_CHUNK)
+        .fetch_all(pool)
+        .await?;
+        if licenses.is_empty() {
+            return Ok(deleted);
+        }
+        let mut tx = pool.begin().await?;
+        let locked = lock_licenses_and_instances(&mut tx, &licenses).await?;
+        let licenses: Vec<(Uuid, Uuid)> = licenses
+            .into_iter()
+            .filter(|l| locked.licenses.contains(l))
+            .collect();
+        let (t, l): (Vec<Uuid>, Vec<Uuid>) = licenses.iter().copied().unzip();
+        // Decided again under the locks: an instance may have reported since the scan.
+        let now_deleted = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM agent_instances a
+             USING unnest($1::uuid[], $2::uuid[]) AS u(t, l)
+             WHERE a.tenant_id = u.t AND a.license_id = u.l
+               AND a.last_received_at < $3 AND {HAS_NEWER_SIBLING}"
+        )))
+        .bind(&t)
+        .bind(&l)
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        crate::store::rollup::refresh_licenses(&mut tx, &licenses).await?;
+        tx.commit().await?;
+        deleted += now_deleted;
+        // A short chunk was the last; an empty one means the rest changed under us (reported
+        // since the scan): the next hour looks again, rather than this loop spinning.
+        if now_deleted == 0 || t.len() < usize::try_from(PRUNE_CHUNK).unwrap_or(usize::MAX) {
+            return Ok(deleted);
+        }
+    }
 }
 
 #[cfg(test)]

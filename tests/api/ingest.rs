@@ -790,9 +790,13 @@ async fn a_batch_with_a_license_deleted_after_authentication_fails_whole_and_sto
         license_id: site.id.parse().unwrap(),
     };
     let (instance_gone, instance_kept) = (Uuid::new_v4(), Uuid::new_v4());
-    write_batch(&app.pool, &[&request(license(&gone), instance_gone, 1..=2)])
-        .await
-        .unwrap();
+    write_batch(
+        &app.pool,
+        &[&request(license(&gone), instance_gone, 1..=2)],
+        8,
+    )
+    .await
+    .unwrap();
     app.delete(
         &format!("/api/v1/licenses/{}", gone.1.id),
         &gone.0.owner_token,
@@ -809,13 +813,13 @@ async fn a_batch_with_a_license_deleted_after_authentication_fails_whole_and_sto
         hb.cameras.clear();
     }
     let other = request(license(&kept), instance_kept, 1..=2);
-    assert!(write_batch(&app.pool, &[&late, &other]).await.is_err());
+    assert!(write_batch(&app.pool, &[&late, &other], 8).await.is_err());
     assert_eq!(stored_rows(&app, instance_gone).await, history_before);
     assert_eq!(stored_rows(&app, instance_kept).await, 0);
 
     // Alone, the other license's request goes through.
-    let outcomes = write_batch(&app.pool, &[&other]).await.unwrap();
-    assert_eq!(outcomes[0].accepted, 2);
+    let outcomes = write_batch(&app.pool, &[&other], 8).await.unwrap();
+    assert_eq!(outcomes[0].unwrap().accepted, 2);
     assert_eq!(stored_rows(&app, instance_kept).await, 2);
     let rollup: (i32, Option<chrono::DateTime<Utc>>) =
         sqlx::query_as("SELECT instances, activity_newest FROM licenses WHERE id = $1::uuid")
@@ -841,18 +845,18 @@ async fn the_writer_applies_two_requests_of_one_instance_in_one_transaction_in_o
         request(license, instance, 2..=5),
     );
 
-    let outcomes = write_batch(&app.pool, &[&first, &second]).await.unwrap();
+    let outcomes = write_batch(&app.pool, &[&first, &second], 8).await.unwrap();
     assert_eq!(
         outcomes,
         [
-            Outcome {
+            Ok(Outcome {
                 accepted: 3,
                 duplicates: 0
-            },
-            Outcome {
+            }),
+            Ok(Outcome {
                 accepted: 2,
                 duplicates: 2
-            },
+            }),
         ],
         "the second request sees the first one's mark"
     );
@@ -867,18 +871,18 @@ async fn the_writer_applies_two_requests_of_one_instance_in_one_transaction_in_o
     assert_eq!(heartbeats_total, 5);
 
     // The same two again: all duplicates, nothing more stored.
-    let outcomes = write_batch(&app.pool, &[&first, &second]).await.unwrap();
+    let outcomes = write_batch(&app.pool, &[&first, &second], 8).await.unwrap();
     assert_eq!(
         outcomes,
         [
-            Outcome {
+            Ok(Outcome {
                 accepted: 0,
                 duplicates: 3
-            },
-            Outcome {
+            }),
+            Ok(Outcome {
                 accepted: 0,
                 duplicates: 4
-            },
+            }),
         ]
     );
     assert_eq!(high_water(&app, instance).await, Some(5));

@@ -18,6 +18,7 @@ mod contract;
 mod demo;
 mod durability;
 mod ingest;
+mod instances;
 mod isolation;
 mod licenses;
 mod login;

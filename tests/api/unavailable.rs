@@ -155,3 +155,86 @@ async fn when_postgresql_is_unreachable_requests_get_503_with_retry_after() {
     assert_eq!(ready.body["components"]["database"], "database unavailable");
     assert_eq!(ready.body["components"]["ingest_writers"], "ok");
 }
+
+/// `ingest_writer_restarts_total` as `/metrics` shows it (0 before the first restart).
+async fn writer_restarts(app: &TestApp) -> f64 {
+    let metrics = app.request(Method::GET, "/metrics", None, None).await;
+    metrics.assert_status(200);
+    metrics
+        .text
+        .lines()
+        .find_map(|line| line.strip_prefix("ingest_writer_restarts_total "))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+#[sqlx::test]
+async fn a_writer_killed_by_a_forced_panic_restarts_and_readyz_shows_it(pool: PgPool) {
+    let poison = Uuid::new_v4();
+    let app = TestApp::spawn_with(pool, |s| {
+        // A backoff long enough to watch; the writer's own is 100 ms.
+        s.ingest.faults = streamwatch::config::IngestFaults {
+            panic_on_instance: Some(poison),
+            min_backoff: Some(Duration::from_secs(3)),
+        };
+    })
+    .await;
+    let (_, hostile) = app.create_tenant_with_site("hostile", "LIC-H").await;
+    let (_, honest) = app.create_tenant_with_site("honest", "LIC-OK").await;
+    app.request(Method::GET, "/readyz", None, None)
+        .await
+        .assert_status(200);
+    let restarts = writer_restarts(&app).await;
+    let stored = app.counts(&INGEST_TABLES).await;
+
+    // The batch whose writer panics is answered 503: not acknowledged, nothing of it stored.
+    let r = app
+        .push(
+            &hostile.agent_token,
+            &Batch::new(poison).seq(1).active_camera(),
+        )
+        .await;
+    r.assert_problem(503);
+    assert!(r.header("retry-after").is_some(), "{}", r.text);
+    assert_eq!(app.counts(&INGEST_TABLES).await, stored);
+
+    // While the writer waits out its backoff, /readyz says so. (The supervisor notices the
+    // panic a moment after the request's answer, so it is polled, boundedly.)
+    let mut restarting = None;
+    for _ in 0..250 {
+        let ready = app.request(Method::GET, "/readyz", None, None).await;
+        if ready.status == 503 {
+            restarting = Some(ready);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let ready = restarting.expect("/readyz never reported the restarting writer");
+    assert_eq!(ready.body["components"]["ingest_writers"], "restarting");
+    assert_eq!(ready.body["components"]["database"], "ok");
+    assert_eq!(ready.body["components"]["scheduler"], "ok");
+    assert_eq!(writer_restarts(&app).await, restarts + 1.0);
+
+    // Another tenant's agent is served (by the other writer now, by both after the backoff),
+    // and the restarted writer makes /readyz ready again.
+    app.push_ok(&honest.agent_token, &Batch::one_active_camera())
+        .await;
+    let mut ready = None;
+    for _ in 0..500 {
+        let r = app.request(Method::GET, "/readyz", None, None).await;
+        if r.status == 200 {
+            ready = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ready = ready.expect("/readyz never became ready again after the writer's backoff");
+    assert_eq!(ready.body["components"]["ingest_writers"], "ok");
+    for _ in 0..4 {
+        // Ingest goes on as before, for both tenants.
+        app.push_ok(&honest.agent_token, &Batch::one_active_camera())
+            .await;
+    }
+    app.push_ok(&hostile.agent_token, &Batch::one_active_camera())
+        .await;
+    assert_eq!(writer_restarts(&app).await, restarts + 1.0);
+}
