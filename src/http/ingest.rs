@@ -138,7 +138,9 @@ const INLINE_PARSE_BYTES: usize = 32 * 1024;
 
 /// Stores heartbeats of the agent token's license. A 2xx means they are committed.
 #[utoipa::path(post, path = "/ingest/heartbeats", tag = "ingest", security(("agent_token" = [])),
-    params(("Streamwatch-Protocol" = Option<u32>, Header, description = "Protocol version of the body (1); absent means 1")),
+    // The versions this server speaks, 1..=PROTOCOL_VERSION (a literal here; a test below
+    // keeps it in step): any other is a 400, so the contract says so.
+    params(("Streamwatch-Protocol" = Option<u32>, Header, minimum = 1, maximum = 1, description = "Protocol version of the body (1); absent means 1")),
     request_body(content = streamwatch_protocol::HeartbeatBatch, description = "A batch of heartbeats (SPEC section 3); may be gzipped (Content-Encoding: gzip)"),
     responses(
     (status = 200, description = "Committed: `accepted` new heartbeats, `duplicates` already stored", body = streamwatch_protocol::IngestResponse),
@@ -221,6 +223,20 @@ async fn ingest_heartbeats(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_documented_protocol_versions_are_the_ones_accepted() {
+        let doc = serde_json::to_value(crate::http::openapi::document()).unwrap();
+        let params = &doc["paths"]["/api/v1/ingest/heartbeats"]["post"]["parameters"];
+        let header = params
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == PROTOCOL_HEADER)
+            .unwrap();
+        assert_eq!(header["schema"]["minimum"], 1);
+        assert_eq!(header["schema"]["maximum"], PROTOCOL_VERSION);
+    }
 
     #[test]
     fn the_reporting_interval_is_a_third_of_the_check_interval_at_most_a_minute() {

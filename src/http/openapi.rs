@@ -52,6 +52,14 @@ impl Modify for SecuritySchemes {
             "admin_token",
             bearer("The platform admin token from configuration (STREAMWATCH__AUTH__ADMIN_TOKEN)."),
         );
+        // Heartbeat ingest names this scheme; undeclared, the document did not say what
+        // credential it takes (and OpenAPI tools refuse or ignore an undefined scheme).
+        components.add_security_scheme(
+            "agent_token",
+            bearer(
+                "An edge agent's token (swa_...), from POST /api/v1/licenses/{id}/agent-tokens.",
+            ),
+        );
     }
 }
 
