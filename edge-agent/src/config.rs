@@ -230,9 +230,10 @@ pub struct Camera {
 }
 
 impl Camera {
-    /// The URL without credentials, as it may be sent and shown.
+    /// The URL as it may be sent and shown: without credentials, query or fragment
+    /// (`streamwatch_protocol::redact_url`).
     pub fn display_url(&self) -> String {
-        streamwatch_protocol::strip_url_credentials(&self.url)
+        streamwatch_protocol::redact_url(&self.url)
     }
 }
 
@@ -524,29 +525,29 @@ impl RawConfig {
     }
 }
 
-fn http_url(text: &str, what: &str, problems: &mut Vec<String>) -> Option<Url> {
+/// An http(s) URL with a host. Mistakes quote the URL as `show` redacts it.
+fn http_url(
+    text: &str,
+    what: &str,
+    show: fn(&str) -> String,
+    problems: &mut Vec<String>,
+) -> Option<Url> {
     match Url::parse(text) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
         Ok(url) if !matches!(url.scheme(), "http" | "https") => {
             problems.push(format!(
                 "{what} \"{}\": unsupported scheme \"{}\" (use http:// or https://)",
-                streamwatch_protocol::strip_url_credentials(text),
+                show(text),
                 url.scheme()
             ));
             None
         }
         Ok(_) => {
-            problems.push(format!(
-                "{what} \"{}\" has no host",
-                streamwatch_protocol::strip_url_credentials(text)
-            ));
+            problems.push(format!("{what} \"{}\" has no host", show(text)));
             None
         }
         Err(e) => {
-            problems.push(format!(
-                "{what} \"{}\" is not a valid URL: {e}",
-                streamwatch_protocol::strip_url_credentials(text)
-            ));
+            problems.push(format!("{what} \"{}\" is not a valid URL: {e}", show(text)));
             None
         }
     }
@@ -575,7 +576,12 @@ impl RawCentral {
                 problems.push("[central] url is missing".to_owned());
                 None
             }
-            Some(u) => http_url(u, "[central] url", problems),
+            Some(u) => http_url(
+                u,
+                "[central] url",
+                streamwatch_protocol::redact_url,
+                problems,
+            ),
         };
         let token = match self.token {
             None => {
@@ -786,7 +792,7 @@ pub fn parse_source(url: &str, options: &SourceOptions) -> Result<Source, String
         looped,
     } = options;
     let (speed, looped) = (*speed, *looped);
-    let shown = streamwatch_protocol::strip_url_credentials(url);
+    let shown = streamwatch_protocol::redact_url(url);
     let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     let only_for = |key: &str, kind: &str| format!("{key} applies only to {kind} cameras");
     if transport.is_some() && !matches!(scheme.as_deref(), Some("rtsp" | "rtsps")) {
@@ -911,7 +917,13 @@ impl RawWebhook {
                 problems.push(format!("{label}: url is missing"));
                 None
             }
-            Some(u) => http_url(u, &format!("{label}: url"), problems),
+            Some(u) => http_url(
+                u,
+                &format!("{label}: url"),
+                // The path of a webhook URL may be its secret (Slack, Teams, ntfy).
+                streamwatch_protocol::redact_url_origin,
+                problems,
+            ),
         };
         let secret = match self.secret {
             None => {
@@ -1184,7 +1196,7 @@ events = ["camera.offline", "camera.online", "camera.starving", "camera.degraded
             (
                 camera("id = \"a\"\nurl = \"simulated://?fps=25&faults=explode@3s\""),
                 vec![
-                    "[[camera]] #1 \"a\": bad url \"simulated://?fps=25&faults=explode@3s\": unknown fault \"explode\" (known: stall, offline, error, stop, restart, slow, loss, buffer)",
+                    "[[camera]] #1 \"a\": bad url \"simulated://?[redacted]\": unknown fault \"explode\" (known: stall, offline, error, stop, restart, slow, loss, buffer)",
                 ],
             ),
             (
@@ -1302,6 +1314,19 @@ events = ["camera.offline", "camera.online", "camera.starving", "camera.degraded
             vec![
                 "unknown key \"proxy\" in [central] (known: url, token, timeout_seconds, max_batch_heartbeats, retry_max_seconds)",
                 "[[camera]] #1 \"a\": invalid timezone \"Nowhere\" (use an IANA name such as Europe/Berlin or UTC)",
+            ]
+        );
+    }
+
+    #[test]
+    fn secret_parts_of_bad_urls_are_not_echoed() {
+        let text = "[central]\nurl = \"ftp://u:cpw@h/base?key=cq\"\ntoken = \"t\"\n[[camera]]\nid = \"a\"\nurl = \"http://admin:hunter2@h/s?token=camq\"\n[[webhook]]\nurl = \"ftp://u:hpw@hooks.example/services/T0/B0/hookpath?k=hq\"\nsecret = \"s\"\n";
+        assert_eq!(
+            problems(text),
+            vec![
+                "[central] url \"ftp://h/base?[redacted]\": unsupported scheme \"ftp\" (use http:// or https://)",
+                "[[camera]] #1 \"a\": unsupported url scheme \"http\" in \"http://h/s?[redacted]\" (use rtsp://, rtsps://, file://, stream-status+http://, stream-status+https:// or simulated://)",
+                "[[webhook]] #1: url \"ftp://hooks.example/[redacted]\": unsupported scheme \"ftp\" (use http:// or https://)",
             ]
         );
     }
