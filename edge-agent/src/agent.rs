@@ -200,7 +200,7 @@ impl Agent {
             cameras = config.cameras.len(),
             webhooks = config.webhooks.len(),
             listen = %config.agent.listen,
-            central = %streamwatch_protocol::strip_url_credentials(config.central.url.as_str()),
+            central = %streamwatch_protocol::redact_url(config.central.url.as_str()),
             "agent running"
         );
         shutdown.cancelled().await;

@@ -230,9 +230,10 @@ pub struct Camera {
 }
 
 impl Camera {
-    /// The URL without credentials, as it may be sent and shown.
+    /// The URL as it may be sent and shown: without credentials, query or fragment
+    /// (`streamwatch_protocol::redact_url`).
     pub fn display_url(&self) -> String {
-        streamwatch_protocol::strip_url_credentials(&self.url)
+        streamwatch_protocol::redact_url(&self.url)
     }
 }
 
@@ -524,33 +525,37 @@ impl RawConfig {
     }
 }
 
-fn http_url(text: &str, what: &str, problems: &mut Vec<String>) -> Option<Url> {
+/// An http(s) URL with a host. Mistakes quote the URL as `show` redacts it.
+fn http_url(
+    text: &str,
+    what: &str,
+    show: fn(&str) -> String,
+    problems: &mut Vec<String>,
+) -> Option<Url> {
     match Url::parse(text) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
         Ok(url) if !matches!(url.scheme(), "http" | "https") => {
             problems.push(format!(
                 "{what} \"{}\": unsupported scheme \"{}\" (use http:// or https://)",
-                streamwatch_protocol::strip_url_credentials(text),
+                show(text),
                 url.scheme()
             ));
             None
         }
         Ok(_) => {
-            problems.push(format!(
-                "{what} \"{}\" has no host",
-                streamwatch_protocol::strip_url_credentials(text)
-            ));
+            problems.push(format!("{what} \"{}\" has no host", show(text)));
             None
         }
         Err(e) => {
-            problems.push(format!(
-                "{what} \"{}\" is not a valid URL: {e}",
-                streamwatch_protocol::strip_url_credentials(text)
-            ));
+            problems.push(format!("{what} \"{}\" is not a valid URL: {e}", show(text)));
             None
         }
     }
 }
+
+/// The longest duration a `*_seconds` key takes: a year. Longer is surely a typo, and a
+/// timer that far out would overflow `Instant` arithmetic (`now + interval` panics).
+pub const MAX_SECONDS: u64 = 366 * 24 * 3600;
 
 fn positive_seconds(
     value: Option<u64>,
@@ -558,9 +563,26 @@ fn positive_seconds(
     what: &str,
     problems: &mut Vec<String>,
 ) -> Duration {
+    bounded_seconds(value, default, 1, what, problems)
+}
+
+/// `value` seconds (else `default`), checked to lie in `min..=MAX_SECONDS`.
+fn bounded_seconds(
+    value: Option<u64>,
+    default: u64,
+    min: u64,
+    what: &str,
+    problems: &mut Vec<String>,
+) -> Duration {
     match value {
-        Some(0) => {
-            problems.push(format!("{what} must be at least 1"));
+        Some(v) if v < min => {
+            problems.push(format!("{what} must be at least {min}"));
+            Duration::from_secs(default)
+        }
+        Some(v) if v > MAX_SECONDS => {
+            problems.push(format!(
+                "{what} must be at most {MAX_SECONDS} (a year), not {v}"
+            ));
             Duration::from_secs(default)
         }
         Some(v) => Duration::from_secs(v),
@@ -575,7 +597,12 @@ impl RawCentral {
                 problems.push("[central] url is missing".to_owned());
                 None
             }
-            Some(u) => http_url(u, "[central] url", problems),
+            Some(u) => http_url(
+                u,
+                "[central] url",
+                streamwatch_protocol::redact_url,
+                problems,
+            ),
         };
         let token = match self.token {
             None => {
@@ -660,9 +687,12 @@ impl RawAgent {
                 "[agent] heartbeat_interval_seconds",
                 problems,
             ),
-            min_heartbeat_gap: Duration::from_secs(
-                self.min_heartbeat_gap_seconds
-                    .unwrap_or(DEFAULT_MIN_HEARTBEAT_GAP_SECONDS),
+            min_heartbeat_gap: bounded_seconds(
+                self.min_heartbeat_gap_seconds,
+                DEFAULT_MIN_HEARTBEAT_GAP_SECONDS,
+                0,
+                "[agent] min_heartbeat_gap_seconds",
+                problems,
             ),
             spool_max_bytes,
             spool_max_age: positive_seconds(
@@ -786,7 +816,7 @@ pub fn parse_source(url: &str, options: &SourceOptions) -> Result<Source, String
         looped,
     } = options;
     let (speed, looped) = (*speed, *looped);
-    let shown = streamwatch_protocol::strip_url_credentials(url);
+    let shown = streamwatch_protocol::redact_url(url);
     let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     let only_for = |key: &str, kind: &str| format!("{key} applies only to {kind} cameras");
     if transport.is_some() && !matches!(scheme.as_deref(), Some("rtsp" | "rtsps")) {
@@ -911,7 +941,13 @@ impl RawWebhook {
                 problems.push(format!("{label}: url is missing"));
                 None
             }
-            Some(u) => http_url(u, &format!("{label}: url"), problems),
+            Some(u) => http_url(
+                u,
+                &format!("{label}: url"),
+                // The path of a webhook URL may be its secret (Slack, Teams, ntfy).
+                streamwatch_protocol::redact_url_origin,
+                problems,
+            ),
         };
         let secret = match self.secret {
             None => {
@@ -1184,7 +1220,7 @@ events = ["camera.offline", "camera.online", "camera.starving", "camera.degraded
             (
                 camera("id = \"a\"\nurl = \"simulated://?fps=25&faults=explode@3s\""),
                 vec![
-                    "[[camera]] #1 \"a\": bad url \"simulated://?fps=25&faults=explode@3s\": unknown fault \"explode\" (known: stall, offline, error, stop, restart, slow, loss, buffer)",
+                    "[[camera]] #1 \"a\": bad url \"simulated://?[redacted]\": unknown fault \"explode\" (known: stall, offline, error, stop, restart, slow, loss, buffer)",
                 ],
             ),
             (
@@ -1285,6 +1321,15 @@ events = ["camera.offline", "camera.online", "camera.starving", "camera.degraded
                 ],
             ),
             (
+                format!(
+                    "{head}[agent]\nheartbeat_interval_seconds = 9223372036854775807\nmin_heartbeat_gap_seconds = 31622401\n"
+                ),
+                vec![
+                    "[agent] heartbeat_interval_seconds must be at most 31622400 (a year), not 9223372036854775807",
+                    "[agent] min_heartbeat_gap_seconds must be at most 31622400 (a year), not 31622401",
+                ],
+            ),
+            (
                 "[central\nurl = 1".to_owned(),
                 vec!["line 1: unclosed table, expected `]`"],
             ),
@@ -1307,9 +1352,331 @@ events = ["camera.offline", "camera.online", "camera.starving", "camera.degraded
     }
 
     #[test]
+    fn secret_parts_of_bad_urls_are_not_echoed() {
+        let text = "[central]\nurl = \"ftp://u:cpw@h/base?key=cq\"\ntoken = \"t\"\n[[camera]]\nid = \"a\"\nurl = \"http://admin:hunter2@h/s?token=camq\"\n[[webhook]]\nurl = \"ftp://u:hpw@hooks.example/services/T0/B0/hookpath?k=hq\"\nsecret = \"s\"\n";
+        assert_eq!(
+            problems(text),
+            vec![
+                "[central] url \"ftp://h/base?[redacted]\": unsupported scheme \"ftp\" (use http:// or https://)",
+                "[[camera]] #1 \"a\": unsupported url scheme \"http\" in \"http://h/s?[redacted]\" (use rtsp://, rtsps://, file://, stream-status+http://, stream-status+https:// or simulated://)",
+                "[[webhook]] #1: url \"ftp://hooks.example/[redacted]\": unsupported scheme \"ftp\" (use http:// or https://)",
+            ]
+        );
+    }
+
+    #[test]
     fn passwords_in_bad_urls_are_not_echoed() {
         let text = "[central]\nurl = \"http://h\"\ntoken = \"t\"\n[[camera]]\nid = \"a\"\nurl = \"http://admin:hunter2@h/s\"\n";
         let all = problems(text).join("\n");
         assert!(!all.contains("hunter2"), "{all}");
+    }
+
+    /// Property tests: whatever the file holds, the parser answers with a config or with
+    /// readable problems, never panics, and never quotes a secret.
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// The secrets of [`base`]: the token, the webhook key, and what URLs hide.
+        const SECRETS: &[&str] = &[
+            "TOKENSECRET",
+            "HOOKKEYSECRET",
+            "CENTRALPWSECRET",
+            "CENTRALQSECRET",
+            "HOOKPWSECRET",
+            "HOOKPATHSECRET",
+            "HOOKQSECRET",
+            "CAMPWSECRET",
+            "CAMQSECRET",
+        ];
+
+        /// A valid file holding every secret, with every key set.
+        fn base() -> toml::Table {
+            let text = r#"
+[central]
+url = "https://user:CENTRALPWSECRET@central.example/base?key=CENTRALQSECRET"
+token = "TOKENSECRET"
+timeout_seconds = 15
+max_batch_heartbeats = 100
+retry_max_seconds = 300
+
+[agent]
+state_dir = "/var/lib/streamwatch-agent"
+listen = "127.0.0.1:8001"
+hostname = "box"
+heartbeat_interval_seconds = 60
+min_heartbeat_gap_seconds = 5
+spool_max_bytes = 65536
+spool_max_age_seconds = 3600
+
+[[camera]]
+id = "cam-1"
+url = "rtsp://admin:CAMPWSECRET@10.0.0.5:554/s1?token=CAMQSECRET"
+expected_fps = 25.0
+timezone = "Europe/Berlin"
+transport = "tcp"
+
+[[camera]]
+id = "cam-2"
+url = "simulated://?fps=25"
+
+[[webhook]]
+url = "https://u:HOOKPWSECRET@hooks.example/services/HOOKPATHSECRET?t=HOOKQSECRET"
+secret = "HOOKKEYSECRET"
+events = ["camera.offline"]
+"#;
+            toml::from_str(text).unwrap_or_else(|e| panic!("{e}"))
+        }
+
+        /// Any TOML value: wrong types, huge and negative numbers, NaN, unicode, odd URLs,
+        /// nested arrays and tables.
+        fn value() -> impl Strategy<Value = toml::Value> {
+            let leaf = prop_oneof![
+                any::<i64>().prop_map(toml::Value::Integer),
+                prop_oneof![
+                    Just(-1i64),
+                    Just(0),
+                    Just(1),
+                    Just(i64::MAX),
+                    Just(i64::MIN)
+                ]
+                .prop_map(toml::Value::Integer),
+                any::<f64>().prop_map(toml::Value::Float),
+                any::<bool>().prop_map(toml::Value::Boolean),
+                ".{0,20}".prop_map(toml::Value::String),
+                prop_oneof![
+                    Just("rtsp://"),
+                    Just("rtsp://[::1"),
+                    Just("rtsps://h/s"),
+                    Just("file:///"),
+                    Just("file://host/x.mp4"),
+                    Just("stream-status+http://h:1/status/#bad id"),
+                    Just("stream-status+https://"),
+                    Just("simulated://?fps=-1&faults=stall@-3s"),
+                    Just("simulated://?fps=nan"),
+                    Just("http://"),
+                    Just("https://h:99999/"),
+                    Just("ftp://h"),
+                    Just("://"),
+                    Just("-"),
+                    Just("0.0.0.0:99999"),
+                    Just("[::]:0"),
+                    Just("Mars/Olympus_Mons"),
+                    Just("udp"),
+                    Just("camera.exploded"),
+                ]
+                .prop_map(|s| toml::Value::String(s.to_owned())),
+                "[a-z+.-]{1,12}://[^\\s]{0,20}".prop_map(toml::Value::String),
+            ];
+            leaf.prop_recursive(2, 8, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(toml::Value::Array),
+                    prop::collection::btree_map("[a-z_]{1,8}", inner, 0..4)
+                        .prop_map(|m| toml::Value::Table(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// One change to a file: a key set to any value, a key removed, or a section replaced.
+        #[derive(Debug, Clone)]
+        enum Mutation {
+            Set {
+                section: usize,
+                item: usize,
+                key: usize,
+                value: toml::Value,
+            },
+            Remove {
+                section: usize,
+                item: usize,
+                key: usize,
+            },
+            Replace {
+                section: usize,
+                value: toml::Value,
+            },
+            /// A `url` replaced by a broken or unsupported one that still holds secrets.
+            SecretUrl {
+                section: usize,
+                item: usize,
+                scheme: &'static str,
+                host: &'static str,
+            },
+        }
+
+        fn mutation() -> impl Strategy<Value = Mutation> {
+            prop_oneof![
+                // Extreme numbers in [central] and [agent], where the durations and limits are.
+                2 => (
+                    0..2usize,
+                    0..12usize,
+                    prop::sample::select(vec![i64::MAX, i64::MAX - 1, 1 << 62, -1, 0]),
+                )
+                    .prop_map(|(section, key, n)| Mutation::Set {
+                        section,
+                        item: 0,
+                        key,
+                        value: toml::Value::Integer(n),
+                    }),
+                4 => (0..4usize, 0..3usize, 0..12usize, value())
+                    .prop_map(|(section, item, key, value)| Mutation::Set { section, item, key, value }),
+                2 => (0..4usize, 0..3usize, 0..12usize)
+                    .prop_map(|(section, item, key)| Mutation::Remove { section, item, key }),
+                1 => (0..5usize, value()).prop_map(|(section, value)| Mutation::Replace { section, value }),
+                3 => (
+                    0..4usize,
+                    0..3usize,
+                    prop::sample::select(vec![
+                        "http", "https", "ftp", "rtsp", "rtsps", "file", "simulated",
+                        "stream-status+http", "mailto", "",
+                    ]),
+                    prop::sample::select(vec!["h", "", "[bad", "h:99999", "[::1]:1", "h h"]),
+                )
+                    .prop_map(|(section, item, scheme, host)| Mutation::SecretUrl { section, item, scheme, host }),
+            ]
+        }
+
+        /// The table a mutation edits: `[central]`, `[agent]`, or one `[[camera]]`/`[[webhook]]`.
+        fn table_of(
+            doc: &mut toml::Table,
+            section: usize,
+            item: usize,
+        ) -> Option<&mut toml::Table> {
+            let name = TOP_KEYS[section % TOP_KEYS.len()];
+            match doc.get_mut(name)? {
+                toml::Value::Table(t) => Some(t),
+                toml::Value::Array(items) if !items.is_empty() => {
+                    let n = items.len();
+                    items[item % n].as_table_mut()
+                }
+                _ => None,
+            }
+        }
+
+        fn apply(doc: &mut toml::Table, m: Mutation) {
+            match m {
+                Mutation::Set {
+                    section,
+                    item,
+                    key,
+                    value,
+                } => {
+                    let name = TOP_KEYS[section % TOP_KEYS.len()];
+                    let keys = section_keys(name);
+                    // One past the known keys: an unknown one.
+                    let key = keys
+                        .get(key % (keys.len() + 1))
+                        .copied()
+                        .unwrap_or("surprise");
+                    if let Some(t) = table_of(doc, section, item) {
+                        t.insert(key.to_owned(), value);
+                    }
+                }
+                Mutation::Remove { section, item, key } => {
+                    let name = TOP_KEYS[section % TOP_KEYS.len()];
+                    let keys = section_keys(name);
+                    if let Some(t) = table_of(doc, section, item) {
+                        t.remove(keys[key % keys.len()]);
+                    }
+                }
+                Mutation::Replace { section, value } => {
+                    let name = TOP_KEYS.get(section).copied().unwrap_or("cameras");
+                    doc.insert(name.to_owned(), value);
+                }
+                Mutation::SecretUrl {
+                    section,
+                    item,
+                    scheme,
+                    host,
+                } => {
+                    // Only a webhook's path is secret: a camera's path is shown by design.
+                    let path = if TOP_KEYS[section % TOP_KEYS.len()] == "webhook" {
+                        "HOOKPATHSECRET"
+                    } else {
+                        "p"
+                    };
+                    let url = format!(
+                        "{scheme}://u:HOOKPWSECRET@{host}/{path}?t=CAMQSECRET#CENTRALQSECRET"
+                    );
+                    if let Some(t) = table_of(doc, section, item) {
+                        t.insert("url".to_owned(), toml::Value::String(url));
+                    }
+                }
+            }
+        }
+
+        /// The parser's answer is a config or readable problems without secrets; a config's
+        /// durations are safe to add to `Instant::now()`.
+        fn check(text: &str) -> Result<(), TestCaseError> {
+            match Config::parse(text) {
+                Ok(config) => {
+                    let shown = format!("{config:?}");
+                    for secret in ["TOKENSECRET", "HOOKKEYSECRET"] {
+                        prop_assert!(!shown.contains(secret), "{shown}");
+                    }
+                    let now = std::time::Instant::now();
+                    for d in [
+                        config.central.timeout,
+                        config.central.retry_max,
+                        config.agent.heartbeat_interval,
+                        config.agent.min_heartbeat_gap,
+                        config.agent.spool_max_age,
+                    ] {
+                        prop_assert!(now.checked_add(d).is_some(), "{d:?}");
+                    }
+                }
+                Err(e) => {
+                    prop_assert!(!e.problems.is_empty(), "a rejection says why");
+                    for problem in &e.problems {
+                        prop_assert!(!problem.trim().is_empty(), "{:?}", e.problems);
+                        for secret in SECRETS {
+                            prop_assert!(!problem.contains(secret), "{problem}\n{text}");
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+
+        #[test]
+        fn the_base_file_is_valid() {
+            let text = toml::to_string(&base()).unwrap_or_else(|e| panic!("{e}"));
+            parse(&text);
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            #[test]
+            fn arbitrary_text_never_panics(text in "(?s).{0,200}") {
+                check(&text)?;
+            }
+
+            #[test]
+            fn a_mangled_real_file_never_panics(cut in 0usize..2000, insert in ".{0,8}") {
+                // A valid file cut short or with a few characters pasted in somewhere.
+                let text = toml::to_string(&base()).unwrap_or_else(|e| panic!("{e}"));
+                let mut at = cut.min(text.len());
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                check(&text[..at])?;
+                check(&format!("{}{insert}{}", &text[..at], &text[at..]))?;
+            }
+
+            #[test]
+            fn mutated_valid_files_are_parsed_or_explained(
+                mutations in prop::collection::vec(mutation(), 1..5),
+            ) {
+                let mut doc = base();
+                for m in mutations {
+                    apply(&mut doc, m);
+                }
+                // NaN and friends serialize; a value TOML cannot write (none so far) is skipped.
+                if let Ok(text) = toml::to_string(&doc) {
+                    check(&text)?;
+                }
+            }
+        }
     }
 }

@@ -37,6 +37,13 @@ pub mod spool;
 pub mod state;
 pub mod webhooks;
 
+/// A `reqwest` error with its causes in one line, for logs and `last_error`s. Its own message
+/// names the URL it requested, whose path and query may be secret (a webhook's, a token in a
+/// query): `without_url` drops it, and any URL a cause quotes is redacted too.
+pub fn http_error_chain(e: reqwest::Error) -> String {
+    streamwatch_protocol::redact_urls_in_text(&error_chain(&e.without_url()))
+}
+
 /// An error with its causes in one line (`reqwest`'s own message alone says little).
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();

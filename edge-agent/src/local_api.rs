@@ -16,7 +16,7 @@
 
 use crate::cameras::Cameras;
 use crate::config::Central;
-use crate::error_chain;
+use crate::http_error_chain;
 use crate::push::{PushStatus, SharedPushStatus};
 use axum::{
     Json, Router,
@@ -120,7 +120,7 @@ fn agent_view(s: &ApiState) -> AgentView {
         hostname: s.hostname.clone(),
         started_at: s.started_at,
         uptime_seconds: (s.now() - s.started_at).num_seconds().max(0),
-        central_url: streamwatch_protocol::strip_url_credentials(s.central.url.as_str()),
+        central_url: streamwatch_protocol::redact_url(s.central.url.as_str()),
         push,
     }
 }
@@ -148,6 +148,8 @@ pub struct Connectivity {
 
 async fn connectivity(State(s): State<Arc<ApiState>>) -> Json<Connectivity> {
     let url = s.central.healthz_url();
+    // The base URL may carry credentials, which `join` keeps.
+    let shown = streamwatch_protocol::redact_url(url.as_str());
     let host = url.host_str().unwrap_or_default().to_owned();
     let port = url.port_or_known_default().unwrap_or(0);
     let started = std::time::Instant::now();
@@ -159,7 +161,7 @@ async fn connectivity(State(s): State<Arc<ApiState>>) -> Json<Connectivity> {
         Err(e) => {
             return Json(Connectivity {
                 ok: false,
-                url: url.to_string(),
+                url: shown,
                 http_status: None,
                 elapsed_ms: 0,
                 message: format!("cannot start an HTTP client: {e}"),
@@ -181,16 +183,16 @@ async fn connectivity(State(s): State<Arc<ApiState>>) -> Json<Connectivity> {
             false,
             Some(r.status().as_u16()),
             format!(
-                "{url} answered {}: the machine reaches it, but is [central] url the streamwatch server?",
+                "{shown} answered {}: the machine reaches it, but is [central] url the streamwatch server?",
                 r.status()
             ),
         ),
-        Err(e) => (false, None, explain(&e, &host, port)),
+        Err(e) => (false, None, explain(e, &host, port)),
     };
     let push = s.push.lock().map(|p| p.clone()).unwrap_or_default();
     Json(Connectivity {
         ok,
-        url: url.to_string(),
+        url: shown,
         http_status,
         elapsed_ms,
         message,
@@ -200,8 +202,9 @@ async fn connectivity(State(s): State<Arc<ApiState>>) -> Json<Connectivity> {
 }
 
 /// A failed connection, in words an operator can act on.
-pub fn explain(e: &reqwest::Error, host: &str, port: u16) -> String {
-    let chain = error_chain(e);
+pub fn explain(e: reqwest::Error, host: &str, port: u16) -> String {
+    let timed_out = e.is_timeout();
+    let chain = http_error_chain(e);
     let lower = chain.to_ascii_lowercase();
     if lower.contains("dns") || lower.contains("lookup") || lower.contains("name or service") {
         format!(
@@ -211,7 +214,7 @@ pub fn explain(e: &reqwest::Error, host: &str, port: u16) -> String {
         format!(
             "{host}:{port} refused the connection: the server is not running there, or a firewall rejects it ({chain})"
         )
-    } else if e.is_timeout() {
+    } else if timed_out {
         format!(
             "no answer from {host}:{port} within {} s: a firewall may drop the traffic, or the server is overloaded ({chain})",
             CONNECTIVITY_TIMEOUT.as_secs()

@@ -27,7 +27,7 @@
 use crate::backoff::{Backoff, jitter};
 use crate::cameras::Cameras;
 use crate::config::Central;
-use crate::error_chain;
+use crate::http_error_chain;
 use crate::spool::{Spool, SpoolStats};
 use crate::state::AgentState;
 use anyhow::Context;
@@ -312,7 +312,11 @@ impl Pusher {
             Ok(r) => r,
             Err(e) => {
                 let wait = self.backoff.fail();
-                let error = format!("cannot reach {}: {}", self.central.url, error_chain(&e));
+                let error = format!(
+                    "cannot reach {}: {}",
+                    streamwatch_protocol::redact_url(self.central.url.as_str()),
+                    http_error_chain(e)
+                );
                 tracing::warn!(%error, pending_from = first, retry_in = ?wait, "heartbeats stay in the spool");
                 self.failed(error);
                 return Attempt::Wait(wait);
@@ -369,7 +373,7 @@ impl Pusher {
                     ),
                     404 => format!(
                         "{} answered 404: is [central] url the streamwatch server?",
-                        self.central.url
+                        streamwatch_protocol::redact_url(self.central.url.as_str())
                     ),
                     _ => format!("the server answered {status}: {detail}"),
                 };

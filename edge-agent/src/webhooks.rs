@@ -43,8 +43,8 @@
 
 use crate::backoff::Backoff;
 use crate::config::Webhook;
-use crate::error_chain;
 use crate::health::Condition;
+use crate::http_error_chain;
 use crate::state::{sync_dir, write_atomically};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -58,7 +58,7 @@ use std::{
     sync::{Arc, Mutex},
     time::Duration,
 };
-use streamwatch_protocol::{CameraStatus, WebhookReport, WebhookStatus};
+use streamwatch_protocol::{CameraStatus, WebhookReport, WebhookStatus, redact_url_origin};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -455,7 +455,7 @@ pub fn start(
     for (index, webhook) in webhooks.iter().enumerate() {
         let outbox = Outbox::open(Outbox::dir_for(root, &webhook.url))?;
         if !outbox.is_empty() {
-            tracing::info!(webhook = %webhook.url, cached = outbox.len(), "webhook events from an earlier run are cached; retrying them");
+            tracing::info!(webhook = %redact_url_origin(webhook.url.as_str()), cached = outbox.len(), "webhook events from an earlier run are cached; retrying them");
         }
         board.set_cached(index, &outbox.counts());
         let (tx, rx) = mpsc::channel(1024);
@@ -570,7 +570,7 @@ impl Worker {
     }
 
     fn note_failure(&mut self, event: &Event, error: &str) {
-        tracing::warn!(webhook = %self.webhook.url, event = event.kind.as_str(), camera = %event.camera_id, error, "webhook delivery failed; the event is cached and retried");
+        tracing::warn!(webhook = %redact_url_origin(self.webhook.url.as_str()), event = event.kind.as_str(), camera = %event.camera_id, error, "webhook delivery failed; the event is cached and retried");
         self.board.failed(&event.camera_id, error);
     }
 
@@ -590,13 +590,19 @@ impl Worker {
             .body(event.body.clone())
             .send()
             .await
-            .map_err(|e| error_chain(&e))?;
+            .map_err(|e| format!("{}: {}", self.shown_url(), http_error_chain(e)))?;
         let status = response.status();
         if status.is_success() {
             Ok(())
         } else {
-            Err(format!("the receiver answered {status}"))
+            Err(format!("{} answered {status}", self.shown_url()))
         }
+    }
+
+    /// The webhook as `last_error` and logs show it: its origin only, because the path of a
+    /// Slack-, Teams- or ntfy-style URL is itself the secret.
+    fn shown_url(&self) -> String {
+        redact_url_origin(self.webhook.url.as_str())
     }
 }
 

@@ -127,8 +127,9 @@ pub struct CameraReport {
     /// Health score 0..100 (SPEC section 4); `-1` while starting or unknown.
     #[serde(default = "unknown_i32")]
     pub health: i32,
-    /// The camera's source URL with credentials stripped (see [`strip_url_credentials`]);
-    /// `null` when unknown.
+    /// The camera's source URL as it may be shown: without credentials, its query and fragment
+    /// replaced by `?[redacted]` and `#[redacted]` (see [`crate::redact_url`]); `null` when
+    /// unknown.
     #[serde(default)]
     pub url: Option<String>,
     /// The kind of source: `rtsp`, `file`, `stream-status`, `simulated`, ...; `null` when
@@ -177,7 +178,8 @@ pub struct CameraReport {
     /// When the ingest last restarted; `null` if never or unknown.
     #[serde(default)]
     pub last_restart_at: Option<DateTime<Utc>>,
-    /// The latest error, a short human-readable sentence; `null` when none.
+    /// The latest error, a short human-readable sentence, URLs in it redacted (see
+    /// [`crate::redact_urls_in_text`]); `null` when none.
     #[serde(default)]
     pub last_error: Option<String>,
     /// Progress through a video file (`file://` sources); both `-1` for other sources.
@@ -253,7 +255,8 @@ pub struct WebhookReport {
     /// Failed deliveries cached on the agent's disk, waiting for a retry; `0` when not sent.
     #[serde(default)]
     pub cached: i64,
-    /// The latest delivery error; `null` when none.
+    /// The latest delivery error, the webhook shown by its origin only (see
+    /// [`crate::redact_url_origin`]); `null` when none.
     #[serde(default)]
     pub last_error: Option<String>,
 }
@@ -353,39 +356,6 @@ pub fn is_valid_camera_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
-/// Removes the userinfo (`user:password@` or `user@`) from a URL, so that camera credentials
-/// are never stored or shown: `rtsp://admin:secret@10.0.0.5:554/s1?x=1` becomes
-/// `rtsp://10.0.0.5:554/s1?x=1`.
-///
-/// The userinfo is looked for only in the authority, i.e. between `scheme://` and the first
-/// `/`, `?` or `#`, so an `@` in the path or query (`rtsp://host/a@b`) is left alone. Within the
-/// authority everything up to the *last* `@` goes, which also covers passwords with a raw `:` or
-/// `@` in them. Text that does not start with a `scheme://` has no authority and is returned
-/// unchanged. A raw `/`, `?` or `#` inside a password is not valid URL syntax (it must be
-/// percent-encoded) and ends the authority, as it does for every URL parser.
-pub fn strip_url_credentials(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    if !is_scheme(&url[..scheme_end]) {
-        return url.to_owned();
-    }
-    let authority_start = scheme_end + "://".len();
-    let rest = &url[authority_start..];
-    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_len].rfind('@') {
-        Some(at) => format!("{}{}", &url[..authority_start], &rest[at + 1..]),
-        None => url.to_owned(),
-    }
-}
-
-/// RFC 3986: `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`.
-fn is_scheme(s: &str) -> bool {
-    let mut bytes = s.bytes();
-    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
-        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
 }
 
 fn unknown_i32() -> i32 {
@@ -686,146 +656,5 @@ mod tests {
         for (id, valid, what) in cases {
             assert_eq!(is_valid_camera_id(id), valid, "{what}: {id:?}");
         }
-    }
-
-    #[test]
-    fn credentials_are_stripped_from_urls() {
-        let cases = [
-            (
-                "rtsp://user:pass@10.0.0.5:554/stream1?x=1",
-                "rtsp://10.0.0.5:554/stream1?x=1",
-                "user and password",
-            ),
-            (
-                "rtsp://admin@10.0.0.5/stream1",
-                "rtsp://10.0.0.5/stream1",
-                "user only",
-            ),
-            (
-                "rtsp://user:pa:ss:word@host/s",
-                "rtsp://host/s",
-                "colons in the password",
-            ),
-            (
-                "rtsp://user:p@ss@host/s",
-                "rtsp://host/s",
-                "a raw @ in the password",
-            ),
-            (
-                "rtsp://user:p%40ss@host/s",
-                "rtsp://host/s",
-                "a percent-encoded @ in the password",
-            ),
-            ("rtsp://:secret@host", "rtsp://host", "empty user, no path"),
-            ("rtsp://@host/s", "rtsp://host/s", "empty userinfo"),
-            (
-                "rtsps://u:p@[fe80::1]:322/s",
-                "rtsps://[fe80::1]:322/s",
-                "an IPv6 host",
-            ),
-            (
-                "stream-status+http://u:p@host:8001/status/",
-                "stream-status+http://host:8001/status/",
-                "a compound scheme",
-            ),
-            (
-                "rtsp://u:p@host?user=a@b",
-                "rtsp://host?user=a@b",
-                "an @ in the query after a bare host",
-            ),
-            (
-                "rtsp://u:p@host#a@b",
-                "rtsp://host#a@b",
-                "an @ in the fragment after a bare host",
-            ),
-            (
-                "rtsp://10.0.0.5/stream1",
-                "rtsp://10.0.0.5/stream1",
-                "no userinfo",
-            ),
-            ("rtsp://host/a@b", "rtsp://host/a@b", "an @ in the path"),
-            (
-                "rtsp://host:554/live?token=x@y",
-                "rtsp://host:554/live?token=x@y",
-                "an @ in the query",
-            ),
-            (
-                "rtsp://host#frag@x",
-                "rtsp://host#frag@x",
-                "an @ in the fragment",
-            ),
-            (
-                "file:///var/video/a@b.mp4",
-                "file:///var/video/a@b.mp4",
-                "a file URL with an @ in the path",
-            ),
-            (
-                "simulated://?fps=25&faults=a@b",
-                "simulated://?fps=25&faults=a@b",
-                "an empty authority",
-            ),
-            (
-                "user:pass@host/stream",
-                "user:pass@host/stream",
-                "no scheme, no authority",
-            ),
-            (
-                "/local?next=http://u:p@x/",
-                "/local?next=http://u:p@x/",
-                "a :// that is not after a scheme",
-            ),
-            ("", "", "empty"),
-        ];
-        for (input, expected, what) in cases {
-            assert_eq!(strip_url_credentials(input), expected, "{what}: {input}");
-        }
-    }
-}
-
-/// Removes the `user:password@` part of every URL inside a free text, such as an RTSP client's
-/// error message that quotes the URL it tried. Text without URLs comes back unchanged.
-pub fn strip_credentials_in_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(pos) = rest.find("://") {
-        let (head, tail) = rest.split_at(pos + 3);
-        out.push_str(head);
-        // The authority ends at the first '/', '?', '#' or white space.
-        let end = tail
-            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace())
-            .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
-            Some(at) => out.push_str(&authority[at + 1..]),
-            None => out.push_str(authority),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
-#[cfg(test)]
-mod text_credential_tests {
-    use super::strip_credentials_in_text;
-
-    #[test]
-    fn credentials_inside_error_texts_are_removed() {
-        assert_eq!(
-            strip_credentials_in_text("DESCRIBE rtsp://admin:s3cret@10.0.0.5:554/x failed: 401"),
-            "DESCRIBE rtsp://10.0.0.5:554/x failed: 401"
-        );
-        assert_eq!(
-            strip_credentials_in_text("two rtsp://a:b@h/1 and rtsp://h2/2"),
-            "two rtsp://h/1 and rtsp://h2/2"
-        );
-        assert_eq!(
-            strip_credentials_in_text("no url here, user@example.com"),
-            "no url here, user@example.com"
-        );
-        assert_eq!(
-            strip_credentials_in_text("rtsp://host/a@b"),
-            "rtsp://host/a@b"
-        );
     }
 }

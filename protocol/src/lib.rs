@@ -16,11 +16,13 @@
 //!
 //! - [`heartbeat`]: the document an agent pushes to `POST /api/v1/ingest/heartbeats`, the
 //!   answer, the limits, camera id and URL rules (SPEC section 3).
+//! - [`redact`]: URLs as they may be shown and logged (no credentials, query or secret path).
 //! - [`edge`]: the shapes of the agent's local Heartbeat API (`/status/`, `/monitor`,
 //!   `/api/streams/{id}/status`; SPEC section 7), which the server reuses.
 
 pub mod edge;
 pub mod heartbeat;
+pub mod redact;
 
 pub use edge::{
     EdgeCamera, EdgeStatus, LAST_CHECKED_FORMAT, MonitorCamera, MonitorResponse, StreamNotFound,
@@ -30,8 +32,9 @@ pub use heartbeat::{
     AgentInfo, CAMERA_ID_MAX_LEN, CameraReport, CameraStatus, FileProcessing, Heartbeat,
     HeartbeatBatch, IngestResponse, MAX_BODY_BYTES_COMPRESSED, MAX_BODY_BYTES_DECOMPRESSED,
     MAX_CAMERAS_PER_HEARTBEAT, MAX_HEARTBEATS_PER_REQUEST, WebhookReport, WebhookStatus,
-    is_valid_camera_id, strip_credentials_in_text, strip_url_credentials,
+    is_valid_camera_id,
 };
+pub use redact::{REDACTED, redact_url, redact_url_origin, redact_urls_in_text};
 
 /// The header that names the protocol version of a request body.
 pub const PROTOCOL_HEADER: &str = "Streamwatch-Protocol";

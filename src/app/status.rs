@@ -17,7 +17,7 @@ use crate::{
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use streamwatch_protocol::CameraReport;
+use streamwatch_protocol::{CameraReport, redact_url, redact_urls_in_text};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -64,6 +64,7 @@ pub struct WebhooksView {
     pub status: String,
     /// Deliveries cached on the agent, waiting for a retry.
     pub cached: i64,
+    /// The latest failed delivery, as the agent reported it; URLs in it redacted.
     pub last_error: Option<String>,
 }
 
@@ -87,7 +88,8 @@ pub struct CameraView {
     /// 0..100; -1 unknown.
     pub health: i32,
     pub health_grade: HealthGrade,
-    /// The source URL, credentials removed.
+    /// The source URL without credentials, its query and fragment replaced by `?[redacted]` and
+    /// `#[redacted]`.
     pub url: Option<String>,
     pub source: Option<String>,
     /// Activity time of the heartbeat that last listed the camera.
@@ -100,6 +102,7 @@ pub struct CameraView {
     pub started_at: Option<DateTime<Utc>>,
     pub restart_count: i64,
     pub last_restart_at: Option<DateTime<Utc>>,
+    /// The camera's latest error, as the agent reported it; URLs in it redacted.
     pub last_error: Option<String>,
     /// -1 unknown.
     pub bytes_received: i64,
@@ -256,7 +259,8 @@ fn camera_view(
         reported_status: r.status.as_str().to_owned(),
         health: r.health,
         health_grade: status::health_grade(r.health),
-        url: r.url.clone(),
+        // Redacted again on the way out: reports stored by an older server kept query strings.
+        url: r.url.as_deref().map(redact_url),
         source: r.source.clone(),
         last_activity_at: instance.last_activity_at,
         observed_at: instance.last_observed_at,
@@ -274,12 +278,12 @@ fn camera_view(
         webhooks: WebhooksView {
             status: r.webhooks.status.as_str().to_owned(),
             cached: r.webhooks.cached,
-            last_error: r.webhooks.last_error.clone(),
+            last_error: r.webhooks.last_error.as_deref().map(redact_urls_in_text),
         },
         started_at: r.started_at,
         restart_count: r.restart_count,
         last_restart_at: r.last_restart_at,
-        last_error: r.last_error.clone(),
+        last_error: r.last_error.as_deref().map(redact_urls_in_text),
         bytes_received: r.bytes_received,
         packet_loss_pct: r.packet_loss_pct,
         jitter_ms: r.jitter_ms,

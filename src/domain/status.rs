@@ -76,7 +76,11 @@ impl CameraReport {
             observed_at,
             webhooks_status: cam.webhooks.status,
             webhooks_cached: cam.webhooks.cached,
-            last_error: cam.last_error.clone(),
+            // Reports stored by an older server may still hold query strings; reasons quote this.
+            last_error: cam
+                .last_error
+                .as_deref()
+                .map(streamwatch_protocol::redact_urls_in_text),
             reported_at: observed_at,
         }
     }

@@ -16,7 +16,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Map, Value};
 use streamwatch_protocol::{
     CameraReport, HeartbeatBatch, MAX_CAMERAS_PER_HEARTBEAT, MAX_HEARTBEATS_PER_REQUEST,
-    is_valid_camera_id, strip_credentials_in_text, strip_url_credentials,
+    is_valid_camera_id, redact_url, redact_urls_in_text,
 };
 
 /// Longest text kept from an agent's free-text fields (`last_error`, URLs, hostname). Longer
@@ -472,26 +472,28 @@ fn walk_and_parse(body: &[u8], bounds: TimeBounds) -> Result<HeartbeatBatch, Bat
     Ok(batch)
 }
 
-/// Strips credentials from URLs (SPEC section 3: never stored or shown) and cuts over-long text.
+/// Redacts URLs (SPEC section 3: credentials are never stored or shown; query strings and
+/// fragments may hold tokens too) and cuts over-long text. The agent redacts before it sends;
+/// this is the second wall, for older or foreign agents.
 fn sanitize(batch: &mut HeartbeatBatch) {
     batch.agent.hostname = cut(&batch.agent.hostname, 255);
     batch.agent.version = cut(&batch.agent.version, 64);
     for hb in &mut batch.heartbeats {
         for cam in hb.cameras.values_mut() {
-            cam.url = cam
-                .url
-                .as_deref()
-                .map(|u| cut(&strip_url_credentials(u), MAX_TEXT));
+            cam.url = cam.url.as_deref().map(|u| cut(&redact_url(u), MAX_TEXT));
             cam.last_error = cam
                 .last_error
                 .as_deref()
-                .map(|e| cut(&strip_credentials_in_text(e), MAX_TEXT));
+                .map(|e| cut(&redact_urls_in_text(e), MAX_TEXT));
             cam.webhooks.last_error = cam
                 .webhooks
                 .last_error
                 .as_deref()
-                .map(|e| cut(&strip_credentials_in_text(e), MAX_TEXT));
-            cam.source = cam.source.as_deref().map(|s| cut(s, 64));
+                .map(|e| cut(&redact_urls_in_text(e), MAX_TEXT));
+            cam.source = cam
+                .source
+                .as_deref()
+                .map(|s| cut(&redact_urls_in_text(s), 64));
             cam.timezone = cam.timezone.as_deref().map(|s| cut(s, 64));
         }
     }
@@ -516,16 +518,40 @@ mod tests {
     }
 
     #[test]
-    fn a_valid_batch_parses_and_loses_its_url_credentials() {
+    fn a_valid_batch_parses_and_loses_the_secrets_in_its_urls_and_errors() {
         let body = format!(
             r#"{{"agent": {{"instance_id": "{ID}"}}, "heartbeats": [{{"seq": 1, "observed_at": "2026-11-23T10:00:00Z",
-            "cameras": {{"camera-1": {{"status": "running", "url": "rtsp://user:secret@10.0.0.5/stream1"}}}}}}]}}"#
+            "cameras": {{
+              "camera-1": {{"status": "running", "url": "rtsp://user:secret@10.0.0.5/stream1?token=qsecret#fsecret",
+                "source": "rtsp://u:ssecret@h/s",
+                "last_error": "DESCRIBE rtsp://user:secret@10.0.0.5/stream1?token=qsecret failed",
+                "webhooks": {{"status": "failing", "cached": 1,
+                  "last_error": "error sending request for url (https://u:wsecret@hooks.example/p?key=ksecret): refused"}}}},
+              "camera-2": {{"status": "running", "url": "admin:secret@10.0.0.6/s?token=qsecret"}}}}}}]}}"#
         );
         let batch = parse_batch(body.as_bytes(), received()).unwrap();
+        let cameras = &batch.heartbeats[0].cameras;
+        let one = &cameras["camera-1"];
         assert_eq!(
-            batch.heartbeats[0].cameras["camera-1"].url.as_deref(),
-            Some("rtsp://10.0.0.5/stream1")
+            one.url.as_deref(),
+            Some("rtsp://10.0.0.5/stream1?[redacted]#[redacted]")
         );
+        assert_eq!(one.source.as_deref(), Some("rtsp://h/s"));
+        assert_eq!(
+            one.last_error.as_deref(),
+            Some("DESCRIBE rtsp://10.0.0.5/stream1?[redacted] failed")
+        );
+        assert_eq!(
+            one.webhooks.last_error.as_deref(),
+            Some("error sending request for url (https://hooks.example/p?[redacted]): refused")
+        );
+        assert_eq!(
+            cameras["camera-2"].url.as_deref(),
+            Some("10.0.0.6/s?[redacted]"),
+            "a URL without a scheme does not pass through"
+        );
+        let stored = format!("{batch:?}");
+        assert!(!stored.contains("secret"), "{stored}");
     }
 
     #[test]

@@ -46,7 +46,7 @@ use retina::client::{
     TcpTransportOptions, UdpTransportOptions,
 };
 use std::{sync::Arc, time::Duration};
-use streamwatch_protocol::{CameraStatus, strip_url_credentials};
+use streamwatch_protocol::{CameraStatus, redact_url, redact_urls_in_text};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -105,7 +105,7 @@ pub async fn run(
 ) {
     // Attached to the few events of a session rather than entered on every poll (one per
     // packet burst).
-    let span = tracing::info_span!("rtsp", url = %strip_url_credentials(url.as_str()));
+    let span = tracing::info_span!("rtsp", url = %redact_url(url.as_str()));
     let target = match Target::parse(url, &options) {
         Ok(target) => target,
         Err(message) => {
@@ -134,13 +134,15 @@ pub async fn run(
             backoff.reset();
         }
         let delay = backoff.fail();
+        // retina's messages may quote the URL it requested, query string included.
+        let message = redact_urls_in_text(&failure.message);
         tracing::warn!(
             parent: &span,
-            error = %failure.message,
+            error = %message,
             retry_in_ms = delay.as_millis() as u64,
             "camera session ended"
         );
-        metrics.on_failure(failure.status, failure.message);
+        metrics.on_failure(failure.status, message);
         tokio::select! {
             biased;
             () = shutdown.cancelled() => return,
@@ -369,10 +371,7 @@ impl Target {
             }
         };
         if url.host_str().is_none_or(str::is_empty) {
-            return Err(format!(
-                "{} has no host",
-                strip_url_credentials(url.as_str())
-            ));
+            return Err(format!("{} has no host", redact_url(url.as_str())));
         }
         let creds = if url.username().is_empty() && url.password().is_none() {
             None

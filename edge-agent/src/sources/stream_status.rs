@@ -28,7 +28,7 @@
 //! the camera is missing from it, the camera is in `error`, with `last_error` saying which.
 //! When it recovers after having run once, that counts as a restart.
 
-use crate::error_chain;
+use crate::http_error_chain;
 use crate::metrics::{CameraMetrics, Snapshot};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -143,10 +143,12 @@ pub fn relay(state: &mut RelayState, poll: Poll, remote_id: &str, now: DateTime<
 
 /// One poll of the engine.
 async fn poll(client: &reqwest::Client, url: &Url) -> Poll {
-    let shown = streamwatch_protocol::strip_url_credentials(url.as_str());
+    let shown = streamwatch_protocol::redact_url(url.as_str());
     let response = match client.get(url.clone()).send().await {
         Ok(r) => r,
-        Err(e) => return Poll::Unreachable(format!("cannot reach {shown}: {}", error_chain(&e))),
+        Err(e) => {
+            return Poll::Unreachable(format!("cannot reach {shown}: {}", http_error_chain(e)));
+        }
     };
     let status = response.status();
     // The engine answers 500 when one of its cameras is not functional: the body still counts.
@@ -160,7 +162,7 @@ async fn poll(client: &reqwest::Client, url: &Url) -> Poll {
                 "{shown} did not answer with the Heartbeat API shape: {e}"
             )),
         },
-        Err(e) => Poll::Unreachable(format!("reading {shown} failed: {}", error_chain(&e))),
+        Err(e) => Poll::Unreachable(format!("reading {shown} failed: {}", http_error_chain(e))),
     }
 }
 
