@@ -80,7 +80,14 @@ pub async fn sweep(pool: &PgPool, now: DateTime<Utc>) -> Result<SweepReport, sql
             }),
             _ => None,
         };
-        match notify_policy::decide(&settings, c.last_activity_at, episode.as_ref(), &alive, now) {
+        match notify_policy::decide(
+            &settings,
+            c.last_activity_at,
+            episode.as_ref(),
+            &alive,
+            None,
+            now,
+        ) {
             Decision::Wait { next_check } => {
                 w.next_check(
                     c,
