@@ -1,21 +1,38 @@
-//! The notification rules of SPEC section 5, as pure functions over plain data.
+//! The notification rules of SPEC sections 5 and 5b, as pure functions over plain data.
 //!
 //! ```text
-//!   baseline            opened = baseline + inactivity (counting only alive time)
+//!   baseline            opened = baseline + inactivity (counting only alive, non-quiet time)
 //!      │<── inactivity interval ──>│<── notification interval ──>│<── … ──>│
 //!      ●───────────────────────────●─────────────────────────────●─────────●──── heartbeat ●
 //!   last activity          first e-mail (k=0)                reminder 1  reminder 2   recovery
+//!
+//!   Quiet time (a maintenance window or a snooze, ▒) counts like the service's own downtime:
+//!
+//!      ●━━━━━━━━━━▒▒▒▒▒▒▒▒▒▒▒▒▒▒▒▒━━━━━━━━━━━━━━━●─────▶
+//!   baseline      quiet 3 h (not counted)         opened = baseline + inactivity + 3 h
+//!
+//!   An open episode's reminders are held while quiet; the newest one due goes out at its end:
+//!
+//!      ●──────────────────●────────▒▒▒▒▒▒▒▒▒▒▒▒▒▒▒▒▒▒▒▒▒▒▒▒▒▒▒▒▒▒▒●──────────▶
+//!   baseline            opened    quiet (reminders 1 and 2 fall due) reminder 2 (one e-mail)
 //! ```
 //!
 //! - *Activity* is an accepted heartbeat. The baseline is the last activity or, for a license
 //!   that never reported, the time notifications were enabled.
 //! - Time when the control plane itself was not alive (it was down, or PostgreSQL was) does not
 //!   count: inactivity accumulates only over the `alive` spans the service recorded.
-//! - An episode opens when the accumulated inactivity reaches the inactivity interval. The
-//!   first e-mail is due then; reminder `k` is due at `opened + k × notification interval`
-//!   (wall-clock time). When several reminders fell due while the service was down, only the
-//!   newest one is sent: one e-mail, not a burst.
-//! - Activity after the episode opened closes it; a recovery e-mail follows if enabled.
+//! - Neither does the license's quiet time (SPEC section 5b: a maintenance window whose scope
+//!   covers the license, by its tags at the time of the decision, or a snooze). The sweep
+//!   passes the *counting* spans, the alive spans minus the quiet spans ([`with_quiet`]), and
+//!   whether the license is quiet now, until when.
+//! - An episode opens when the accumulated counting time reaches the inactivity interval, and
+//!   never while the license is quiet: then the next look is at the end of the quiet time (the
+//!   API pulls it forward when a window, snooze or tag changes). The first e-mail is due when
+//!   it opens; reminder `k` is due at `opened + k × notification interval` (wall-clock time).
+//!   When several reminders fell due while the service was down or the license quiet, only
+//!   the newest one is sent: one e-mail, not a burst.
+//! - Activity after the episode opened closes it; a recovery e-mail follows if enabled, quiet
+//!   or not (it is good news, and a window does not hide it).
 //! - Turning notifications off closes an open episode without a recovery e-mail.
 //!
 //! All time arithmetic here is checked (SPEC section 2): the times come from the database and
@@ -24,6 +41,7 @@
 //! range saturates to [`NEVER`]: that e-mail or check is never due, and the license is looked
 //! at again when its settings change.
 
+use super::quiet::{self, QuietSpan};
 use chrono::{DateTime, Duration, Utc};
 
 /// An interval of time during which the control plane was alive (accepting heartbeats).
@@ -137,24 +155,55 @@ pub fn alive_time(from: DateTime<Utc>, alive: &[AliveSpan], now: DateTime<Utc>) 
         })
 }
 
+/// The inputs of [`decide`] for a license with quiet time (SPEC section 5b): the counting
+/// spans (the `alive` spans minus the merged quiet `spans`) and, if the license is quiet at
+/// `now`, until when (through back-to-back windows and snoozes). `spans` are the license's
+/// quiet spans as [`quiet::quiet_spans`] finds them; they should reach far enough past `now`
+/// to show where the current quiet time ends.
+pub fn with_quiet(
+    alive: &[AliveSpan],
+    spans: &[QuietSpan],
+    now: DateTime<Utc>,
+) -> (Vec<AliveSpan>, Option<DateTime<Utc>>) {
+    let alive: Vec<_> = alive.iter().map(|s| (s.start, s.end)).collect();
+    let counting = quiet::subtract(&alive, &quiet::merge(spans))
+        .into_iter()
+        .map(|(start, end)| AliveSpan { start, end })
+        .collect();
+    (counting, quiet::quiet_at(spans, now).map(|q| q.until))
+}
+
 /// The decision for one license at `now`.
 ///
 /// `last_activity` is the newest accepted heartbeat's activity time (`None`: never installed);
-/// `alive` the control plane's alive spans covering at least the time since the baseline.
+/// `counting` the spans that count toward inactivity, covering at least the time since the
+/// baseline: the control plane's alive spans, minus the license's quiet time if it has any
+/// ([`with_quiet`]); `quiet_until` the end of the quiet time the license is in at `now`, if it
+/// is quiet.
 pub fn decide(
     settings: &Settings,
     last_activity: Option<DateTime<Utc>>,
     episode: Option<&OpenEpisode>,
-    alive: &[AliveSpan],
+    counting: &[AliveSpan],
+    quiet_until: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Decision {
     if let Some(ep) = episode {
         if !settings.enabled {
             return Decision::Close { notify: false };
         }
+        // A recovery is sent even while quiet: it is good news, and the episode began before.
         if last_activity.is_some_and(|a| a > ep.baseline) {
             return Decision::Close {
                 notify: settings.notify_on_recovery,
+            };
+        }
+        if quiet_until.is_some() {
+            // Reminders are held; they are counted in wall-clock time from `opened_at`, so the
+            // first look after the quiet time sends the newest one due. Looked at every sweep
+            // meanwhile, for a recovery.
+            return Decision::Wait {
+                next_check: later(now, OPEN_EPISODE_RECHECK),
             };
         }
         let interval = settings.notification_interval;
@@ -181,10 +230,18 @@ pub fn decide(
             next_check: later(now, Duration::days(365)),
         };
     }
+    if let Some(until) = quiet_until {
+        // No episode opens while quiet. The quiet time does not count, so nothing can open
+        // before it ends; a changed window, snooze or tag pulls this check forward (the API's
+        // `store::windows::recheck`).
+        return Decision::Wait {
+            next_check: until.max(later(now, Duration::seconds(1))),
+        };
+    }
     // The baseline: the later of the last activity and the moment notifications were enabled
     // (an old silence does not count before anyone asked to be told about it).
     let baseline = last_activity.map_or(settings.enabled_at, |a| a.max(settings.enabled_at));
-    match alive_deadline(baseline, settings.inactivity_interval, alive, now) {
+    match alive_deadline(baseline, settings.inactivity_interval, counting, now) {
         Some(opened_at) => Decision::Open {
             baseline,
             opened_at,
@@ -195,7 +252,7 @@ pub fn decide(
             // here; the rest of such an interval is nothing (look again in a second).
             let remaining = settings
                 .inactivity_interval
-                .checked_sub(&alive_time(baseline, alive, now))
+                .checked_sub(&alive_time(baseline, counting, now))
                 .unwrap_or_else(Duration::zero);
             Decision::Wait {
                 next_check: later(now, remaining.max(Duration::seconds(1))),
@@ -247,6 +304,7 @@ mod tests {
             last_activity.map(t),
             episode,
             &spans(&[(-10_000, now)]),
+            None,
             t(now),
         )
     }
@@ -319,13 +377,13 @@ mod tests {
         // 10 + 10 = 20 minutes of alive silence: no e-mail.
         let alive = spans(&[(-100, 10), (190, 200)]);
         assert_eq!(
-            decide(&settings(), Some(t(0)), None, &alive, t(200)),
+            decide(&settings(), Some(t(0)), None, &alive, None, t(200)),
             wait(240)
         );
         // Past 60 alive minutes it opens, at 190 + 50.
         let alive = spans(&[(-100, 10), (190, 245)]);
         assert_eq!(
-            decide(&settings(), Some(t(0)), None, &alive, t(245)),
+            decide(&settings(), Some(t(0)), None, &alive, None, t(245)),
             opened(0, 240)
         );
     }
@@ -403,6 +461,279 @@ mod tests {
         );
     }
 
+    /// The quiet-period rules of SPEC section 5b, fed as the sweep feeds them: the license's
+    /// quiet spans from its windows (by its tags now) and snooze, then [`with_quiet`].
+    mod quiet_time {
+        use super::*;
+        use crate::domain::quiet::{Schedule, Scope, Snooze, Window, quiet_spans};
+        use uuid::Uuid;
+
+        const LICENSE: Uuid = Uuid::from_u128(7);
+
+        /// What covers the license: windows, its tags at decision time, its snooze.
+        #[derive(Default)]
+        struct Quiet {
+            windows: Vec<Window>,
+            tags: Vec<String>,
+            snooze: Option<Snooze>,
+        }
+
+        /// A one-off window from minute `start` to minute `end`.
+        fn window(scope: Scope, start: i64, end: i64) -> Window {
+            Window {
+                id: Uuid::now_v7(),
+                scope,
+                schedule: Schedule::OneOff {
+                    starts_at: t(start),
+                    ends_at: t(end),
+                },
+            }
+        }
+
+        /// Tenant-wide windows, each (start, end) in minutes.
+        fn windows(minutes: &[(i64, i64)]) -> Quiet {
+            Quiet {
+                windows: minutes
+                    .iter()
+                    .map(|&(start, end)| window(Scope::All, start, end))
+                    .collect(),
+                ..Quiet::default()
+            }
+        }
+
+        /// The decision at minute `now`, the control plane alive from long before.
+        fn decide_quiet(
+            q: &Quiet,
+            last_activity: Option<i64>,
+            episode: Option<&OpenEpisode>,
+            now: i64,
+        ) -> Decision {
+            decide_quiet_alive(q, last_activity, episode, &spans(&[(-10_000, now)]), now)
+        }
+
+        /// The same with these alive spans: what the sweep does for one candidate.
+        fn decide_quiet_alive(
+            q: &Quiet,
+            last_activity: Option<i64>,
+            episode: Option<&OpenEpisode>,
+            alive: &[AliveSpan],
+            now: i64,
+        ) -> Decision {
+            let quiet = quiet_spans(
+                &q.windows,
+                LICENSE,
+                &q.tags,
+                q.snooze,
+                t(-10_000),
+                t(now) + Duration::days(32),
+            );
+            let (counting, quiet_until) = with_quiet(alive, &quiet, t(now));
+            decide(
+                &settings(),
+                last_activity.map(t),
+                episode,
+                &counting,
+                quiet_until,
+                t(now),
+            )
+        }
+
+        #[test]
+        fn no_episode_opens_while_quiet_and_the_time_before_and_after_adds_up_to_the_interval() {
+            // Dark since 0; a window from 30 to 200. 30 quiet-free minutes before it.
+            let q = windows(&[(30, 200)]);
+            assert_eq!(decide_quiet(&q, Some(0), None, 20), wait(60));
+            // The sweep comes back at 60, when the interval would have ended: quiet until 200.
+            assert_eq!(decide_quiet(&q, Some(0), None, 60), wait(200));
+            assert_eq!(decide_quiet(&q, Some(0), None, 199), wait(200));
+            // 30 minutes before + 30 after = the hour.
+            assert_eq!(decide_quiet(&q, Some(0), None, 200), wait(230));
+            assert_eq!(decide_quiet(&q, Some(0), None, 229), wait(230));
+            assert_eq!(decide_quiet(&q, Some(0), None, 230), opened(0, 230));
+        }
+
+        #[test]
+        fn a_site_that_went_dark_inside_a_window_is_alerted_one_interval_after_the_window_ends() {
+            let q = windows(&[(0, 300)]);
+            assert_eq!(decide_quiet(&q, Some(100), None, 160), wait(300));
+            assert_eq!(decide_quiet(&q, Some(100), None, 300), wait(360));
+            assert_eq!(decide_quiet(&q, Some(100), None, 359), wait(360));
+            assert_eq!(decide_quiet(&q, Some(100), None, 360), opened(100, 360));
+        }
+
+        #[test]
+        fn a_window_that_starts_in_an_episode_holds_its_reminders_and_the_newest_goes_at_its_end() {
+            // Opened at 60; reminder 1 due at 540, reminder 2 at 1020; a window 400..1200.
+            let q = windows(&[(400, 1200)]);
+            for now in [540, 1020, 1199] {
+                assert_eq!(
+                    decide_quiet(&q, Some(0), Some(&episode(0)), now),
+                    // Looked at every minute meanwhile, for a recovery.
+                    wait(now + 1),
+                    "minute {now}"
+                );
+            }
+            // At the end: reminder 2 only, one e-mail, then nothing until reminder 3 (1500).
+            assert_eq!(
+                decide_quiet(&q, Some(0), Some(&episode(0)), 1200),
+                Decision::Remind {
+                    k: 2,
+                    next_check: t(1201)
+                }
+            );
+            assert_eq!(
+                decide_quiet(&q, Some(0), Some(&episode(2)), 1201),
+                wait(1202)
+            );
+            assert_eq!(
+                reminder(decide_quiet(&q, Some(0), Some(&episode(2)), 1500)),
+                Some(3)
+            );
+        }
+
+        #[test]
+        fn a_recovery_inside_a_window_is_still_sent() {
+            let q = windows(&[(100, 1000)]);
+            assert_eq!(
+                decide_quiet(&q, Some(500), Some(&episode(0)), 501),
+                Decision::Close { notify: true }
+            );
+            // Without an episode, activity in a window just waits for the window's end.
+            assert_eq!(decide_quiet(&q, Some(500), None, 501), wait(1000));
+        }
+
+        #[test]
+        fn back_to_back_windows_are_one_quiet_time() {
+            // Touching, and overlapping: quiet until the last one ends.
+            for q in [
+                windows(&[(30, 100), (100, 200)]),
+                windows(&[(30, 150), (120, 200)]),
+            ] {
+                assert_eq!(decide_quiet(&q, Some(0), None, 60), wait(200));
+                assert_eq!(decide_quiet(&q, Some(0), None, 200), wait(230));
+                assert_eq!(decide_quiet(&q, Some(0), None, 230), opened(0, 230));
+            }
+            // A snooze that continues a window, too.
+            let q = Quiet {
+                snooze: Some(Snooze {
+                    since: t(90),
+                    until: t(200),
+                }),
+                ..windows(&[(30, 100)])
+            };
+            assert_eq!(decide_quiet(&q, Some(0), None, 60), wait(200));
+            // With a gap of 10 minutes between them, the gap counts: 30 + 10 + 20.
+            let q = windows(&[(30, 100), (110, 200)]);
+            assert_eq!(decide_quiet(&q, Some(0), None, 60), wait(100));
+            assert_eq!(decide_quiet(&q, Some(0), None, 100), wait(130));
+            assert_eq!(decide_quiet(&q, Some(0), None, 130), wait(200));
+            assert_eq!(decide_quiet(&q, Some(0), None, 200), wait(220));
+            assert_eq!(decide_quiet(&q, Some(0), None, 220), opened(0, 220));
+        }
+
+        #[test]
+        fn a_snooze_ended_early_stops_the_quiet_time_from_then() {
+            let snoozed = |until| Quiet {
+                snooze: Some(Snooze {
+                    since: t(30),
+                    until: t(until),
+                }),
+                ..Quiet::default()
+            };
+            assert_eq!(decide_quiet(&snoozed(600), Some(0), None, 60), wait(600));
+            // Ended at 100: its `until` moved there, and 30 + 30 minutes count.
+            assert_eq!(decide_quiet(&snoozed(100), Some(0), None, 100), wait(130));
+            assert_eq!(
+                decide_quiet(&snoozed(100), Some(0), None, 130),
+                opened(0, 130)
+            );
+        }
+
+        #[test]
+        fn a_window_on_a_tag_covers_a_license_that_got_the_tag_later() {
+            // A window on `site:a` from 100 to 400; the site went dark at 150.
+            let untagged = Quiet {
+                windows: vec![window(Scope::Tags(vec!["site:a".into()]), 100, 400)],
+                ..Quiet::default()
+            };
+            assert_eq!(
+                decide_quiet(&untagged, Some(150), None, 210),
+                opened(150, 210)
+            );
+            // The tag was added at 180 (the API made the sweep look again then): the tags at
+            // the decision are what count, for the whole window.
+            let tagged = Quiet {
+                tags: vec!["site:a".into()],
+                ..untagged
+            };
+            assert_eq!(decide_quiet(&tagged, Some(150), None, 180), wait(400));
+            assert_eq!(decide_quiet(&tagged, Some(150), None, 400), wait(460));
+            assert_eq!(
+                decide_quiet(&tagged, Some(150), None, 460),
+                opened(150, 460)
+            );
+            // Another tag's window and another license's window do not cover it.
+            let others = Quiet {
+                windows: vec![
+                    window(Scope::Tags(vec!["site:b".into()]), 100, 400),
+                    window(Scope::Licenses(vec![Uuid::from_u128(8)]), 100, 400),
+                ],
+                tags: vec!["site:a".into()],
+                ..Quiet::default()
+            };
+            assert_eq!(
+                decide_quiet(&others, Some(150), None, 210),
+                opened(150, 210)
+            );
+        }
+
+        #[test]
+        fn quiet_time_and_the_control_planes_downtime_both_do_not_count() {
+            // Dark since 0; down from 10 to 70; a window from 40 to 100 overlapping the downtime.
+            // Counting: 0..10 and from 100 on, so the hour is full at 150.
+            let q = windows(&[(40, 100)]);
+            let alive = |now| spans(&[(-10_000, 10), (70, now)]);
+            assert_eq!(
+                decide_quiet_alive(&q, Some(0), None, &alive(80), 80),
+                wait(100)
+            );
+            assert_eq!(
+                decide_quiet_alive(&q, Some(0), None, &alive(100), 100),
+                wait(150)
+            );
+            assert_eq!(
+                decide_quiet_alive(&q, Some(0), None, &alive(150), 150),
+                opened(0, 150)
+            );
+        }
+
+        #[test]
+        fn quiet_time_long_past_or_not_yet_begun_changes_nothing_now() {
+            // A window before the last activity, and one after the interval ends.
+            let q = windows(&[(-500, -100), (200, 300)]);
+            assert_eq!(decide_quiet(&q, Some(0), None, 30), wait(60));
+            assert_eq!(decide_quiet(&q, Some(0), None, 60), opened(0, 60));
+            // Turned off: nothing to hold, whatever the quiet time.
+            let off = Settings {
+                enabled: false,
+                ..settings()
+            };
+            let (counting, until) = with_quiet(&spans(&[(-10_000, 100)]), &[], t(100));
+            assert_eq!(until, None);
+            assert_eq!(
+                decide(
+                    &off,
+                    Some(t(0)),
+                    Some(&episode(0)),
+                    &counting,
+                    Some(t(300)),
+                    t(100)
+                ),
+                Decision::Close { notify: false }
+            );
+        }
+    }
+
     mod extremes {
         use super::*;
         use proptest::prelude::*;
@@ -451,7 +782,9 @@ mod tests {
             #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
 
             /// Extreme times and intervals (chrono's whole range, as hostile or corrupt data
-            /// could bring) never panic the rules, and a wait is never in the past.
+            /// could bring) never panic the rules, and a wait is never in the past. Whatever the
+            /// quiet time, nothing opens or reminds while quiet, and quiet time only ever takes
+            /// time away from what counts.
             #[test]
             fn extreme_times_and_intervals_never_panic(
                 enabled in any::<bool>(),
@@ -461,6 +794,7 @@ mod tests {
                 last_activity in prop::option::of(any_time()),
                 episode in prop::option::of((any_time(), any_time(), any::<i32>())),
                 alive in any_spans(),
+                quiet in any_spans(),
                 now in any_time(),
                 k in any::<i32>(),
             ) {
@@ -476,9 +810,33 @@ mod tests {
                     baseline,
                     last_sent,
                 });
-                let decision = decide(&settings, last_activity, episode.as_ref(), &alive, now);
+                let quiet: Vec<QuietSpan> = quiet
+                    .into_iter()
+                    .map(|s| QuietSpan {
+                        start: s.start,
+                        end: s.end,
+                        reason: quiet::QuietReason::Snooze,
+                        window_id: None,
+                    })
+                    .collect();
+                let (counting, quiet_until) = with_quiet(&alive, &quiet, now);
+                prop_assert!(alive_time(enabled_at, &counting, now) <= alive_time(enabled_at, &alive, now));
+                let decision = decide(
+                    &settings,
+                    last_activity,
+                    episode.as_ref(),
+                    &counting,
+                    quiet_until,
+                    now,
+                );
                 if let Decision::Wait { next_check } = decision {
                     prop_assert!(next_check >= now, "{next_check} < {now}");
+                }
+                if quiet_until.is_some() {
+                    prop_assert!(
+                        matches!(decision, Decision::Wait { .. } | Decision::Close { .. }),
+                        "{decision:?} while quiet"
+                    );
                 }
                 let _ = alive_deadline(enabled_at, inactivity, &alive, now);
                 prop_assert!(alive_time(enabled_at, &alive, now) >= Duration::zero());

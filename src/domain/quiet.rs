@@ -320,18 +320,77 @@ pub fn quiet_spans(
                 })
         })
         .collect();
-    if let Some(s) = snooze
-        && s.since < to
-        && s.until > from
-        && s.until > s.since
-    {
-        spans.push(QuietSpan {
+    spans.extend(snooze_span(snooze, from, to));
+    spans.sort_by_key(|s| (s.start, s.end));
+    spans
+}
+
+/// The snooze as a quiet span, if it overlaps `[from, to)`.
+fn snooze_span(
+    snooze: Option<Snooze>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Option<QuietSpan> {
+    snooze
+        .filter(|s| s.since < to && s.until > from && s.until > s.since)
+        .map(|s| QuietSpan {
             start: s.since,
             end: s.until,
             reason: QuietReason::Snooze,
             window_id: None,
-        });
+        })
+}
+
+/// A window with its occurrences over one range, expanded once. The sweep decides many
+/// licenses of a tenant against the same windows, and a recurrence is walked from its DTSTART
+/// at every expansion: expanding once per sweep keeps that walk out of the per-license cost.
+#[derive(Debug, Clone)]
+pub struct Expanded {
+    pub id: Uuid,
+    pub scope: Scope,
+    /// The occurrences overlapping the range, sorted by start and so by end (every occurrence
+    /// of a window lasts as long).
+    occurrences: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+impl Expanded {
+    /// The window's occurrences overlapping `[from, to)`.
+    pub fn new(window: Window, from: DateTime<Utc>, to: DateTime<Utc>) -> Self {
+        Self {
+            occurrences: window.schedule.occurrences(from, to),
+            id: window.id,
+            scope: window.scope,
+        }
     }
+}
+
+/// [`quiet_spans`] over windows expanded once ([`Expanded`]); `[from, to)` must lie inside the
+/// range they were expanded over.
+pub fn quiet_spans_expanded(
+    windows: &[Expanded],
+    license_id: Uuid,
+    tags: &[String],
+    snooze: Option<Snooze>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<QuietSpan> {
+    let mut spans: Vec<QuietSpan> = windows
+        .iter()
+        .filter(|w| w.scope.covers(license_id, tags))
+        .flat_map(|w| {
+            let first = w.occurrences.partition_point(|&(_, end)| end <= from);
+            w.occurrences[first..]
+                .iter()
+                .take_while(move |&&(start, _)| start < to)
+                .map(|&(start, end)| QuietSpan {
+                    start,
+                    end,
+                    reason: QuietReason::Maintenance,
+                    window_id: Some(w.id),
+                })
+        })
+        .collect();
+    spans.extend(snooze_span(snooze, from, to));
     spans.sort_by_key(|s| (s.start, s.end));
     spans
 }
@@ -612,6 +671,58 @@ mod tests {
             (q.reason, q.until, q.window_id),
             (QuietReason::Snooze, h(9), None)
         );
+    }
+
+    #[test]
+    fn windows_expanded_once_give_the_same_spans_for_any_part_of_their_range() {
+        let h = |n: i64| utc(2027, 1, 4, 0, 0) + Duration::hours(n);
+        let lic = Uuid::from_u128(7);
+        let daily = Recurrence::parse(
+            "FREQ=DAILY;BYHOUR=1;BYMINUTE=0;BYSECOND=0",
+            h(-72),
+            7200,
+            Berlin,
+        )
+        .unwrap();
+        let windows = vec![
+            Window {
+                id: Uuid::from_u128(1),
+                scope: Scope::All,
+                schedule: Schedule::Recurring(Box::new(daily)),
+            },
+            Window {
+                id: Uuid::from_u128(2),
+                scope: Scope::Tags(vec!["site:a".into()]),
+                schedule: Schedule::OneOff {
+                    starts_at: h(5),
+                    ends_at: h(30),
+                },
+            },
+        ];
+        let expanded: Vec<Expanded> = windows
+            .iter()
+            .map(|w| Expanded::new(w.clone(), h(-48), h(24 * 10)))
+            .collect();
+        let snooze = Some(Snooze {
+            since: h(2),
+            until: h(3),
+        });
+        for tags in [vec![], vec!["site:a".to_owned()]] {
+            for (from, to) in [
+                (-48, 240),
+                (0, 24),
+                (1, 2),
+                (26, 50),
+                (100, 101),
+                (-48, -47),
+            ] {
+                assert_eq!(
+                    quiet_spans_expanded(&expanded, lic, &tags, snooze, h(from), h(to)),
+                    quiet_spans(&windows, lic, &tags, snooze, h(from), h(to)),
+                    "{tags:?} {from}..{to}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -8,20 +8,36 @@
 //!
 //! The sweep reads only licenses whose `next_check_at` has come (a partial index), so its cost
 //! follows what is due, not how many licenses exist. Its SQL is in `store::notifications`.
+//!
+//! Quiet time (SPEC section 5b) is fed to the rules like the control plane's downtime: the
+//! maintenance windows of the due licenses' tenants are read in one query per sweep and each
+//! expanded once; a license covered by a window or snoozed gets its alive spans minus its quiet
+//! spans, and the end of the quiet time it is in. A license with neither costs nothing extra.
 
 use super::alive;
 use crate::{
-    domain::notify_policy::{self, Decision, OpenEpisode, Settings},
+    domain::{
+        notify_policy::{self, Decision, OpenEpisode, Settings},
+        quiet::{self, Expanded, Snooze},
+    },
     store::{
         self,
-        notifications::{self, SweepWrites},
+        notifications::{self, Candidate, SweepWrites},
     },
 };
 use chrono::{DateTime, Duration, Utc};
 use sqlx::PgPool;
+use std::{borrow::Cow, collections::HashMap};
+use uuid::Uuid;
 
 /// Licenses decided per transaction; a backlog is worked off over the following sweeps.
 pub const MAX_PER_SWEEP: i64 = 20_000;
+
+/// How far past now quiet spans are looked for, to find where the current quiet time ends. A
+/// window (or one occurrence) lasts at most 31 days, so the end of any one is found; a chain of
+/// back-to-back windows longer than this ends here for the rules, and the license is looked at
+/// again then.
+pub const QUIET_HORIZON: Duration = Duration::days(32);
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SweepReport {
@@ -62,6 +78,16 @@ pub async fn sweep(pool: &PgPool, now: DateTime<Utc>) -> Result<SweepReport, sql
         .min()
         .unwrap_or(now);
     let alive = store::alive::spans_since(pool, oldest).await?;
+    // Quiet spans from the oldest baseline a candidate without an episode needs (an open
+    // episode needs only now) to the horizon.
+    let quiet_from = candidates
+        .iter()
+        .filter(|c| c.episode_id.is_none())
+        .filter_map(|c| c.last_activity_at.max(c.enabled_at))
+        .min()
+        .map_or(now, |t| t.min(now));
+    let horizon = notify_policy::later(now, QUIET_HORIZON);
+    let windows = tenant_windows(&mut tx, &candidates, quiet_from, horizon).await?;
 
     let mut w = SweepWrites::default();
     for c in &candidates {
@@ -80,7 +106,35 @@ pub async fn sweep(pool: &PgPool, now: DateTime<Utc>) -> Result<SweepReport, sql
             }),
             _ => None,
         };
-        match notify_policy::decide(&settings, c.last_activity_at, episode.as_ref(), &alive, now) {
+        // An open episode needs only whether it is quiet now; otherwise the time since the
+        // baseline counts (`decide` takes the later of the last activity and `enabled_at`).
+        let from = if episode.is_some() {
+            now
+        } else {
+            c.last_activity_at.max(c.enabled_at).unwrap_or(now)
+        };
+        let spans = quiet::quiet_spans_expanded(
+            windows.get(&c.tenant_id).map_or(&[], Vec::as_slice),
+            c.license_id,
+            &c.tags,
+            snooze(c),
+            from,
+            horizon,
+        );
+        let (counting, quiet_until) = if spans.is_empty() {
+            (Cow::Borrowed(alive.as_slice()), None)
+        } else {
+            let (counting, until) = notify_policy::with_quiet(&alive, &spans, now);
+            (Cow::Owned(counting), until)
+        };
+        match notify_policy::decide(
+            &settings,
+            c.last_activity_at,
+            episode.as_ref(),
+            &counting,
+            quiet_until,
+            now,
+        ) {
             Decision::Wait { next_check } => {
                 w.next_check(
                     c,
@@ -155,4 +209,33 @@ pub async fn sweep(pool: &PgPool, now: DateTime<Utc>) -> Result<SweepReport, sql
         );
     }
     Ok(report)
+}
+
+/// The maintenance windows of the candidates' tenants (one query), each expanded once over
+/// `[from, to)`, by tenant. Tenants without windows are not in the map.
+async fn tenant_windows(
+    conn: &mut sqlx::PgConnection,
+    candidates: &[Candidate],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<HashMap<Uuid, Vec<Expanded>>, sqlx::Error> {
+    let mut tenants: Vec<Uuid> = candidates.iter().map(|c| c.tenant_id).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    let mut by_tenant: HashMap<Uuid, Vec<Expanded>> = HashMap::new();
+    for (tenant, window) in store::windows::windows_of(conn, &tenants).await? {
+        by_tenant
+            .entry(tenant)
+            .or_default()
+            .push(Expanded::new(window, from, to));
+    }
+    Ok(by_tenant)
+}
+
+/// The candidate's latest snooze (its time still counts as quiet after it ended).
+fn snooze(c: &Candidate) -> Option<Snooze> {
+    match (c.snoozed_at, c.snoozed_until) {
+        (Some(since), Some(until)) => Some(Snooze { since, until }),
+        _ => None,
+    }
 }

@@ -119,7 +119,8 @@ pub async fn try_lock_sweep(conn: &mut PgConnection) -> Result<bool, sqlx::Error
         .await
 }
 
-/// A license due for a decision: its settings, its newest activity and its open episode.
+/// A license due for a decision: its settings, its newest activity, its open episode, and what
+/// its quiet time depends on.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Candidate {
     pub tenant_id: Uuid,
@@ -137,18 +138,26 @@ pub struct Candidate {
     pub opened_at: Option<DateTime<Utc>>,
     pub baseline_at: Option<DateTime<Utc>>,
     pub last_sent: Option<i32>,
+    /// The license's tags now: a window scoped by tags covers it by these (SPEC section 5b).
+    pub tags: Vec<String>,
+    /// The license's latest snooze, if any (both or neither).
+    pub snoozed_at: Option<DateTime<Utc>>,
+    pub snoozed_until: Option<DateTime<Utc>>,
 }
 
-/// The licenses due for a decision, with their newest activity and open episode: `$1` now,
-/// `$2` the most to return. It reads through the partial index `notification_settings_due_idx`,
-/// so its cost follows what is due, not how many licenses exist. Public so that the
-/// notification benchmark explains exactly this query.
+/// The licenses due for a decision, with their newest activity, open episode, tags and snooze:
+/// `$1` now, `$2` the most to return. It reads through the partial index
+/// `notification_settings_due_idx`, so its cost follows what is due, not how many licenses
+/// exist (each due license costs a primary-key lookup in `licenses` and one in
+/// `agent_instances`). Public so that the notification benchmark explains exactly this query.
 pub const CANDIDATES: &str = "SELECT s.tenant_id, s.license_id, s.enabled, s.inactivity_interval_seconds, s.notification_interval_seconds,
          s.recipients, s.notify_on_recovery, s.enabled_at,
          (SELECT max(a.last_activity_at) FROM agent_instances a
            WHERE a.tenant_id = s.tenant_id AND a.license_id = s.license_id AND a.high_water_seq >= 0) AS last_activity_at,
-         e.id AS episode_id, e.opened_at, e.baseline_at, e.last_sent
+         e.id AS episode_id, e.opened_at, e.baseline_at, e.last_sent,
+         l.tags, l.snoozed_at, l.snoozed_until
   FROM notification_settings s
+  JOIN licenses l ON l.tenant_id = s.tenant_id AND l.id = s.license_id
   LEFT JOIN notification_episodes e
     ON e.tenant_id = s.tenant_id AND e.license_id = s.license_id AND e.closed_at IS NULL
   WHERE s.next_check_at <= $1
