@@ -173,6 +173,27 @@ pub fn with_quiet(
     (counting, quiet::quiet_at(spans, now).map(|q| q.until))
 }
 
+/// When counting resumed after the first gap (the control plane's own downtime or a quiet
+/// time) that follows `deadline`, if one did by `now`. The interval can run out in the last
+/// moments before such a gap, after the sweep's last look: the first e-mail then goes out when
+/// counting resumes, and the episode counts as opened then, so that its reminders follow the
+/// first e-mail by the notification interval instead of coming right after it.
+fn first_resumption_after(
+    deadline: DateTime<Utc>,
+    counting: &[AliveSpan],
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let mut previous_end: Option<DateTime<Utc>> = None;
+    for span in counting {
+        let after_a_gap = previous_end.is_none_or(|end| end < span.start);
+        if after_a_gap && span.start > deadline && span.start <= now {
+            return Some(span.start);
+        }
+        previous_end = Some(previous_end.map_or(span.end, |end| end.max(span.end)));
+    }
+    None
+}
+
 /// The decision for one license at `now`.
 ///
 /// `last_activity` is the newest accepted heartbeat's activity time (`None`: never installed);
@@ -242,9 +263,9 @@ pub fn decide(
     // (an old silence does not count before anyone asked to be told about it).
     let baseline = last_activity.map_or(settings.enabled_at, |a| a.max(settings.enabled_at));
     match alive_deadline(baseline, settings.inactivity_interval, counting, now) {
-        Some(opened_at) => Decision::Open {
+        Some(deadline) => Decision::Open {
             baseline,
-            opened_at,
+            opened_at: first_resumption_after(deadline, counting, now).unwrap_or(deadline),
         },
         None => {
             // Not yet: at the earliest, the rest of the interval from now (if the service stays up).
@@ -704,6 +725,41 @@ mod tests {
             assert_eq!(
                 decide_quiet_alive(&q, Some(0), None, &alive(150), 150),
                 opened(0, 150)
+            );
+        }
+
+        #[test]
+        fn an_interval_that_ran_out_just_before_a_window_opens_at_its_end_without_a_reminder_burst()
+        {
+            // Dark since 0; the hour is full at 60, a window from 60.5 (say: the sweep's last
+            // look was at 59) to 660, longer than the 8 h notification interval. The first look
+            // after the window opens the episode at its end, not at 60: reminder 1 is due 8 h
+            // after the first e-mail, not a minute after it.
+            let q = windows(&[(61, 660)]);
+            assert_eq!(decide_quiet(&q, Some(0), None, 661), opened(0, 660));
+            let opened_at_end = OpenEpisode {
+                opened_at: t(660),
+                baseline: t(0),
+                last_sent: 0,
+            };
+            assert_eq!(
+                reminder(decide_quiet(&q, Some(0), Some(&opened_at_end), 662)),
+                None
+            );
+            // Without the gap the deadline stands.
+            assert_eq!(
+                decide_quiet(&windows(&[]), Some(0), None, 661),
+                opened(0, 60)
+            );
+        }
+
+        #[test]
+        fn an_interval_that_ran_out_just_before_the_service_went_down_opens_when_it_is_back() {
+            // The same with the control plane's own downtime from 61 to 660.
+            let alive = spans(&[(-10_000, 61), (660, 661)]);
+            assert_eq!(
+                decide(&settings(), Some(t(0)), None, &alive, None, t(661)),
+                opened(0, 660)
             );
         }
 
