@@ -175,9 +175,11 @@ async fn a_missing_file_is_an_error_and_is_retried_until_it_appears() {
     .await;
 
     std::fs::copy(clip(), &path).unwrap();
+    // The retry after the copy comes after the current backoff (1 s doubling to 30 s): on a
+    // loaded machine several retries may have passed already, so allow a whole capped backoff.
     eventually(
         m,
-        Duration::from_secs(10),
+        Duration::from_secs(45),
         "playing once the file exists",
         |s| s.status == CameraStatus::Running && s.frames_total > 0,
     )
