@@ -115,6 +115,8 @@ pub struct ActivityStatus {
     pub id: Uuid,
     pub key: String,
     pub name: String,
+    /// The license's tags (SPEC section 5b).
+    pub tags: Vec<String>,
     pub status: LicenseStatus,
     #[schema(example = "✅")]
     pub symbol: String,
@@ -325,6 +327,7 @@ pub async fn activity_status(
         id: license.id,
         key: license.key,
         name: license.name,
+        tags: license.tags,
         status: e.status,
         symbol: e.status.symbol().to_owned(),
         reasons: e.reasons,

@@ -15,6 +15,8 @@ pub struct LicenseRow {
     pub kind: LicenseKind,
     /// A heartbeat is fresh when received within this many seconds (60..86400).
     pub check_interval_seconds: i32,
+    /// Checked by `domain::quiet::parse_tags`: sorted, without duplicates.
+    pub tags: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -22,7 +24,7 @@ pub struct LicenseRow {
 impl TenantRow for LicenseRow {
     const TABLE: &'static str = "licenses";
     const COLUMNS: &'static str =
-        "id, key, name, kind, check_interval_seconds, created_at, updated_at";
+        "id, key, name, kind, check_interval_seconds, tags, created_at, updated_at";
 }
 
 pub struct NewLicense {
@@ -30,6 +32,8 @@ pub struct NewLicense {
     pub name: DisplayName,
     pub kind: LicenseKind,
     pub check_interval: CheckInterval,
+    /// Checked by `domain::quiet::parse_tags`.
+    pub tags: Vec<String>,
 }
 
 #[derive(Default)]
@@ -38,6 +42,8 @@ pub struct LicensePatch {
     pub name: Option<DisplayName>,
     pub kind: Option<LicenseKind>,
     pub check_interval: Option<CheckInterval>,
+    /// Replaces every tag (checked by `domain::quiet::parse_tags`).
+    pub tags: Option<Vec<String>>,
 }
 
 pub async fn insert(
@@ -46,8 +52,8 @@ pub async fn insert(
     new: &NewLicense,
 ) -> Result<LicenseRow, sqlx::Error> {
     sqlx::query_as(super::returning::<LicenseRow>(
-        "INSERT INTO licenses (tenant_id, id, key, name, kind, check_interval_seconds)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO licenses (tenant_id, id, key, name, kind, check_interval_seconds, tags)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     ))
     .bind(tenant_id)
     .bind(Uuid::now_v7())
@@ -55,6 +61,7 @@ pub async fn insert(
     .bind(new.name.as_str())
     .bind(new.kind)
     .bind(new.check_interval.seconds())
+    .bind(&new.tags)
     .fetch_one(conn)
     .await
 }
@@ -71,6 +78,7 @@ pub async fn update(
              name = COALESCE($4, name),
              kind = COALESCE($5, kind),
              check_interval_seconds = COALESCE($6, check_interval_seconds),
+             tags = COALESCE($7, tags),
              updated_at = now()
          WHERE tenant_id = $1 AND id = $2",
     ))
@@ -80,6 +88,7 @@ pub async fn update(
     .bind(patch.name.as_ref().map(DisplayName::as_str))
     .bind(patch.kind)
     .bind(patch.check_interval.map(CheckInterval::seconds))
+    .bind(&patch.tags)
     .fetch_optional(conn)
     .await
 }

@@ -24,6 +24,7 @@ mod login;
 mod notifications;
 mod notify_bench;
 mod notify_processes;
+mod quiet;
 mod replicas;
 mod retention;
 mod schema;

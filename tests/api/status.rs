@@ -202,6 +202,7 @@ async fn assert_list_and_summary_agree(app: &TestApp, token: &str) -> BTreeMap<S
                 status: Some(LicenseStatus::parse(status).unwrap()),
                 kind: None,
                 text: None,
+                tags: Vec::new(),
                 sort: Sort::parse("status").unwrap(),
                 after: None,
                 limit: 200,

@@ -190,6 +190,7 @@ async fn time_queries(pool: &PgPool, tenant: Uuid, count: usize) -> Stats {
             status: None,
             kind: None,
             text: None,
+            tags: Vec::new(),
             sort: Sort::parse("status").unwrap(),
             after: None,
             limit: 50,
