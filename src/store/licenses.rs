@@ -105,3 +105,16 @@ pub async fn find_by_key(
         .fetch_optional(conn)
         .await
 }
+
+/// Which of `ids` are licenses of the tenant.
+pub async fn existing_ids(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM licenses WHERE tenant_id = $1 AND id = ANY($2)")
+        .bind(tenant_id)
+        .bind(ids)
+        .fetch_all(conn)
+        .await
+}

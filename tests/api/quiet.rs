@@ -185,3 +185,470 @@ async fn a_viewer_cannot_change_tags(pool: PgPool) {
         .assert_problem(403);
     assert_eq!(app.get(&path, &viewer).await.body["tags"], json!([]));
 }
+
+const WINDOWS: &str = "/api/v1/maintenance-windows";
+
+fn window_path(window: &Value) -> String {
+    format!("{WINDOWS}/{}", id(window))
+}
+
+/// RFC 3339 of now plus `hours`.
+fn in_hours(hours: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::hours(hours)).to_rfc3339()
+}
+
+/// Creates a window from this body (asserts 201).
+async fn create_window(app: &TestApp, token: &str, body: Value) -> Value {
+    let r = app.post(WINDOWS, token, body).await;
+    r.assert_status(201);
+    r.body
+}
+
+#[sqlx::test]
+async fn a_one_off_window_can_be_created_read_listed_changed_and_deleted(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.create_tenant("acme").await.owner_token;
+    let license = app.create_license(&owner, "L1").await;
+    let (starts, ends) = ("2031-05-01T22:00:00Z", "2031-05-02T02:00:00Z");
+    let created = create_window(
+        &app,
+        &owner,
+        json!({"name": " Router swap ", "scope": {"license_ids": [id(&license), id(&license)]},
+               "starts_at": starts, "ends_at": "2031-05-02T04:00:00+02:00"}),
+    )
+    .await;
+    assert_eq!(created["name"], "Router swap");
+    assert_eq!(created["scope"], json!({"license_ids": [id(&license)]}));
+    assert_eq!(created["starts_at"], starts);
+    assert_eq!(created["ends_at"], ends);
+    for absent in ["rrule", "duration_seconds", "timezone"] {
+        assert_eq!(created[absent], Value::Null, "{absent}");
+    }
+    assert_eq!(created["active"], false);
+    assert_eq!(
+        created["next_occurrences"],
+        json!([{"starts_at": starts, "ends_at": ends}])
+    );
+    let path = window_path(&created);
+    assert_eq!(app.get(&path, &owner).await.body, created);
+
+    let changed = app
+        .patch(
+            &path,
+            &owner,
+            json!({"name": "Swap", "scope": {"all": true}, "ends_at": "2031-05-02T03:00:00Z"}),
+        )
+        .await;
+    changed.assert_status(200);
+    assert_eq!(changed.body["name"], "Swap");
+    assert_eq!(changed.body["scope"], json!({"all": true}));
+    assert_eq!(changed.body["starts_at"], starts, "kept");
+    assert_eq!(changed.body["ends_at"], "2031-05-02T03:00:00Z");
+    // A PATCH may turn it into a recurring window (and back).
+    let recurring = app
+        .patch(
+            &path,
+            &owner,
+            json!({"rrule": "FREQ=DAILY;BYHOUR=3", "duration_seconds": 600, "timezone": "UTC"}),
+        )
+        .await;
+    recurring.assert_status(200);
+    assert_eq!(recurring.body["ends_at"], Value::Null);
+    assert_eq!(recurring.body["duration_seconds"], 600);
+    let back = app
+        .patch(&path, &owner, json!({"starts_at": starts, "ends_at": ends}))
+        .await;
+    back.assert_status(200);
+    assert_eq!(back.body["rrule"], Value::Null);
+    assert_eq!(back.body["timezone"], Value::Null);
+
+    // Listed in creation order, page by page.
+    for i in 0..2 {
+        create_window(
+            &app,
+            &owner,
+            json!({"name": format!("w{i}"), "scope": {"tags": ["a"]}, "starts_at": starts, "ends_at": ends}),
+        )
+        .await;
+    }
+    let first = app.get(&format!("{WINDOWS}?limit=2"), &owner).await;
+    first.assert_status(200);
+    let names: Vec<&str> = first.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Swap", "w0"]);
+    let cursor = first.body["next_cursor"].as_str().unwrap();
+    let second = app
+        .get(&format!("{WINDOWS}?limit=2&cursor={cursor}"), &owner)
+        .await;
+    assert_eq!(second.body["items"][0]["name"], "w1");
+    assert_eq!(second.body["next_cursor"], Value::Null);
+
+    app.delete(&path, &owner).await.assert_status(204);
+    app.get(&path, &owner).await.assert_problem(404);
+    app.delete(&path, &owner).await.assert_problem(404);
+    assert_eq!(app.count("maintenance_windows").await, 2);
+}
+
+#[sqlx::test]
+async fn a_recurring_window_is_read_in_its_time_zone_across_a_dst_change(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.create_tenant("acme").await.owner_token;
+    // Sundays 02:30 in Berlin from March 14, 2027: on March 28 the clocks jump from 02:00 to
+    // 03:00, so that occurrence starts at 03:30 CEST (the gap is shifted, domain::quiet).
+    let w = create_window(
+        &app,
+        &owner,
+        json!({"name": "Patching", "scope": {"all": true}, "rrule": "RRULE:FREQ=WEEKLY;BYDAY=SU;BYHOUR=2;BYMINUTE=30",
+               "duration_seconds": 3600, "timezone": "Europe/Berlin", "starts_at": "2027-03-13T23:00:00Z"}),
+    )
+    .await;
+    assert_eq!(w["timezone"], "Europe/Berlin");
+    assert_eq!(w["starts_at"], "2027-03-13T23:00:00Z");
+    assert_eq!(w["ends_at"], Value::Null);
+    // Normalised: without `RRULE:`, with the seconds DTSTART filled in.
+    assert_eq!(
+        w["rrule"],
+        "FREQ=WEEKLY;BYHOUR=2;BYMINUTE=30;BYSECOND=0;BYDAY=SU"
+    );
+    let starts: Vec<&str> = w["next_occurrences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["starts_at"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "2027-03-14T01:30:00Z", // 02:30 CET
+            "2027-03-21T01:30:00Z",
+            "2027-03-28T01:30:00Z", // 03:30 CEST: 02:30 does not exist that night
+            "2027-04-04T00:30:00Z", // 02:30 CEST
+            "2027-04-11T00:30:00Z",
+        ]
+    );
+    assert_eq!(
+        w["next_occurrences"][0]["ends_at"], "2027-03-14T02:30:00Z",
+        "an occurrence lasts duration_seconds"
+    );
+
+    // Without starts_at the rule starts at today's midnight in its zone: no BYMINUTE means :00.
+    let daily = create_window(
+        &app,
+        &owner,
+        json!({"name": "Nightly", "scope": {"all": true}, "rrule": "FREQ=DAILY;BYHOUR=4",
+               "duration_seconds": 1800, "timezone": "America/New_York"}),
+    )
+    .await;
+    let tz: chrono_tz::Tz = "America/New_York".parse().unwrap();
+    let first: chrono::DateTime<chrono::Utc> = daily["next_occurrences"][0]["starts_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        first.with_timezone(&tz).format("%H:%M:%S").to_string(),
+        "04:00:00"
+    );
+    let dtstart: chrono::DateTime<chrono::Utc> =
+        daily["starts_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        dtstart.with_timezone(&tz).format("%H:%M:%S").to_string(),
+        "00:00:00"
+    );
+    assert_eq!(daily["next_occurrences"].as_array().unwrap().len(), 5);
+}
+
+#[sqlx::test]
+async fn invalid_windows_are_refused_with_a_pointer_to_each_problem(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.create_tenant("acme").await.owner_token;
+    let mine = app.create_license(&owner, "L1").await;
+    let other = app.create_tenant("other").await.owner_token;
+    let theirs = app.create_license(&other, "L1").await;
+    let made_up = uuid::Uuid::now_v7().to_string();
+    let all = json!({"all": true});
+    let one_off = |scope: Value| json!({"name": "w", "scope": scope, "starts_at": "2031-01-01T00:00:00Z", "ends_at": "2031-01-01T01:00:00Z"});
+    let recurring = |rrule: &str, duration: i64, tz: &str| json!({"name": "w", "scope": {"all": true}, "rrule": rrule, "duration_seconds": duration, "timezone": tz});
+    let with = |mut body: Value, changes: Value| {
+        for (k, v) in changes.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let many_ids: Vec<String> = (0..1001).map(|_| id(&mine).to_owned()).collect();
+    let cases: Vec<(Value, Vec<&str>, &str)> = vec![
+        (
+            with(one_off(all.clone()), json!({"name": ""})),
+            vec!["/name"],
+            "empty name",
+        ),
+        (
+            with(one_off(all.clone()), json!({"name": "n".repeat(201)})),
+            vec!["/name"],
+            "201 characters",
+        ),
+        (
+            json!({"scope": all, "starts_at": "2031-01-01T00:00:00Z", "ends_at": "2031-01-01T01:00:00Z"}),
+            vec!["/name"],
+            "no name",
+        ),
+        (
+            json!({"name": "w", "starts_at": "2031-01-01T00:00:00Z", "ends_at": "2031-01-01T01:00:00Z"}),
+            vec!["/scope"],
+            "no scope",
+        ),
+        (one_off(json!({})), vec!["/scope"], "an empty scope"),
+        (
+            one_off(json!({"all": true, "tags": ["a"]})),
+            vec!["/scope"],
+            "two scope forms",
+        ),
+        (
+            one_off(json!({"all": false})),
+            vec!["/scope/all"],
+            "all: false",
+        ),
+        (
+            one_off(json!({"license_ids": []})),
+            vec!["/scope/license_ids"],
+            "no licenses",
+        ),
+        (
+            one_off(json!({"license_ids": many_ids})),
+            vec!["/scope/license_ids"],
+            "1001 licenses",
+        ),
+        (
+            one_off(json!({"license_ids": [id(&mine), made_up]})),
+            vec!["/scope/license_ids/1"],
+            "an unknown license",
+        ),
+        (
+            one_off(json!({"license_ids": [id(&theirs), id(&mine)]})),
+            vec!["/scope/license_ids/0"],
+            "another tenant's license",
+        ),
+        (
+            one_off(json!({"license_ids": ["not-a-uuid"]})),
+            vec!["/scope/license_ids/0"],
+            "not a UUID",
+        ),
+        (
+            one_off(json!({"tags": ["ok", "Bad"]})),
+            vec!["/scope/tags/1"],
+            "a bad tag",
+        ),
+        (one_off(json!({"tags": []})), vec!["/scope/tags"], "no tags"),
+        (
+            one_off(json!({"region": "eu"})),
+            vec!["/scope/region"],
+            "an unknown scope field",
+        ),
+        (
+            json!({"name": "w", "scope": all}),
+            vec!["/starts_at", "/ends_at"],
+            "no schedule",
+        ),
+        (
+            json!({"name": "w", "scope": all, "starts_at": "2031-01-01T00:00:00Z"}),
+            vec!["/ends_at"],
+            "no end",
+        ),
+        (
+            with(
+                one_off(all.clone()),
+                json!({"ends_at": "2031-01-01T00:00:00Z"}),
+            ),
+            vec!["/ends_at"],
+            "ends when it starts",
+        ),
+        (
+            with(
+                one_off(all.clone()),
+                json!({"ends_at": "2031-02-01T00:00:01Z"}),
+            ),
+            vec!["/ends_at"],
+            "over 31 days",
+        ),
+        (
+            with(one_off(all.clone()), json!({"starts_at": "yesterday"})),
+            vec!["/starts_at"],
+            "not a time",
+        ),
+        (
+            with(one_off(all.clone()), json!({"rrule": "FREQ=DAILY"})),
+            vec!["/rrule"],
+            "one-off and recurring mixed",
+        ),
+        (
+            with(one_off(all.clone()), json!({"colour": "red"})),
+            vec!["/colour"],
+            "an unknown field",
+        ),
+        (
+            json!({"name": "w", "scope": all, "rrule": "FREQ=DAILY"}),
+            vec!["/duration_seconds", "/timezone"],
+            "recurring without duration and zone",
+        ),
+        (
+            recurring("FREQ=SOMETIMES", 60, "UTC"),
+            vec!["/rrule"],
+            "not an RRULE",
+        ),
+        (
+            recurring("FREQ=MINUTELY", 60, "UTC"),
+            vec!["/rrule"],
+            "more often than hourly",
+        ),
+        (
+            recurring("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", 60, "UTC"),
+            vec!["/rrule"],
+            "no occurrence",
+        ),
+        (
+            recurring("FREQ=DAILY", 0, "UTC"),
+            vec!["/duration_seconds"],
+            "zero seconds",
+        ),
+        (
+            recurring("FREQ=DAILY", 31 * 86_400 + 1, "UTC"),
+            vec!["/duration_seconds"],
+            "over 31 days",
+        ),
+        (
+            recurring("FREQ=DAILY", 60, "Mars/Olympus"),
+            vec!["/timezone"],
+            "not a time zone",
+        ),
+    ];
+    for (body, pointers, why) in cases {
+        let r = app.post(WINDOWS, &owner, body).await;
+        r.assert_problem(422);
+        assert_eq!(r.pointers(), pointers, "{why}: {}", r.text);
+    }
+    assert_eq!(app.count("maintenance_windows").await, 0);
+
+    // A PATCH is checked against the stored window.
+    let w = create_window(&app, &owner, one_off(all.clone())).await;
+    let path = window_path(&w);
+    for (body, pointers, why) in [
+        (
+            json!({"ends_at": "2030-12-31T00:00:00Z"}),
+            vec!["/ends_at"],
+            "before the stored start",
+        ),
+        (
+            json!({"rrule": "FREQ=DAILY"}),
+            vec!["/duration_seconds", "/timezone"],
+            "recurring needs all three",
+        ),
+        (
+            json!({"ends_at": "2031-01-01T02:00:00Z", "timezone": "UTC"}),
+            vec!["/timezone"],
+            "mixed",
+        ),
+        (
+            json!({"scope": {"license_ids": [id(&theirs)]}}),
+            vec!["/scope/license_ids/0"],
+            "another tenant's license",
+        ),
+        (json!({"name": " "}), vec!["/name"], "a blank name"),
+    ] {
+        let r = app.patch(&path, &owner, body).await;
+        r.assert_problem(422);
+        assert_eq!(r.pointers(), pointers, "{why}: {}", r.text);
+    }
+    assert_eq!(app.get(&path, &owner).await.body, w, "nothing changed");
+}
+
+#[sqlx::test]
+async fn windows_are_the_tenants_own_and_only_admins_write_them(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let t = app.create_populated_tenant("acme", "L1", "viewer").await;
+    let owner = &t.tenant.owner_token;
+    let viewer = app.login("viewer@acme.test", PASSWORD).await;
+    let other = app.create_tenant("other").await.owner_token;
+    let body = json!({"name": "w", "scope": {"all": true}, "starts_at": in_hours(1), "ends_at": in_hours(2)});
+    let mine = create_window(&app, owner, body.clone()).await;
+    let theirs = create_window(&app, &other, body.clone()).await;
+
+    // Another tenant's window is not found, for any method.
+    let path = window_path(&theirs);
+    app.get(&path, owner).await.assert_problem(404);
+    app.patch(&path, owner, json!({"name": "x"}))
+        .await
+        .assert_problem(404);
+    app.delete(&path, owner).await.assert_problem(404);
+    let listed = app.get(WINDOWS, owner).await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(listed.body["items"][0]["id"], mine["id"]);
+    app.get(&format!("{WINDOWS}/not-a-uuid"), owner)
+        .await
+        .assert_problem(404);
+
+    // A viewer reads but does not write.
+    let path = window_path(&mine);
+    app.get(&path, &viewer).await.assert_status(200);
+    app.get(WINDOWS, &viewer).await.assert_status(200);
+    app.post(WINDOWS, &viewer, body).await.assert_problem(403);
+    app.patch(&path, &viewer, json!({"name": "x"}))
+        .await
+        .assert_problem(403);
+    app.delete(&path, &viewer).await.assert_problem(403);
+    assert_eq!(app.get(&path, owner).await.body, mine);
+}
+
+#[sqlx::test]
+async fn changing_a_window_pulls_the_sweeps_next_check_forward(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.create_tenant("acme").await.owner_token;
+    let license = app.create_license(&owner, "L1").await;
+    app.put_notification_settings(
+        &owner,
+        id(&license),
+        json!({"enabled": true, "recipients": ["ops@acme.test"]}),
+    )
+    .await
+    .assert_status(200);
+    let far = chrono::Utc::now() + chrono::Duration::days(30);
+    let push_back = async || {
+        sqlx::query("UPDATE notification_settings SET next_check_at = $1")
+            .bind(far)
+            .execute(&app.pool)
+            .await
+            .unwrap();
+    };
+    let next_check = async || -> chrono::DateTime<chrono::Utc> {
+        sqlx::query_scalar("SELECT next_check_at FROM notification_settings")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    let body = json!({"name": "w", "scope": {"tags": ["a"]}, "starts_at": in_hours(1), "ends_at": in_hours(2)});
+    push_back().await;
+    let w = create_window(&app, &owner, body).await;
+    assert!(next_check().await < far, "create");
+    push_back().await;
+    app.patch(&window_path(&w), &owner, json!({"name": "x"}))
+        .await
+        .assert_status(200);
+    assert!(next_check().await < far, "update");
+    push_back().await;
+    app.delete(&window_path(&w), &owner)
+        .await
+        .assert_status(204);
+    assert!(next_check().await < far, "delete");
+    push_back().await;
+    app.patch(
+        &format!("/api/v1/licenses/{}", id(&license)),
+        &owner,
+        json!({"tags": ["a"]}),
+    )
+    .await
+    .assert_status(200);
+    assert!(next_check().await < far, "new tags");
+}
