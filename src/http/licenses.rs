@@ -17,7 +17,7 @@ use crate::{
     store::{
         self,
         licenses::{LicensePatch, LicenseRow, NewLicense},
-        status::{self, License, Sort},
+        status::{License, Sort},
     },
 };
 use axum::{Json, extract::State, http::StatusCode};
@@ -82,6 +82,9 @@ pub struct LicenseListParams {
     pub cursor: Option<String>,
     /// A tag the license must carry; repeat it (`?tag=a&tag=b`) for licenses carrying all.
     pub tag: Option<Vec<String>>,
+    /// `true`: only licenses quiet now (in a maintenance window or snoozed); `false`: only
+    /// the others.
+    pub quiet: Option<bool>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -91,7 +94,8 @@ pub struct LicenseList {
     pub next_cursor: Option<String>,
 }
 
-/// Lists the tenant's licenses with their status, last activity, camera and webhook counts.
+/// Lists the tenant's licenses with their status, last activity, camera and webhook counts,
+/// tags and `quiet`.
 #[utoipa::path(get, path = "/licenses", tag = "licenses", security(("bearer" = [])), params(LicenseListParams), responses(
     (status = 200, description = "One page of licenses", body = LicenseList),
     (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
@@ -112,6 +116,7 @@ async fn list_licenses(
         limit: q.one(&mut v, "limit"),
         cursor: q.one(&mut v, "cursor"),
         tags: q.all("tag"),
+        quiet: q.one(&mut v, "quiet"),
     };
     let (query, mut problems) = app::licenses::parse_list_query(&params, Sort::default());
     if let Err(repeated) = v.finish() {
@@ -182,12 +187,7 @@ async fn get_license(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<License>> {
-    let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
-    let license = status::get(&mut tx, auth.tenant_id, id, state.clock.now())
-        .await?
-        .ok_or(AppError::NotFound)?;
-    tx.commit().await?;
-    Ok(Json(license))
+    Ok(Json(app::licenses::get(&state, auth.tenant_id, id).await?))
 }
 
 /// Changes any of key, name, kind, check interval and tags.

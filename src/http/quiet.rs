@@ -1,5 +1,5 @@
-//! Quiet periods (SPEC section 5b): maintenance windows. The checks and the rules are
-//! `app::quiet`'s; this module reads the bodies and renders.
+//! Quiet periods (SPEC section 5b): maintenance windows and snoozes. The checks and the rules
+//! are `app::quiet`'s; this module reads the bodies and renders.
 
 use super::{
     admin::PageParams,
@@ -10,7 +10,7 @@ use super::{
 use crate::{
     app::{
         AppState, pagination,
-        quiet::{self, ScopeDraft, WindowDraft, WindowView},
+        quiet::{self, ScopeDraft, SnoozeView, WindowDraft, WindowView},
     },
     domain::Role,
 };
@@ -25,6 +25,55 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_windows, create_window))
         .routes(routes!(get_window, update_window, delete_window))
+        .routes(routes!(snooze, end_snooze))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SnoozeBody {
+    /// After now, at most 31 days ahead.
+    pub until: DateTime<Utc>,
+}
+
+/// Snoozes a license until `until`: no episode opens and reminders wait meanwhile (SPEC
+/// section 5b). A snooze in force is extended or shortened (and keeps its start).
+#[utoipa::path(post, path = "/licenses/{id}/snooze", tag = "quiet", security(("bearer" = [])), params(("id" = Uuid, Path, description = "License id")), request_body = SnoozeBody, responses(
+    (status = 200, description = "Snoozed", body = SnoozeView),
+    (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "Not an admin or owner", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such license in this tenant", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`until` is not in the next 31 days", body = Problem, content_type = "application/problem+json"),
+))]
+async fn snooze(
+    auth: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<SnoozeBody>,
+) -> ApiResult<Json<SnoozeView>> {
+    auth.require(Role::Admin)?;
+    Ok(Json(
+        quiet::snooze(&state, auth.tenant_id, id, body.until).await?,
+    ))
+}
+
+/// Ends the license's snooze now (nothing happens when none is in force).
+#[utoipa::path(delete, path = "/licenses/{id}/snooze", tag = "quiet", security(("bearer" = [])), params(("id" = Uuid, Path, description = "License id")), responses(
+    (status = 204, description = "Not snoozed (any more)"),
+    (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "Not an admin or owner", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such license in this tenant", body = Problem, content_type = "application/problem+json"),
+))]
+async fn end_snooze(
+    auth: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<StatusCode> {
+    auth.require(Role::Admin)?;
+    quiet::end_snooze(&state, auth.tenant_id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Which licenses a window mutes: exactly one of the three.

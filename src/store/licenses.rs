@@ -17,14 +17,17 @@ pub struct LicenseRow {
     pub check_interval_seconds: i32,
     /// Checked by `domain::quiet::parse_tags`: sorted, without duplicates.
     pub tags: Vec<String>,
+    /// The latest snooze: quiet from `snoozed_at` until `snoozed_until` (both or neither).
+    pub snoozed_at: Option<DateTime<Utc>>,
+    pub snoozed_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl TenantRow for LicenseRow {
     const TABLE: &'static str = "licenses";
-    const COLUMNS: &'static str =
-        "id, key, name, kind, check_interval_seconds, tags, created_at, updated_at";
+    const COLUMNS: &'static str = "id, key, name, kind, check_interval_seconds, tags, snoozed_at, \
+         snoozed_until, created_at, updated_at";
 }
 
 pub struct NewLicense {
@@ -117,4 +120,51 @@ pub async fn existing_ids(
         .bind(ids)
         .fetch_all(conn)
         .await
+}
+
+/// Snoozes the license from `now` until `until`: `(snoozed_at, snoozed_until)`, or `None` if
+/// the license is not the tenant's. A snooze still in force keeps its start, so that the time
+/// it has already been quiet stays quiet for the sweep's accounting.
+pub async fn snooze(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE licenses SET
+             snoozed_at = CASE WHEN snoozed_at <= $3 AND snoozed_until > $3 THEN snoozed_at ELSE $3 END,
+             snoozed_until = $4
+         WHERE tenant_id = $1 AND id = $2
+         RETURNING snoozed_at, snoozed_until",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(now)
+    .bind(until)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Ends the license's snooze at `now` if it is still in force (the time it was in force stays
+/// quiet); `false` if the license is not the tenant's.
+pub async fn end_snooze(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE licenses
+            SET snoozed_until = CASE WHEN snoozed_until > $3 THEN GREATEST($3, snoozed_at)
+                                     ELSE snoozed_until END
+          WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -233,6 +233,12 @@ async fn every_documented_operation_is_exercised_and_answers_as_documented(pool:
         .await
         .assert_status(200);
     app.delete(&window, owner).await.assert_status(204);
+    let snooze = format!("/api/v1/licenses/{id}/snooze");
+    let until = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    app.post(&snooze, owner, json!({"until": until}))
+        .await
+        .assert_status(200);
+    app.delete(&snooze, owner).await.assert_status(204);
     // Without the simulated clock these answer 403; that they answer as documented is the point.
     app.post(
         "/api/v1/admin/clock",

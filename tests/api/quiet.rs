@@ -652,3 +652,321 @@ async fn changing_a_window_pulls_the_sweeps_next_check_forward(pool: PgPool) {
     .assert_status(200);
     assert!(next_check().await < far, "new tags");
 }
+
+fn snooze_path(license: &Value) -> String {
+    format!("/api/v1/licenses/{}/snooze", id(license))
+}
+
+/// The `snoozed_at` and `snoozed_until` columns of a license.
+async fn snooze_columns(app: &TestApp, license: &Value) -> (Option<DateTime>, Option<DateTime>) {
+    sqlx::query_as("SELECT snoozed_at, snoozed_until FROM licenses WHERE id = $1::uuid")
+        .bind(id(license))
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+type DateTime = chrono::DateTime<chrono::Utc>;
+
+fn time(v: &Value) -> DateTime {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+#[sqlx::test]
+async fn a_snooze_is_set_extended_ended_early_and_checked(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let t = app.create_populated_tenant("acme", "L1", "viewer").await;
+    let owner = &t.tenant.owner_token;
+    let license = app
+        .get(&format!("/api/v1/licenses/{}", t.site.id), owner)
+        .await
+        .body;
+    let path = snooze_path(&license);
+
+    let before = chrono::Utc::now();
+    let r = app.post(&path, owner, json!({"until": in_hours(1)})).await;
+    r.assert_status(200);
+    assert_eq!(r.body["license_id"], license["id"]);
+    let snoozed_at = time(&r.body["snoozed_at"]);
+    assert!(snoozed_at >= before - chrono::Duration::seconds(1));
+    assert!(time(&r.body["until"]) > snoozed_at + chrono::Duration::minutes(59));
+    let status = app.license_status(owner, id(&license)).await;
+    assert_eq!(
+        status["quiet"],
+        json!({"reason": "snooze", "until": r.body["until"], "window_id": null})
+    );
+    assert_eq!(status["status"], "not_installed", "the status is the truth");
+
+    // Snoozing again while snoozed moves the end and keeps the start.
+    let longer = app.post(&path, owner, json!({"until": in_hours(8)})).await;
+    longer.assert_status(200);
+    assert_eq!(longer.body["snoozed_at"], r.body["snoozed_at"]);
+    let shorter = app.post(&path, owner, json!({"until": in_hours(2)})).await;
+    assert_eq!(shorter.body["snoozed_at"], r.body["snoozed_at"]);
+    assert_eq!(
+        app.license_status(owner, id(&license)).await["quiet"]["until"],
+        shorter.body["until"]
+    );
+
+    // Ended early: the end moves to now, the time it was in force stays on record.
+    app.delete(&path, owner).await.assert_status(204);
+    let (at, until) = snooze_columns(&app, &license).await;
+    assert_eq!(at, Some(snoozed_at));
+    let until = until.unwrap();
+    assert!(until >= snoozed_at && until <= chrono::Utc::now());
+    assert_eq!(
+        app.license_status(owner, id(&license)).await["quiet"],
+        Value::Null
+    );
+    // Idempotent, also for a license never snoozed.
+    app.delete(&path, owner).await.assert_status(204);
+    assert_eq!(snooze_columns(&app, &license).await, (at, Some(until)));
+    let fresh = app.create_license(owner, "L2").await;
+    app.delete(&snooze_path(&fresh), owner)
+        .await
+        .assert_status(204);
+    assert_eq!(snooze_columns(&app, &fresh).await, (None, None));
+    // A new snooze after the end starts anew.
+    let again = app.post(&path, owner, json!({"until": in_hours(1)})).await;
+    assert!(time(&again.body["snoozed_at"]) >= until);
+
+    for (body, pointer, why) in [
+        (json!({"until": in_hours(-1)}), "/until", "in the past"),
+        (
+            json!({"until": in_hours(31 * 24 + 1)}),
+            "/until",
+            "more than 31 days ahead",
+        ),
+        (json!({"until": "tomorrow"}), "/until", "not a time"),
+        (json!({}), "/until", "missing"),
+        (
+            json!({"until": in_hours(1), "for": "ever"}),
+            "/for",
+            "an unknown field",
+        ),
+    ] {
+        let r = app.post(&path, owner, body).await;
+        r.assert_problem(422);
+        assert_eq!(r.pointers(), vec![pointer], "{why}");
+    }
+    assert_eq!(
+        app.post(&path, owner, json!({"until": in_hours(31 * 24 - 1)}))
+            .await
+            .status,
+        200
+    );
+
+    // Roles and tenants.
+    let viewer = app.login("viewer@acme.test", PASSWORD).await;
+    app.post(&path, &viewer, json!({"until": in_hours(1)}))
+        .await
+        .assert_problem(403);
+    app.delete(&path, &viewer).await.assert_problem(403);
+    let other = app.create_tenant("other").await.owner_token;
+    app.post(&path, &other, json!({"until": in_hours(1)}))
+        .await
+        .assert_problem(404);
+    app.delete(&path, &other).await.assert_problem(404);
+    app.post(
+        "/api/v1/licenses/not-a-uuid/snooze",
+        owner,
+        json!({"until": in_hours(1)}),
+    )
+    .await
+    .assert_problem(404);
+}
+
+#[sqlx::test]
+async fn snoozing_and_ending_a_snooze_pull_the_sweeps_next_check_forward(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.create_tenant("acme").await.owner_token;
+    let license = app.create_license(&owner, "L1").await;
+    let other = app.create_license(&owner, "L2").await;
+    for l in [&license, &other] {
+        app.put_notification_settings(
+            &owner,
+            id(l),
+            json!({"enabled": true, "recipients": ["ops@acme.test"]}),
+        )
+        .await
+        .assert_status(200);
+    }
+    // PostgreSQL keeps microseconds.
+    let far =
+        chrono::SubsecRound::trunc_subsecs(chrono::Utc::now() + chrono::Duration::days(30), 6);
+    let push_back = async || {
+        sqlx::query("UPDATE notification_settings SET next_check_at = $1")
+            .bind(far)
+            .execute(&app.pool)
+            .await
+            .unwrap();
+    };
+    let next_check = async |l: &Value| -> DateTime {
+        sqlx::query_scalar(
+            "SELECT next_check_at FROM notification_settings WHERE license_id = $1::uuid",
+        )
+        .bind(id(l))
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+    };
+    push_back().await;
+    app.post(
+        &snooze_path(&license),
+        &owner,
+        json!({"until": in_hours(1)}),
+    )
+    .await
+    .assert_status(200);
+    assert!(next_check(&license).await < far, "snooze");
+    assert_eq!(next_check(&other).await, far, "only the snoozed license");
+    push_back().await;
+    app.delete(&snooze_path(&license), &owner)
+        .await
+        .assert_status(204);
+    assert!(next_check(&license).await < far, "end of the snooze");
+    assert_eq!(next_check(&other).await, far);
+}
+
+/// `quiet` of every license of `GET /licenses`, by key.
+async fn quiet_by_key(app: &TestApp, token: &str, query: &str) -> Vec<(String, Value)> {
+    let r = app.get(&format!("/api/v1/licenses?{query}"), token).await;
+    r.assert_status(200);
+    r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["key"].as_str().unwrap().to_owned(), l["quiet"].clone()))
+        .collect()
+}
+
+#[sqlx::test]
+async fn quiet_says_why_and_until_when_in_the_status_and_the_list(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.create_tenant("acme").await.owner_token;
+    let other = app.create_tenant("other").await.owner_token;
+    let a = app
+        .create_license_with(&owner, json!({"key": "A", "name": "A"}))
+        .await;
+    let b = app
+        .create_license_with(
+            &owner,
+            json!({"key": "B", "name": "B", "tags": ["site:b", "x"]}),
+        )
+        .await;
+    let c = app
+        .create_license_with(&owner, json!({"key": "C", "name": "C", "tags": ["x"]}))
+        .await;
+    let d = app
+        .create_license_with(&owner, json!({"key": "D", "name": "D"}))
+        .await;
+
+    // Nothing quiet yet; another tenant's windows mute nothing here, and neither do windows
+    // that are not in force now.
+    create_window(&app, &other, json!({"name": "theirs", "scope": {"all": true}, "starts_at": in_hours(-1), "ends_at": in_hours(1)})).await;
+    create_window(&app, &owner, json!({"name": "later", "scope": {"all": true}, "starts_at": in_hours(5), "ends_at": in_hours(6)})).await;
+    create_window(&app, &owner, json!({"name": "over", "scope": {"all": true}, "starts_at": in_hours(-3), "ends_at": in_hours(-2)})).await;
+    for (key, quiet) in quiet_by_key(&app, &owner, "").await {
+        assert_eq!(quiet, Value::Null, "{key}");
+    }
+
+    // A's own window (one-off, covering now), B's tag, D's snooze; C stays loud.
+    let by_id = create_window(&app, &owner, json!({"name": "A only", "scope": {"license_ids": [id(&a)]}, "starts_at": in_hours(-1), "ends_at": in_hours(1)})).await;
+    assert_eq!(by_id["active"], true);
+    let by_tag = create_window(&app, &owner, json!({"name": "site b", "scope": {"tags": ["site:b"]}, "starts_at": in_hours(-1), "ends_at": in_hours(2)})).await;
+    let snooze = app
+        .post(&snooze_path(&d), &owner, json!({"until": in_hours(4)}))
+        .await
+        .body;
+    let maintenance =
+        |w: &Value| json!({"reason": "maintenance", "until": w["ends_at"], "window_id": w["id"]});
+    let snoozed = json!({"reason": "snooze", "until": snooze["until"], "window_id": null});
+    let expected = vec![
+        ("A".to_owned(), maintenance(&by_id)),
+        ("B".to_owned(), maintenance(&by_tag)),
+        ("C".to_owned(), Value::Null),
+        ("D".to_owned(), snoozed.clone()),
+    ];
+    assert_eq!(quiet_by_key(&app, &owner, "").await, expected);
+    for (license, (_, quiet)) in [&a, &b, &c, &d].into_iter().zip(&expected) {
+        assert_eq!(
+            &app.license_status(&owner, id(license)).await["quiet"],
+            quiet
+        );
+        let one = app
+            .get(&format!("/api/v1/licenses/{}", id(license)), &owner)
+            .await;
+        assert_eq!(&one.body["quiet"], quiet);
+    }
+
+    // ?quiet= filters on it, page by page.
+    assert_eq!(
+        all_keys(&app, &owner, "quiet=true&limit=1").await,
+        ["A", "B", "D"]
+    );
+    assert_eq!(all_keys(&app, &owner, "quiet=false").await, ["C"]);
+    assert_eq!(all_keys(&app, &owner, "quiet=true&tag=x").await, ["B"]);
+    let r = app.get("/api/v1/licenses?quiet=yes", &owner).await;
+    r.assert_problem(422);
+    assert_eq!(r.pointers(), vec!["/query/quiet"]);
+
+    // A tenant-wide window in force: everyone is quiet. Each names the span in force that lasts
+    // longest: the tenant-wide window, except for D, whose snooze lasts longer.
+    let everyone = create_window(&app, &owner, json!({"name": "all", "scope": {"all": true}, "starts_at": in_hours(-1), "ends_at": in_hours(3)})).await;
+    assert_eq!(
+        quiet_by_key(&app, &owner, "").await,
+        vec![
+            ("A".to_owned(), maintenance(&everyone)),
+            ("B".to_owned(), maintenance(&everyone)),
+            ("C".to_owned(), maintenance(&everyone)),
+            ("D".to_owned(), snoozed),
+        ]
+    );
+    assert_eq!(
+        all_keys(&app, &owner, "quiet=false").await,
+        Vec::<String>::new()
+    );
+    assert_eq!(all_keys(&app, &owner, "quiet=true").await.len(), 4);
+
+    // Back to back: C's tenant-wide window ends at +3 h where its own begins, so it is quiet
+    // until the end of the second.
+    let follow = create_window(&app, &owner, json!({"name": "C next", "scope": {"license_ids": [id(&c)]}, "starts_at": everyone["ends_at"], "ends_at": in_hours(7)})).await;
+    let c_quiet = &app.license_status(&owner, id(&c)).await["quiet"];
+    assert_eq!(c_quiet["window_id"], everyone["id"]);
+    assert_eq!(c_quiet["until"], follow["ends_at"]);
+
+    // Deleting the windows and ending the snooze: quiet again is null.
+    for w in [&by_id, &by_tag, &everyone, &follow] {
+        app.delete(&window_path(w), &owner).await.assert_status(204);
+    }
+    app.delete(&snooze_path(&d), &owner)
+        .await
+        .assert_status(204);
+    for (key, quiet) in quiet_by_key(&app, &owner, "").await {
+        assert_eq!(quiet, Value::Null, "{key}");
+    }
+    assert_eq!(all_keys(&app, &owner, "quiet=false").await.len(), 4);
+}
+
+#[sqlx::test]
+async fn a_recurring_window_in_force_now_makes_its_licenses_quiet(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.create_tenant("acme").await.owner_token;
+    let license = app
+        .create_license_with(&owner, json!({"key": "A", "name": "A", "tags": ["night"]}))
+        .await;
+    // Hourly, each occurrence lasting the whole hour: one is always in force.
+    let w = create_window(
+        &app,
+        &owner,
+        json!({"name": "always", "scope": {"tags": ["night"]}, "rrule": "FREQ=HOURLY",
+        "duration_seconds": 3600, "timezone": "Asia/Kolkata", "starts_at": in_hours(-30)}),
+    )
+    .await;
+    assert_eq!(w["active"], true);
+    let quiet = &app.license_status(&owner, id(&license)).await["quiet"];
+    assert_eq!(quiet["reason"], "maintenance");
+    assert_eq!(quiet["window_id"], w["id"]);
+    // Back-to-back occurrences all the way to the 32-day horizon.
+    assert!(time(&quiet["until"]) > chrono::Utc::now() + chrono::Duration::days(31));
+}

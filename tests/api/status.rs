@@ -203,6 +203,8 @@ async fn assert_list_and_summary_agree(app: &TestApp, token: &str) -> BTreeMap<S
                 kind: None,
                 text: None,
                 tags: Vec::new(),
+                quiet: None,
+                quiet_now: Default::default(),
                 sort: Sort::parse("status").unwrap(),
                 after: None,
                 limit: 200,

@@ -191,6 +191,8 @@ async fn time_queries(pool: &PgPool, tenant: Uuid, count: usize) -> Stats {
             kind: None,
             text: None,
             tags: Vec::new(),
+            quiet: None,
+            quiet_now: Default::default(),
             sort: Sort::parse("status").unwrap(),
             after: None,
             limit: 50,
