@@ -345,7 +345,7 @@ pub async fn create_window(
     let now = state.clock.now();
     let fields = check_window(draft, None, now)?;
     let mut tx = db::begin_tenant(&state.pool, tenant_id).await?;
-    check_licenses(&mut tx, tenant_id, &fields.scope).await?;
+    check_licenses(&mut tx, tenant_id, draft).await?;
     let row = windows::insert(&mut tx, tenant_id, &fields).await?;
     windows::recheck(&mut tx, tenant_id, None, now).await?;
     tx.commit().await?;
@@ -367,9 +367,7 @@ pub async fn update_window(
         .await?
         .ok_or(AppError::NotFound)?;
     let fields = check_window(draft, Some(&stored), now)?;
-    if draft.scope.is_some() {
-        check_licenses(&mut tx, tenant_id, &fields.scope).await?;
-    }
+    check_licenses(&mut tx, tenant_id, draft).await?;
     let row = windows::update(&mut tx, tenant_id, id, &fields)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -390,14 +388,14 @@ pub async fn delete_window(state: &AppState, tenant_id: Uuid, id: Uuid) -> AppRe
     Ok(())
 }
 
-/// Every license id of the scope must be one of the tenant's licenses; another tenant's id is
-/// as unknown as a made-up one.
+/// Every license id the draft's scope lists must be one of the tenant's licenses (another
+/// tenant's id is as unknown as a made-up one); a problem names the index in the request.
 async fn check_licenses(
     tx: &mut sqlx::PgConnection,
     tenant_id: Uuid,
-    scope: &Scope,
+    draft: &WindowDraft,
 ) -> AppResult<()> {
-    let Scope::Licenses(ids) = scope else {
+    let Some(ids) = draft.scope.as_ref().and_then(|s| s.license_ids.as_deref()) else {
         return Ok(());
     };
     let known = existing_ids(tx, tenant_id, ids).await?;
@@ -521,8 +519,7 @@ fn check_scope(v: &mut Validation, s: &ScopeDraft) -> Option<Scope> {
         if !bounded(v, "/scope/license_ids", ids.len(), "license") {
             return None;
         }
-        // The order is kept (until the database check has named the bad indexes), the
-        // duplicates are not.
+        // In the order given, without duplicates.
         let mut unique: Vec<Uuid> = Vec::with_capacity(ids.len());
         for id in ids {
             if !unique.contains(id) {

@@ -428,6 +428,11 @@ async fn invalid_windows_are_refused_with_a_pointer_to_each_problem(pool: PgPool
             "an unknown license",
         ),
         (
+            one_off(json!({"license_ids": [id(&mine), id(&mine), made_up]})),
+            vec!["/scope/license_ids/2"],
+            "the index in the request, duplicates counted",
+        ),
+        (
             one_off(json!({"license_ids": [id(&theirs), id(&mine)]})),
             vec!["/scope/license_ids/0"],
             "another tenant's license",
