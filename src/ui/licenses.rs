@@ -118,6 +118,8 @@ impl FormInput for LicenseForm {
             name: name?,
             kind: kind?,
             check_interval: interval?,
+            // The form has no tags yet; an edit keeps them (`tags: None` below).
+            tags: Vec::new(),
         })
     }
 }
@@ -190,6 +192,7 @@ pub async fn update_license(
         name: Some(new.name),
         kind: Some(new.kind),
         check_interval: Some(new.check_interval),
+        tags: None,
     };
     // A license deleted meanwhile still redirects: its page then answers 404.
     let result = with_tenant(&state, &s, async |tx| {

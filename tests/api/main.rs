@@ -25,6 +25,7 @@ mod login;
 mod notifications;
 mod notify_bench;
 mod notify_processes;
+mod quiet;
 mod quiet_notify;
 mod replicas;
 mod retention;
