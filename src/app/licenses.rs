@@ -19,6 +19,7 @@ use crate::{
         windows,
     },
 };
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// The longest search text.
@@ -164,15 +165,82 @@ pub async fn list_with_summary(
     tenant_id: Uuid,
     query: &ListQuery,
 ) -> AppResult<(Vec<License>, Option<String>, Vec<(LicenseStatus, i64)>)> {
+    let o = summarised(state, tenant_id, query, false).await?;
+    Ok((o.rows, o.next_cursor, o.summary))
+}
+
+/// What the Monitoring page shows: one page, the counts per status and how many licenses are
+/// quiet now.
+pub struct Overview {
+    pub rows: Vec<License>,
+    pub next_cursor: Option<String>,
+    pub summary: Vec<(LicenseStatus, i64)>,
+    /// Licenses in a maintenance window or snoozed now (SPEC section 5b), of the whole tenant.
+    pub quiet: i64,
+}
+
+/// [`list_with_summary`] and the number of the tenant's licenses quiet now, from one read of
+/// the tenant's windows.
+pub async fn overview(state: &AppState, tenant_id: Uuid, query: &ListQuery) -> AppResult<Overview> {
+    summarised(state, tenant_id, query, true).await
+}
+
+async fn summarised(
+    state: &AppState,
+    tenant_id: Uuid,
+    query: &ListQuery,
+    count_quiet: bool,
+) -> AppResult<Overview> {
     let now = state.clock.now();
     let mut tx = db::begin_tenant(&state.pool, tenant_id).await?;
     let calendar = QuietCalendar::load(&mut tx, tenant_id, now).await?;
     let query = with_quiet_now(query, &calendar);
     let (mut rows, summary) = status::list_with_summary(&mut tx, tenant_id, now, &query).await?;
+    let quiet = if count_quiet {
+        status::count_quiet(&mut tx, tenant_id, now, &calendar.in_force()).await?
+    } else {
+        0
+    };
     tx.commit().await?;
     fill_quiet(&calendar, &mut rows);
-    let (rows, next) = paged(rows, &query);
-    Ok((rows, next, summary))
+    let (rows, next_cursor) = paged(rows, &query);
+    Ok(Overview {
+        rows,
+        next_cursor,
+        summary,
+        quiet,
+    })
+}
+
+/// The ids of the tenant's licenses with these keys, by key (unknown keys are missing).
+pub async fn ids_by_keys(
+    state: &AppState,
+    tenant_id: Uuid,
+    keys: &[String],
+) -> AppResult<HashMap<String, Uuid>> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut tx = db::begin_tenant(&state.pool, tenant_id).await?;
+    let found = licenses::ids_by_keys(&mut tx, tenant_id, keys).await?;
+    tx.commit().await?;
+    Ok(found.into_iter().collect())
+}
+
+/// The keys of the tenant's licenses with these ids, by id (ids of deleted licenses and of
+/// other tenants' are missing).
+pub async fn keys_by_ids(
+    state: &AppState,
+    tenant_id: Uuid,
+    ids: &[Uuid],
+) -> AppResult<HashMap<Uuid, String>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut tx = db::begin_tenant(&state.pool, tenant_id).await?;
+    let found = licenses::keys_by_ids(&mut tx, tenant_id, ids).await?;
+    tx.commit().await?;
+    Ok(found.into_iter().collect())
 }
 
 fn paged(rows: Vec<License>, query: &ListQuery) -> (Vec<License>, Option<String>) {

@@ -388,6 +388,35 @@ pub async fn delete_window(state: &AppState, tenant_id: Uuid, id: Uuid) -> AppRe
     Ok(())
 }
 
+/// The next occurrences (at most [`PREVIEW_OCCURRENCES`]) of the window a draft for a create
+/// would make, without saving anything: the UI's preview. The problems are those of
+/// [`check_window`]; the license ids of the scope are not looked up.
+pub fn preview(
+    draft: &WindowDraft,
+    now: DateTime<Utc>,
+) -> Result<Vec<Occurrence>, Vec<FieldError>> {
+    let f = check_window(draft, None, now)?;
+    let schedule = match (f.rrule, f.ends_at, f.duration_seconds) {
+        (Some(rule), _, Some(seconds)) => {
+            let tz = quiet::parse_timezone(&f.timezone)
+                .map_err(|e| vec![FieldError::new("/timezone", e)])?;
+            let r = Recurrence::parse(&rule, f.starts_at, i64::from(seconds), tz)
+                .map_err(|e| vec![FieldError::new("/rrule", e.to_string())])?;
+            Schedule::Recurring(Box::new(r))
+        }
+        (None, Some(ends_at), _) => Schedule::OneOff {
+            starts_at: f.starts_at,
+            ends_at,
+        },
+        _ => return Err(vec![FieldError::new("", "the window is incomplete")]),
+    };
+    Ok(schedule
+        .upcoming(now, PREVIEW_OCCURRENCES)
+        .into_iter()
+        .map(|(starts_at, ends_at)| Occurrence { starts_at, ends_at })
+        .collect())
+}
+
 /// Every license id the draft's scope lists must be one of the tenant's licenses (another
 /// tenant's id is as unknown as a made-up one); a problem names the index in the request.
 async fn check_licenses(

@@ -109,6 +109,32 @@ pub async fn find_by_key(
         .await
 }
 
+/// The tenant's licenses with any of these keys: `(key, id)`.
+pub async fn ids_by_keys(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    keys: &[String],
+) -> Result<Vec<(String, Uuid)>, sqlx::Error> {
+    sqlx::query_as("SELECT key, id FROM licenses WHERE tenant_id = $1 AND key = ANY($2)")
+        .bind(tenant_id)
+        .bind(keys)
+        .fetch_all(conn)
+        .await
+}
+
+/// The keys of those of `ids` that are licenses of the tenant: `(id, key)`.
+pub async fn keys_by_ids(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, key FROM licenses WHERE tenant_id = $1 AND id = ANY($2)")
+        .bind(tenant_id)
+        .bind(ids)
+        .fetch_all(conn)
+        .await
+}
+
 /// Which of `ids` are licenses of the tenant.
 pub async fn existing_ids(
     conn: &mut PgConnection,

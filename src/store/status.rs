@@ -394,6 +394,29 @@ pub async fn summary(
         .await
 }
 
+/// How many of the tenant's licenses are quiet now: in one of the windows in force (given as
+/// their scopes) or snoozed. The same test as the list's `quiet` filter ([`page_sql`]).
+pub async fn count_quiet(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    now: DateTime<Utc>,
+    quiet_now: &QuietNow,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM licenses
+          WHERE tenant_id = $1
+            AND ($3::bool OR id = ANY($4::uuid[]) OR tags && $5::text[]
+                 OR (snoozed_at IS NOT NULL AND snoozed_at <= $2 AND snoozed_until > $2))",
+    )
+    .bind(tenant_id)
+    .bind(now)
+    .bind(quiet_now.all)
+    .bind(&quiet_now.license_ids)
+    .bind(&quiet_now.tags)
+    .fetch_one(conn)
+    .await
+}
+
 /// Escapes LIKE's wildcards so that a search for `50%` finds "50%", not everything.
 pub fn like_escape(text: &str) -> String {
     text.replace('\\', "\\\\")
