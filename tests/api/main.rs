@@ -35,4 +35,5 @@ mod status;
 mod tokens;
 mod ui;
 mod ui_bench;
+mod ui_quiet;
 mod unavailable;
