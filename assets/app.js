@@ -1,5 +1,6 @@
 // streamwatch UI: progressive enhancement only. Pages work without this file.
-// - Pages marked data-refresh reload every N seconds unless paused (the pause survives reloads).
+// - Pages marked data-refresh reload every N seconds unless paused (the pause survives reloads)
+//   or a <details> menu is open.
 // - Copy buttons copy the field they name.
 (function () {
   "use strict";
@@ -15,7 +16,8 @@
     }
     function schedule() {
       if (timer) { clearTimeout(timer); timer = null; }
-      if (!paused) { timer = setTimeout(function () { window.location.reload(); }, seconds * 1000); }
+      // An open menu (the Monitoring row's snooze choices) would close under the reload: wait.
+      if (!paused) { timer = setTimeout(function () { if (document.querySelector("details[open]")) { schedule(); } else { window.location.reload(); } }, seconds * 1000); }
     }
     button.hidden = false;
     button.addEventListener("click", function () {

@@ -263,6 +263,7 @@ async fn demo_license(
                 kind: LicenseKind::Direct,
                 // One minute: the demo's states settle within a minute.
                 check_interval: CheckInterval::from_seconds(60).map_err(anyhow::Error::msg)?,
+                tags: Vec::new(),
             };
             licenses::insert(&mut tx, tenant_id, &new).await?.id
         }

@@ -10,6 +10,7 @@ pub mod licenses;
 pub mod login;
 pub mod notifications;
 pub mod pagination;
+pub mod quiet;
 pub mod state;
 pub mod status;
 

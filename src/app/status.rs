@@ -2,10 +2,16 @@
 //! camera reports fed to the pure rules of `domain::status`. The JSON status APIs and the
 //! Activity Status page both read it here.
 
-use super::{AppError, AppResult, AppState};
+use super::{
+    AppError, AppResult, AppState,
+    quiet::{QuietCalendar, snooze_of},
+};
 use crate::{
     db,
-    domain::status::{self, AgentClock, CameraState, HealthGrade, LicenseFacts, LicenseStatus},
+    domain::{
+        quiet::Quiet,
+        status::{self, AgentClock, CameraState, HealthGrade, LicenseFacts, LicenseStatus},
+    },
     ingest::writer::{offset_from_ms, on_server_clock},
     store::{
         self,
@@ -118,6 +124,11 @@ pub struct ActivityStatus {
     pub id: Uuid,
     pub key: String,
     pub name: String,
+    /// The license's tags (SPEC section 5b).
+    pub tags: Vec<String>,
+    /// Why the license is quiet now (a maintenance window or a snooze, SPEC section 5b), and
+    /// until when; `null` when it is not. `status` is unchanged by it.
+    pub quiet: Option<Quiet>,
     pub status: LicenseStatus,
     #[schema(example = "✅")]
     pub symbol: String,
@@ -325,10 +336,21 @@ pub async fn activity_status(
     id: Uuid,
 ) -> AppResult<(ActivityStatus, String)> {
     let (license, e, tz) = load(state, tenant_id, id).await?;
+    let now = state.clock.now();
+    let mut tx = db::begin_tenant(&state.pool, tenant_id).await?;
+    let calendar = QuietCalendar::load(&mut tx, tenant_id, now).await?;
+    tx.commit().await?;
+    let quiet = calendar.quiet(
+        license.id,
+        &license.tags,
+        snooze_of(license.snoozed_at, license.snoozed_until),
+    );
     let status = ActivityStatus {
         id: license.id,
         key: license.key,
         name: license.name,
+        tags: license.tags,
+        quiet,
         status: e.status,
         symbol: e.status.symbol().to_owned(),
         reasons: e.reasons,

@@ -173,6 +173,47 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for
     }
 }
 
+/// The query string as its name-value pairs, in order, repeated names included (`?tag=a&tag=b`),
+/// percent-decoded. For lists whose filters repeat, which `ApiQuery`'s struct cannot read.
+pub struct QueryPairs(pub Vec<(String, String)>);
+
+impl QueryPairs {
+    /// Every value of `name`.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The value of `name`, which may be given once (a second one is recorded at
+    /// `/query/<name>`).
+    pub fn one(&self, v: &mut Validation, name: &str) -> Option<&str> {
+        let values = self.all(name);
+        if values.len() > 1 {
+            v.push(&format!("/query/{name}"), "may be given only once");
+        }
+        values.first().copied()
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        Ok(Self(
+            form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,18 +3,21 @@
 
 use super::{
     auth::AuthUser,
-    error::{ApiError, ApiResult, Problem},
-    extract::{ApiJson, ApiPath, ApiQuery, Validation},
+    error::{ApiResult, Problem},
+    extract::{ApiJson, ApiPath, QueryPairs, Validation},
 };
 use crate::app::AppError;
 use crate::{
-    app::{self, AppState, licenses::ListParams},
+    app::{
+        self, AppState,
+        licenses::{ListParams, check_tags},
+    },
     db,
     domain::{CheckInterval, DisplayName, LicenseKey, LicenseKind, Role},
     store::{
         self,
-        licenses::{self, LicensePatch, LicenseRow, NewLicense},
-        status::{self, License, Sort},
+        licenses::{LicensePatch, LicenseRow, NewLicense},
+        status::{License, Sort},
     },
 };
 use axum::{Json, extract::State, http::StatusCode};
@@ -43,6 +46,9 @@ pub struct CreateLicense {
     /// 60..86400, default 600.
     #[schema(example = 600)]
     pub check_interval_seconds: Option<i64>,
+    /// Up to 20 tags, each `[a-z0-9][a-z0-9:._-]{0,63}`; kept sorted, duplicates dropped.
+    #[schema(example = json!(["region:eu", "site:hamburg"]))]
+    pub tags: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -52,9 +58,12 @@ pub struct UpdateLicense {
     pub name: Option<String>,
     pub kind: Option<String>,
     pub check_interval_seconds: Option<i64>,
+    /// Replaces every tag (`[]` removes them all).
+    pub tags: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+/// The list's query parameters (read by `QueryPairs`, since `tag` repeats).
+#[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LicenseListParams {
     /// `all_active`, `partially_active`, `inactive` or `not_installed`.
@@ -71,6 +80,11 @@ pub struct LicenseListParams {
     pub limit: Option<String>,
     /// `next_cursor` of the previous page (same sort).
     pub cursor: Option<String>,
+    /// A tag the license must carry; repeat it (`?tag=a&tag=b`) for licenses carrying all.
+    pub tag: Option<Vec<String>>,
+    /// `true`: only licenses quiet now (in a maintenance window or snoozed); `false`: only
+    /// the others.
+    pub quiet: Option<bool>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -80,19 +94,8 @@ pub struct LicenseList {
     pub next_cursor: Option<String>,
 }
 
-fn duplicate_key(e: &sqlx::Error) -> bool {
-    db::violated_constraint(e) == Some("licenses_key_unique")
-}
-
-fn key_conflict() -> ApiError {
-    AppError::Conflict {
-        detail: "a license with this key already exists in the tenant".to_owned(),
-        pointer: "/key".to_owned(),
-    }
-    .into()
-}
-
-/// Lists the tenant's licenses with their status, last activity, camera and webhook counts.
+/// Lists the tenant's licenses with their status, last activity, camera and webhook counts,
+/// tags and `quiet`.
 #[utoipa::path(get, path = "/licenses", tag = "licenses", security(("bearer" = [])), params(LicenseListParams), responses(
     (status = 200, description = "One page of licenses", body = LicenseList),
     (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
@@ -102,17 +105,23 @@ fn key_conflict() -> ApiError {
 async fn list_licenses(
     auth: AuthUser,
     State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<LicenseListParams>,
+    q: QueryPairs,
 ) -> ApiResult<Json<LicenseList>> {
+    let mut v = Validation::new();
     let params = ListParams {
-        status: q.status.as_deref(),
-        kind: q.kind.as_deref(),
-        q: q.q.as_deref(),
-        sort: q.sort.as_deref(),
-        limit: q.limit.as_deref(),
-        cursor: q.cursor.as_deref(),
+        status: q.one(&mut v, "status"),
+        kind: q.one(&mut v, "kind"),
+        q: q.one(&mut v, "q"),
+        sort: q.one(&mut v, "sort"),
+        limit: q.one(&mut v, "limit"),
+        cursor: q.one(&mut v, "cursor"),
+        tags: q.all("tag"),
+        quiet: q.one(&mut v, "quiet"),
     };
-    let (query, problems) = app::licenses::parse_list_query(&params, Sort::default());
+    let (query, mut problems) = app::licenses::parse_list_query(&params, Sort::default());
+    if let Err(repeated) = v.finish() {
+        problems.extend(repeated);
+    }
     if !problems.is_empty() {
         return Err(AppError::Invalid(problems).into());
     }
@@ -148,32 +157,21 @@ async fn create_license(
         .map_or(Some(CheckInterval::DEFAULT), |s| {
             v.check("/check_interval_seconds", s, CheckInterval::from_seconds)
         });
+    let tags = check_tags(&mut v, "/tags", body.tags.as_deref().unwrap_or_default());
     v.finish()?;
-    let (Some(key), Some(name), Some(kind), Some(check_interval)) =
-        (key, name, kind, check_interval)
+    let (Some(key), Some(name), Some(kind), Some(check_interval), Some(tags)) =
+        (key, name, kind, check_interval, tags)
     else {
         return Err(AppError::Internal(anyhow::anyhow!("validation passed without values")).into());
     };
-    let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
-    let row = match licenses::insert(
-        &mut tx,
-        auth.tenant_id,
-        &NewLicense {
-            key,
-            name,
-            kind,
-            check_interval,
-        },
-    )
-    .await
-    {
-        Err(e) if duplicate_key(&e) => return Err(key_conflict()),
-        other => other?,
+    let new = NewLicense {
+        key,
+        name,
+        kind,
+        check_interval,
+        tags,
     };
-    let license = status::get(&mut tx, auth.tenant_id, row.id, state.clock.now())
-        .await?
-        .ok_or(AppError::NotFound)?;
-    tx.commit().await?;
+    let license = app::licenses::create(&state, auth.tenant_id, &new).await?;
     Ok((StatusCode::CREATED, Json(license)))
 }
 
@@ -189,15 +187,10 @@ async fn get_license(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<License>> {
-    let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
-    let license = status::get(&mut tx, auth.tenant_id, id, state.clock.now())
-        .await?
-        .ok_or(AppError::NotFound)?;
-    tx.commit().await?;
-    Ok(Json(license))
+    Ok(Json(app::licenses::get(&state, auth.tenant_id, id).await?))
 }
 
-/// Changes any of key, name, kind and check interval.
+/// Changes any of key, name, kind, check interval and tags.
 #[utoipa::path(patch, path = "/licenses/{id}", tag = "licenses", security(("bearer" = [])), params(("id" = Uuid, Path, description = "License id")), request_body = UpdateLicense, responses(
     (status = 200, description = "The updated license", body = License),
     (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
@@ -233,18 +226,15 @@ async fn update_license(
         check_interval: body
             .check_interval_seconds
             .and_then(|s| v.check("/check_interval_seconds", s, CheckInterval::from_seconds)),
+        tags: body
+            .tags
+            .as_deref()
+            .and_then(|t| check_tags(&mut v, "/tags", t)),
     };
     v.finish()?;
-    let mut tx = db::begin_tenant(&state.pool, auth.tenant_id).await?;
-    match licenses::update(&mut tx, auth.tenant_id, id, &patch).await {
-        Err(e) if duplicate_key(&e) => return Err(key_conflict()),
-        other => other?.ok_or(AppError::NotFound)?,
-    };
-    let license = status::get(&mut tx, auth.tenant_id, id, state.clock.now())
-        .await?
-        .ok_or(AppError::NotFound)?;
-    tx.commit().await?;
-    Ok(Json(license))
+    Ok(Json(
+        app::licenses::update(&state, auth.tenant_id, id, &patch).await?,
+    ))
 }
 
 /// Deletes a license and its agent tokens (its agents are refused from then on).

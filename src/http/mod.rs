@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod licenses;
 pub mod notifications;
 pub mod openapi;
+pub mod quiet;
 pub mod session;
 pub mod status;
 pub mod users;
@@ -49,7 +50,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(agent_tokens::router())
         .merge(ingest::router())
         .merge(status::router())
-        .merge(notifications::router());
+        .merge(notifications::router())
+        .merge(quiet::router());
     OpenApiRouter::with_openapi(openapi::base())
         .merge(health::router())
         .merge(notifications::public_router())

@@ -30,6 +30,7 @@ use utoipa::{
         (name = "ingest", description = "Heartbeats from edge agents (agent token)"),
         (name = "status", description = "License and camera status, derived at read time"),
         (name = "notifications", description = "Inactivity e-mails: settings, history, unsubscribe"),
+        (name = "quiet", description = "Quiet periods: maintenance windows and snoozes"),
     )
 )]
 struct ApiDoc;

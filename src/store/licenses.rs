@@ -15,14 +15,19 @@ pub struct LicenseRow {
     pub kind: LicenseKind,
     /// A heartbeat is fresh when received within this many seconds (60..86400).
     pub check_interval_seconds: i32,
+    /// Checked by `domain::quiet::parse_tags`: sorted, without duplicates.
+    pub tags: Vec<String>,
+    /// The latest snooze: quiet from `snoozed_at` until `snoozed_until` (both or neither).
+    pub snoozed_at: Option<DateTime<Utc>>,
+    pub snoozed_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl TenantRow for LicenseRow {
     const TABLE: &'static str = "licenses";
-    const COLUMNS: &'static str =
-        "id, key, name, kind, check_interval_seconds, created_at, updated_at";
+    const COLUMNS: &'static str = "id, key, name, kind, check_interval_seconds, tags, snoozed_at, \
+         snoozed_until, created_at, updated_at";
 }
 
 pub struct NewLicense {
@@ -30,6 +35,8 @@ pub struct NewLicense {
     pub name: DisplayName,
     pub kind: LicenseKind,
     pub check_interval: CheckInterval,
+    /// Checked by `domain::quiet::parse_tags`.
+    pub tags: Vec<String>,
 }
 
 #[derive(Default)]
@@ -38,6 +45,8 @@ pub struct LicensePatch {
     pub name: Option<DisplayName>,
     pub kind: Option<LicenseKind>,
     pub check_interval: Option<CheckInterval>,
+    /// Replaces every tag (checked by `domain::quiet::parse_tags`).
+    pub tags: Option<Vec<String>>,
 }
 
 pub async fn insert(
@@ -46,8 +55,8 @@ pub async fn insert(
     new: &NewLicense,
 ) -> Result<LicenseRow, sqlx::Error> {
     sqlx::query_as(super::returning::<LicenseRow>(
-        "INSERT INTO licenses (tenant_id, id, key, name, kind, check_interval_seconds)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO licenses (tenant_id, id, key, name, kind, check_interval_seconds, tags)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     ))
     .bind(tenant_id)
     .bind(Uuid::now_v7())
@@ -55,6 +64,7 @@ pub async fn insert(
     .bind(new.name.as_str())
     .bind(new.kind)
     .bind(new.check_interval.seconds())
+    .bind(&new.tags)
     .fetch_one(conn)
     .await
 }
@@ -71,6 +81,7 @@ pub async fn update(
              name = COALESCE($4, name),
              kind = COALESCE($5, kind),
              check_interval_seconds = COALESCE($6, check_interval_seconds),
+             tags = COALESCE($7, tags),
              updated_at = now()
          WHERE tenant_id = $1 AND id = $2",
     ))
@@ -80,6 +91,7 @@ pub async fn update(
     .bind(patch.name.as_ref().map(DisplayName::as_str))
     .bind(patch.kind)
     .bind(patch.check_interval.map(CheckInterval::seconds))
+    .bind(&patch.tags)
     .fetch_optional(conn)
     .await
 }
@@ -95,4 +107,90 @@ pub async fn find_by_key(
         .bind(key)
         .fetch_optional(conn)
         .await
+}
+
+/// The tenant's licenses with any of these keys: `(key, id)`.
+pub async fn ids_by_keys(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    keys: &[String],
+) -> Result<Vec<(String, Uuid)>, sqlx::Error> {
+    sqlx::query_as("SELECT key, id FROM licenses WHERE tenant_id = $1 AND key = ANY($2)")
+        .bind(tenant_id)
+        .bind(keys)
+        .fetch_all(conn)
+        .await
+}
+
+/// The keys of those of `ids` that are licenses of the tenant: `(id, key)`.
+pub async fn keys_by_ids(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, key FROM licenses WHERE tenant_id = $1 AND id = ANY($2)")
+        .bind(tenant_id)
+        .bind(ids)
+        .fetch_all(conn)
+        .await
+}
+
+/// Which of `ids` are licenses of the tenant.
+pub async fn existing_ids(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM licenses WHERE tenant_id = $1 AND id = ANY($2)")
+        .bind(tenant_id)
+        .bind(ids)
+        .fetch_all(conn)
+        .await
+}
+
+/// Snoozes the license from `now` until `until`: `(snoozed_at, snoozed_until)`, or `None` if
+/// the license is not the tenant's. A snooze still in force keeps its start, so that the time
+/// it has already been quiet stays quiet for the sweep's accounting.
+pub async fn snooze(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE licenses SET
+             snoozed_at = CASE WHEN snoozed_at <= $3 AND snoozed_until > $3 THEN snoozed_at ELSE $3 END,
+             snoozed_until = $4
+         WHERE tenant_id = $1 AND id = $2
+         RETURNING snoozed_at, snoozed_until",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(now)
+    .bind(until)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Ends the license's snooze at `now` if it is still in force (the time it was in force stays
+/// quiet); `false` if the license is not the tenant's.
+pub async fn end_snooze(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE licenses
+            SET snoozed_until = CASE WHEN snoozed_until > $3 THEN GREATEST($3, snoozed_at)
+                                     ELSE snoozed_until END
+          WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -7,7 +7,7 @@
 //! pure function) and the instances' activity times. `tests/api/status.rs` checks that both agree in every case
 //! of the SPEC's tables.
 
-use crate::domain::{LicenseKind, status::LicenseStatus};
+use crate::domain::{LicenseKind, quiet::Quiet, status::LicenseStatus};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, PgConnection};
@@ -25,6 +25,9 @@ pub struct License {
     pub kind: LicenseKind,
     #[schema(example = 600)]
     pub check_interval_seconds: i32,
+    /// Sorted, without duplicates (SPEC section 5b).
+    #[schema(example = json!(["region:eu"]))]
+    pub tags: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub status: LicenseStatus,
@@ -42,6 +45,15 @@ pub struct License {
     pub webhooks_failing: i64,
     /// Webhook deliveries cached on the agents, waiting for a retry.
     pub webhooks_cached: i64,
+    /// Why the license is quiet now (a maintenance window or a snooze, SPEC section 5b), and
+    /// until when; `null` when it is not. Its status is unchanged by it.
+    #[sqlx(skip)]
+    pub quiet: Option<Quiet>,
+    /// The latest snooze, for computing `quiet` (`app::quiet`).
+    #[serde(skip)]
+    pub snoozed_at: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    pub snoozed_until: Option<DateTime<Utc>>,
 }
 
 /// A count of the cameras of license row `v` that are `state` now, from the roll-up the ingest
@@ -77,8 +89,8 @@ fn status_cte() -> String {
     format!(
         "
 WITH v AS (
-    SELECT l.tenant_id, l.id, l.key, l.name, l.kind, l.check_interval_seconds, l.created_at,
-           l.updated_at, l.activity_newest AS last_activity_at, l.activity_oldest,
+    SELECT l.tenant_id, l.id, l.key, l.name, l.kind, l.check_interval_seconds, l.tags,
+           l.snoozed_at, l.snoozed_until, l.created_at, l.updated_at, l.activity_newest AS last_activity_at, l.activity_oldest,
            l.cameras_total::int8 AS cameras_total, l.cameras_active_if_fresh,
            l.cameras_working_if_fresh, l.webhooks_failing::int8 AS webhooks_failing,
            l.webhooks_cached, $2 - make_interval(secs => l.check_interval_seconds) AS cutoff
@@ -103,8 +115,9 @@ WITH v AS (
 }
 
 const COLUMNS: &str =
-    "id, key, name, kind, check_interval_seconds, created_at, updated_at, status, last_activity_at,
-    cameras_total, cameras_active, webhooks_failing, webhooks_cached";
+    "id, key, name, kind, check_interval_seconds, tags, snoozed_at, snoozed_until, created_at,
+    updated_at, status, last_activity_at, cameras_total, cameras_active, webhooks_failing,
+    webhooks_cached";
 
 fn finish(mut rows: Vec<License>) -> Vec<License> {
     for r in &mut rows {
@@ -222,12 +235,31 @@ impl Default for Sort {
     }
 }
 
+/// What mutes licenses at the moment of a list: the scopes of the maintenance windows in force
+/// (computed from the windows by `app::quiet`); snoozes are read from the rows themselves.
+#[derive(Debug, Clone, Default)]
+pub struct QuietNow {
+    /// A tenant-wide window is in force.
+    pub all: bool,
+    pub license_ids: Vec<Uuid>,
+    /// Licenses carrying any of these.
+    pub tags: Vec<String>,
+}
+
 /// Filters and one page of the license list.
+#[derive(Debug, Clone)]
 pub struct ListQuery {
     pub status: Option<LicenseStatus>,
     pub kind: Option<LicenseKind>,
     /// Case-insensitive substring of the name or key.
     pub text: Option<String>,
+    /// Tags the license must all carry (none: no tag filter).
+    pub tags: Vec<String>,
+    /// Only licenses that are quiet now (`true`) or that are not (`false`).
+    pub quiet: Option<bool>,
+    /// What is quiet now, for the `quiet` filter (filled by `app::licenses` from the tenant's
+    /// windows; unread without the filter).
+    pub quiet_now: QuietNow,
     pub sort: Sort,
     /// The previous page's last row: its sort value (as the cursor carries it) and id.
     pub after: Option<(String, Uuid)>,
@@ -235,9 +267,17 @@ pub struct ListQuery {
 }
 
 /// The SQL of one page of [`ListQuery`], with `extra` as one more selected expression (it may
-/// refer to the CTE's `s`). `$1` tenant, `$2` now, `$3`..`$8` the query's values (see
+/// refer to the CTE's `s`). `$1` tenant, `$2` now, `$3`..`$13` the query's values (see
 /// [`bind_list`]).
 fn page_sql(q: &ListQuery, extra: &str) -> String {
+    // `tags @> $9` can use the GIN index (the CTEs are inlined into one scan when `ranked` is
+    // read once). Written only when there are tags: with `OR cardinality($9) = 0` the planner
+    // could not use the index, and a generic plan might scan it for every list.
+    let tags = if q.tags.is_empty() {
+        "$9::text[] IS NULL"
+    } else {
+        "tags @> $9::text[]"
+    };
     // Column and type come from the Sort enum, never from the request.
     let (column, ty) = q.sort.column();
     let (cmp, dir) = if q.sort.descending {
@@ -252,6 +292,12 @@ fn page_sql(q: &ListQuery, extra: &str) -> String {
            AND ($4::text IS NULL OR kind = $4)
            AND ($5::text IS NULL OR name ILIKE $5 OR key ILIKE $5)
            AND ($6::uuid IS NULL OR ({column}, id) {cmp} ($7::text::{ty}, $6))
+           AND {tags}
+           -- Quiet now: the same test as `domain::quiet::quiet_at` (start inclusive, end
+           -- exclusive), with the windows in force given as their scopes.
+           AND ($10::bool IS NULL OR $10 = ($11::bool OR id = ANY($12::uuid[])
+                OR tags && $13::text[]
+                OR (snoozed_at IS NOT NULL AND snoozed_at <= $2 AND snoozed_until > $2)))
          ORDER BY {column} {dir}, id {dir}
          LIMIT $8",
         cte = status_cte()
@@ -273,6 +319,11 @@ fn bind_list<'q, O>(
         .bind(q.after.as_ref().map(|a| a.1))
         .bind(q.after.as_ref().map(|a| a.0.clone()))
         .bind(q.limit + 1)
+        .bind((!q.tags.is_empty()).then(|| q.tags.clone()))
+        .bind(q.quiet)
+        .bind(q.quiet_now.all)
+        .bind(q.quiet_now.license_ids.clone())
+        .bind(q.quiet_now.tags.clone())
 }
 
 /// One page, fetching `limit + 1` rows so the caller knows if there is more.
@@ -341,6 +392,29 @@ pub async fn summary(
         .bind(now)
         .fetch_all(conn)
         .await
+}
+
+/// How many of the tenant's licenses are quiet now: in one of the windows in force (given as
+/// their scopes) or snoozed. The same test as the list's `quiet` filter ([`page_sql`]).
+pub async fn count_quiet(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    now: DateTime<Utc>,
+    quiet_now: &QuietNow,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM licenses
+          WHERE tenant_id = $1
+            AND ($3::bool OR id = ANY($4::uuid[]) OR tags && $5::text[]
+                 OR (snoozed_at IS NOT NULL AND snoozed_at <= $2 AND snoozed_until > $2))",
+    )
+    .bind(tenant_id)
+    .bind(now)
+    .bind(quiet_now.all)
+    .bind(&quiet_now.license_ids)
+    .bind(&quiet_now.tags)
+    .fetch_one(conn)
+    .await
 }
 
 /// Escapes LIKE's wildcards so that a search for `50%` finds "50%", not everything.

@@ -2,20 +2,31 @@
 //! activity chart, recent notifications and (for editors) the agent tokens.
 
 use super::{
-    page::{Nav, ago, failure, local, not_found, status_class, with_tenant},
-    session::UiSession,
+    login::safe_next,
+    page::{
+        CsrfForm, Nav, ago, failure, guard, license_row, local, message, not_found, status_class,
+        with_tenant,
+    },
+    session::{self, UiSession},
 };
 use crate::{
     app::{self, AppError, AppState},
-    domain::status::human_duration,
+    domain::{
+        Role,
+        quiet::{Quiet, QuietReason},
+        status::human_duration,
+    },
     store::{agent_tokens, instances::Bucket},
 };
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::{
+    Form,
     extract::{Path, State},
-    response::{IntoResponse, Response},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
 };
+use serde::Deserialize;
 
 use uuid::Uuid;
 
@@ -72,6 +83,11 @@ pub struct ActivityPage {
     pub label: String,
     pub class: &'static str,
     pub reasons: Vec<String>,
+    pub tags: Vec<Tag>,
+    /// "Snoozed until …" or "In maintenance until … (window)", when the license is quiet.
+    pub quiet: Option<String>,
+    /// A snooze is in force (editors get "End snooze").
+    pub snoozed: bool,
     pub check_interval: String,
     pub last_activity: String,
     pub last_activity_abs: String,
@@ -114,6 +130,16 @@ pub async fn activity(
         Ok(n) => n,
         Err(e) => return failure(e),
     };
+    let row = match license_row(&state, &s, &id.to_string()).await {
+        Ok(row) => row,
+        Err(page) => return page,
+    };
+    let snoozed =
+        matches!((row.snoozed_at, row.snoozed_until), (Some(a), Some(u)) if a <= now && now < u);
+    let quiet = match &a.quiet {
+        Some(q) => Some(quiet_text(&state, &s, q).await),
+        None => None,
+    };
     let tokens = if s.can_edit() {
         match with_tenant(&state, &s, async |tx| {
             agent_tokens::list(tx, s.tenant_id, id).await
@@ -135,6 +161,9 @@ pub async fn activity(
         label: a.status.label().to_owned(),
         class: status_class(a.status),
         reasons: a.reasons,
+        tags: a.tags.iter().map(|t| Tag::new(t)).collect(),
+        quiet,
+        snoozed,
         check_interval: human_duration(i64::from(a.check_interval_seconds)),
         last_activity: ago(a.last_activity_at, now),
         last_activity_abs: a
@@ -227,6 +256,116 @@ pub async fn activity(
         refreshed: local(now, s.tz),
     };
     page.into_response()
+}
+
+/// A tag chip: the tag and the Monitoring page filtered by it.
+pub struct Tag {
+    pub name: String,
+    pub href: String,
+}
+
+impl Tag {
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            href: format!("/?tag={}", session::urlencode(name)),
+        }
+    }
+}
+
+/// Why the license is quiet, in words, with the window's name for a maintenance window.
+async fn quiet_text(state: &AppState, s: &UiSession, q: &Quiet) -> String {
+    let until = local(q.until, s.tz);
+    match (q.reason, q.window_id) {
+        (QuietReason::Snooze, _) => format!("Snoozed until {until}"),
+        (QuietReason::Maintenance, Some(w)) => {
+            let name = match app::quiet::get_window(state, s.tenant_id, w).await {
+                Ok(w) => w.name,
+                // Deleted since the calendar was read: the quiet time is still the truth.
+                Err(_) => "a window deleted since".to_owned(),
+            };
+            format!("In maintenance until {until} ({name})")
+        }
+        (QuietReason::Maintenance, None) => format!("In maintenance until {until}"),
+    }
+}
+
+/// The snooze lengths the UI offers (SPEC section 5b).
+pub const SNOOZE_HOURS: [i64; 3] = [1, 8, 24];
+
+#[derive(Deserialize)]
+pub struct SnoozeForm {
+    /// Missing counts as wrong (403), not as a malformed form.
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    hours: String,
+    /// Where to go afterwards (a local path; the Activity Status page by default).
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// Where a snooze button sends the browser back to: the page it was pressed on.
+fn back(next: Option<&str>, id: uuid::Uuid) -> Redirect {
+    match next.filter(|n| !n.is_empty()) {
+        Some(n) => Redirect::to(&safe_next(Some(n))),
+        None => Redirect::to(&format!("/licenses/{id}")),
+    }
+}
+
+/// Snoozes the license for 1, 8 or 24 hours from now.
+pub async fn snooze(
+    State(state): State<AppState>,
+    s: UiSession,
+    Path(id): Path<String>,
+    Form(f): Form<SnoozeForm>,
+) -> Response {
+    if let Err(page) = guard(&s, &f.csrf, Role::Admin) {
+        return page;
+    }
+    let Ok(id) = id.parse::<uuid::Uuid>() else {
+        return not_found(&s);
+    };
+    let Some(hours) = f
+        .hours
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|h| SNOOZE_HOURS.contains(h))
+    else {
+        return message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(Nav::new(&s, "monitoring")),
+            "Not snoozed",
+            "A snooze lasts 1, 8 or 24 hours.",
+        );
+    };
+    let until = state.clock.now() + chrono::Duration::hours(hours);
+    match app::quiet::snooze(&state, s.tenant_id, id, until).await {
+        Ok(_) => back(f.next.as_deref(), id).into_response(),
+        Err(AppError::NotFound) => not_found(&s),
+        Err(e) => failure(e),
+    }
+}
+
+/// Ends the license's snooze now.
+pub async fn end_snooze(
+    State(state): State<AppState>,
+    s: UiSession,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(page) = guard(&s, &f.csrf, Role::Admin) {
+        return page;
+    }
+    let Ok(id) = id.parse::<uuid::Uuid>() else {
+        return not_found(&s);
+    };
+    match app::quiet::end_snooze(&state, s.tenant_id, id).await {
+        Ok(()) => Redirect::to(&format!("/licenses/{id}")).into_response(),
+        Err(AppError::NotFound) => not_found(&s),
+        Err(e) => failure(e),
+    }
 }
 
 /// The 24 h activity chart, inline SVG (`templates/chart.svg`): heartbeats per 15 min (bars)

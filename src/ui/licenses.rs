@@ -1,4 +1,4 @@
-//! Licenses: the create and edit form, delete, and the license's agent tokens (created with
+//! Licenses: the create and edit form (with the license's tags), delete, and the license's agent tokens (created with
 //! the agent's config snippet, shown once).
 
 use super::{
@@ -9,13 +9,12 @@ use super::{
     session::UiSession,
 };
 use crate::{
-    app::AppState,
+    app::{self, AppError, AppState},
     auth::token::{self, TokenKind},
-    db,
-    domain::{CheckInterval, DisplayName, LicenseKey, LicenseKind, Role},
+    domain::{CheckInterval, DisplayName, LicenseKey, LicenseKind, Role, quiet},
     store::{
         self, agent_tokens,
-        licenses::{self, LicensePatch, LicenseRow, NewLicense},
+        licenses::{LicensePatch, LicenseRow, NewLicense},
     },
 };
 use askama::Template;
@@ -39,6 +38,8 @@ pub struct LicenseFormPage {
     pub name: String,
     pub kind: String,
     pub check_minutes: String,
+    /// Comma-separated.
+    pub tags: String,
     pub errors: FieldErrors,
 }
 
@@ -53,6 +54,7 @@ pub async fn new_license(s: UiSession) -> Response {
         name: String::new(),
         kind: "direct".to_owned(),
         check_minutes: "10".to_owned(),
+        tags: String::new(),
         errors: FieldErrors::default(),
     }
     .into_response()
@@ -74,6 +76,7 @@ pub async fn edit_license(
             name: l.name,
             kind: l.kind.as_str().to_owned(),
             check_minutes: (l.check_interval_seconds / 60).to_string(),
+            tags: l.tags.join(", "),
             errors: FieldErrors::default(),
         }
         .into_response(),
@@ -90,6 +93,27 @@ pub struct LicenseForm {
     name: String,
     kind: String,
     check_minutes: String,
+    /// Comma-separated; missing (a form from before tags) means none.
+    #[serde(default)]
+    tags: String,
+}
+
+/// The tags typed into the form: comma-separated, checked by the domain's rules (sorted,
+/// duplicates dropped). The message names the first bad tag.
+fn parse_tags(raw: &str) -> Result<Vec<String>, String> {
+    let typed: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    quiet::parse_tags(&typed).map_err(|problems| {
+        problems
+            .into_iter()
+            .next()
+            .map(|(_, message)| message)
+            .unwrap_or_default()
+    })
 }
 
 impl FormInput for LicenseForm {
@@ -113,11 +137,13 @@ impl FormInput for LicenseForm {
                     .map_err(|_| "must be between 1 and 1440 minutes (24 h)".to_owned())
             });
         let interval = errors.check("check_minutes", minutes);
+        let tags = errors.check("tags", parse_tags(&self.tags));
         Some(NewLicense {
             key: key?,
             name: name?,
             kind: kind?,
             check_interval: interval?,
+            tags: tags?,
         })
     }
 }
@@ -142,6 +168,7 @@ fn license_form_again(
             name: f.name,
             kind: f.kind,
             check_minutes: f.check_minutes,
+            tags: f.tags,
             errors,
         },
     )
@@ -158,15 +185,9 @@ pub async fn create_license(
         Err(Rejected::Refused(page)) => return page,
         Err(Rejected::Invalid(errors)) => return license_form_again(&s, None, f, errors),
     };
-    let result = with_tenant(&state, &s, async |tx| {
-        licenses::insert(tx, s.tenant_id, &new).await
-    })
-    .await;
-    match result {
-        Ok(row) => Redirect::to(&format!("/licenses/{}", row.id)).into_response(),
-        Err(e) if db::violated_constraint(&e) == Some("licenses_key_unique") => {
-            license_form_again(&s, None, f, key_taken())
-        }
+    match app::licenses::create(&state, s.tenant_id, &new).await {
+        Ok(license) => Redirect::to(&format!("/licenses/{}", license.id)).into_response(),
+        Err(AppError::Conflict { .. }) => license_form_again(&s, None, f, key_taken()),
         Err(e) => failure(e),
     }
 }
@@ -190,18 +211,15 @@ pub async fn update_license(
         name: Some(new.name),
         kind: Some(new.kind),
         check_interval: Some(new.check_interval),
+        tags: Some(new.tags),
     };
-    // A license deleted meanwhile still redirects: its page then answers 404.
-    let result = with_tenant(&state, &s, async |tx| {
-        licenses::update(tx, s.tenant_id, license.id, &patch).await?;
-        Ok(())
-    })
-    .await;
-    match result {
-        Ok(()) => Redirect::to(&format!("/licenses/{}", license.id)).into_response(),
-        Err(e) if db::violated_constraint(&e) == Some("licenses_key_unique") => {
-            license_form_again(&s, Some(license.id), f, key_taken())
-        }
+    // Through the use case: new tags may put the license into a maintenance window or take it
+    // out of one, which the notification sweep must look at again.
+    match app::licenses::update(&state, s.tenant_id, license.id, &patch).await {
+        Ok(_) => Redirect::to(&format!("/licenses/{}", license.id)).into_response(),
+        Err(AppError::Conflict { .. }) => license_form_again(&s, Some(license.id), f, key_taken()),
+        // Deleted meanwhile.
+        Err(AppError::NotFound) => not_found(&s),
         Err(e) => failure(e),
     }
 }

@@ -42,7 +42,7 @@ pub struct NextParam {
 }
 
 /// Only local paths: `next` must not send people to another site after login.
-fn safe_next(next: Option<&str>) -> String {
+pub(super) fn safe_next(next: Option<&str>) -> String {
     match next {
         // Browsers drop tabs and newlines from URLs, so `/\t/evil.test` would become
         // `//evil.test`: refuse any control or white-space character.

@@ -9,9 +9,9 @@
 //! # Layout
 //!
 //! One module per page, each with its handlers, its template's struct and its form:
-//! `monitoring`, `activity` (Activity Status), `notifications` (Setup Notification),
-//! `licenses` (the license form, delete, agent tokens), `users`, `api_keys`, `login` (login and
-//! logout). `page` holds what they share (navigation, message pages, the CSRF and role check,
+//! `monitoring`, `activity` (Activity Status and its snooze buttons), `notifications` (Setup
+//! Notification), `licenses` (the license form, delete, agent tokens), `maintenance`
+//! (maintenance windows), `users`, `api_keys`, `login` (login and logout). `page` holds what they share (navigation, message pages, the CSRF and role check,
 //! the tenant transaction, time formatting), `form` the checking and parsing of posted forms,
 //! `session` the cookie and CSRF tokens, `assets` the embedded CSS and JS.
 
@@ -22,6 +22,7 @@ pub mod error;
 pub mod form;
 pub mod licenses;
 pub mod login;
+pub mod maintenance;
 pub mod monitoring;
 pub mod notifications;
 pub mod page;
@@ -49,6 +50,10 @@ pub const PAGES: &[&str] = &[
     "/licenses/{id}/notifications",
     "/licenses/{id}/agent-tokens",
     "/licenses/{id}/agent-tokens/{token_id}/revoke",
+    "/licenses/{id}/snooze",
+    "/licenses/{id}/snooze/end",
+    "/maintenance-windows",
+    "/maintenance-windows/{id}/delete",
     "/users",
     "/users/{id}/role",
     "/users/{id}/delete",
@@ -85,6 +90,16 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/licenses/{id}/agent-tokens/{token_id}/revoke",
             post(licenses::revoke_agent_token),
+        )
+        .route("/licenses/{id}/snooze", post(activity::snooze))
+        .route("/licenses/{id}/snooze/end", post(activity::end_snooze))
+        .route(
+            "/maintenance-windows",
+            get(maintenance::maintenance_page).post(maintenance::create_window),
+        )
+        .route(
+            "/maintenance-windows/{id}/delete",
+            post(maintenance::delete_window),
         )
         .route("/users", get(users::users).post(users::create_user))
         .route("/users/{id}/role", post(users::change_role))

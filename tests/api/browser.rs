@@ -965,3 +965,86 @@ async fn an_owner_creates_a_license_and_its_agent_token_through_the_administrati
     assert_eq!(row.class, "ok");
     b.close().await;
 }
+
+#[sqlx::test]
+async fn an_owner_creates_a_maintenance_window_covering_now_and_monitoring_marks_every_license_quiet(
+    pool: PgPool,
+) {
+    let w = World::seed(pool).await;
+    let b = w.owner().await;
+    assert_eq!(b.text("#count-quiet b").await, "0");
+
+    b.click(r#"nav a[href="/maintenance-windows"]"#).await;
+    b.wait_for_path("Maintenance windows", |p| p == "/maintenance-windows")
+        .await;
+    b.fill("#w-name", "Network swap").await;
+    b.click("#scope-all").await;
+    b.click("#kind-one-off").await;
+    // From five minutes ago for an hour, typed in the tenant's zone (Europe/Berlin). A
+    // `datetime-local` input takes typed keys in the browser's locale, so its value is set.
+    let typed = |t: chrono::DateTime<Utc>| {
+        t.with_timezone(&chrono_tz::Europe::Berlin)
+            .format("%Y-%m-%dT%H:%M")
+            .to_string()
+    };
+    let now = Utc::now();
+    b.js(&format!(
+        r#"document.getElementById("w-starts-at").value = "{}";
+           document.getElementById("w-ends-at").value = "{}";"#,
+        typed(now - Age::minutes(5)),
+        typed(now + Age::hours(1))
+    ))
+    .await
+    .unwrap();
+
+    // The preview lists the one occurrence and saves nothing.
+    b.click("#preview-window").await;
+    let preview = b.text("#preview").await;
+    assert!(preview.contains("Europe/Berlin"), "{preview}");
+    assert_eq!(w.app.count("maintenance_windows").await, 0);
+    b.js(r#"document.getElementById("preview").scrollIntoView();"#)
+        .await
+        .unwrap();
+    b.screenshot("maintenance-preview").await;
+
+    b.click("#create-window").await;
+    let listed = eventually("the new window in the list", Duration::from_secs(10), || async {
+        let rows = b.js(r#"return Array.from(document.querySelectorAll("tr[data-window]")).map(function (r) { return r.textContent; });"#)
+            .await
+            .ok()?;
+        rows.as_array()?.first()?.as_str().map(str::to_owned)
+    })
+    .await;
+    assert!(
+        listed.contains("Network swap") && listed.contains("in force now"),
+        "{listed}"
+    );
+    b.screenshot("maintenance-windows").await;
+
+    b.click(r#"nav a[href="/"]"#).await;
+    b.wait_for_path("Monitoring", |p| p == "/").await;
+    assert_eq!(b.text("#count-quiet b").await, "4");
+    let badges = b
+        .js(
+            r#"return Array.from(document.querySelectorAll("tr[data-license]")).map(function (r) {
+                 var q = r.querySelector(".badge.quiet");
+                 return [r.getAttribute("data-license"), q ? q.textContent.trim() : ""];
+               });"#,
+        )
+        .await
+        .unwrap();
+    let badges: Vec<(String, String)> = serde_json::from_value(badges).unwrap();
+    assert_eq!(badges.len(), 4, "{badges:?}");
+    for (key, badge) in &badges {
+        assert!(
+            badge.starts_with("quiet: maintenance until"),
+            "{key}: {badge:?}"
+        );
+    }
+    // Status is unchanged: the inactive site is still inactive.
+    let rows = b.rows().await.unwrap();
+    let inactive = rows.iter().find(|r| r.key == "yard-west").unwrap();
+    assert_eq!(inactive.class, "bad");
+    b.screenshot("monitoring-quiet").await;
+    b.close().await;
+}

@@ -211,6 +211,34 @@ async fn every_documented_operation_is_exercised_and_answers_as_documented(pool:
     app.get(&format!("/api/v1/licenses/{id}/notifications"), owner)
         .await
         .assert_status(200);
+    // Quiet periods.
+    let window = app
+        .post(
+            "/api/v1/maintenance-windows",
+            owner,
+            json!({"name": "Sundays", "scope": {"license_ids": [id]}, "rrule": "FREQ=WEEKLY;BYDAY=SU;BYHOUR=2",
+                   "duration_seconds": 7200, "timezone": "Europe/Berlin"}),
+        )
+        .await;
+    window.assert_status(201);
+    let window = format!(
+        "/api/v1/maintenance-windows/{}",
+        window.body["id"].as_str().unwrap()
+    );
+    app.get("/api/v1/maintenance-windows", owner)
+        .await
+        .assert_status(200);
+    app.get(&window, owner).await.assert_status(200);
+    app.patch(&window, owner, json!({"scope": {"tags": ["region:eu"]}}))
+        .await
+        .assert_status(200);
+    app.delete(&window, owner).await.assert_status(204);
+    let snooze = format!("/api/v1/licenses/{id}/snooze");
+    let until = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    app.post(&snooze, owner, json!({"until": until}))
+        .await
+        .assert_status(200);
+    app.delete(&snooze, owner).await.assert_status(204);
     // Without the simulated clock these answer 403; that they answer as documented is the point.
     app.post(
         "/api/v1/admin/clock",

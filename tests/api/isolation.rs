@@ -36,6 +36,16 @@ async fn another_tenants_objects_are_not_found_on_every_tenant_scoped_route(pool
         ),
         (Method::DELETE, format!("/api/v1/licenses/{lic}"), None),
         (
+            Method::POST,
+            format!("/api/v1/licenses/{lic}/snooze"),
+            Some(json!({"until": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339()})),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/licenses/{lic}/snooze"),
+            None,
+        ),
+        (
             Method::GET,
             format!("/api/v1/licenses/{lic}/agent-tokens"),
             None,

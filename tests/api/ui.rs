@@ -622,6 +622,8 @@ async fn every_page_has_a_strict_content_security_policy_and_needs_no_exception(
         "/licenses/new".to_owned(),
         "/users".to_owned(),
         "/api-keys".to_owned(),
+        "/maintenance-windows".to_owned(),
+        "/?tag=region:eu&quiet=true".to_owned(),
         format!("/licenses/{}", Uuid::new_v4()),
     ] {
         let r = owner.get(&path).await;
