@@ -45,11 +45,17 @@ pub struct IngestSettings {
     pub requests_per_license_per_minute: u32,
     /// Live agent instances per license (SPEC section 2); a new one past it gets 409.
     pub max_instances_per_license: usize,
+    /// Cache verified agent tokens in memory, kept in step across replicas by LISTEN/NOTIFY
+    /// (`ingest::token_cache`); `false` reads every ingest request's token from the database.
+    pub agent_token_cache: bool,
     /// Fault injection for the in-process integration tests (`tests/api`). Never deserialized
     /// (`serde(skip)`): no configuration file, environment variable or request can set it, only
     /// code that builds `Settings` itself.
     #[serde(skip)]
     pub faults: IngestFaults,
+    /// The same for the agent token cache's invalidation listener (`ingest::token_cache`).
+    #[serde(skip)]
+    pub token_listener_faults: TokenListenerFaults,
 }
 
 /// Failures the integration tests inject into the ingest writer (`ingest::writer`); none by
@@ -61,6 +67,15 @@ pub struct IngestFaults {
     /// The first backoff after a writer failure instead of 100 ms, so that a test can watch
     /// `/readyz` while the writer waits it out.
     pub min_backoff: Option<std::time::Duration>,
+}
+
+/// A hook the integration tests use on the agent token cache's listener
+/// (`ingest::token_cache::spawn_listener`); none by default.
+#[derive(Debug, Clone, Default)]
+pub struct TokenListenerFaults {
+    /// While set, the listener does not (re)connect: a test holds it down after terminating its
+    /// connection, to watch the cache being bypassed.
+    pub hold: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -167,7 +182,7 @@ fn defaults() -> serde_json::Value {
         "retention": { "heartbeat_days": 30 },
         "ingest": { "queue_capacity": 4096, "queue_bytes": 134217728, "writers": 2, "max_batch_heartbeats": 5000,
                     "requests_per_token_per_minute": 600, "requests_per_license_per_minute": 1200,
-                    "max_instances_per_license": 8 }
+                    "max_instances_per_license": 8, "agent_token_cache": true }
     })
 }
 

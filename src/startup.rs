@@ -8,6 +8,7 @@ use crate::{
     db, http,
     ingest::{
         limits::IngestLimits,
+        token_cache::{self, TokenCache},
         writer::{Writer, WriterConfig},
     },
     notify::{email::UnsubscribeKeys, mailer::Mailer, sender::Sender},
@@ -110,6 +111,16 @@ pub fn app_state(settings: Settings, pool: PgPool) -> anyhow::Result<AppState> {
             faults: settings.ingest.faults,
         },
     );
+    // Bypassed until its listener is connected and has heard itself (see ingest::token_cache);
+    // without the listener, for good.
+    let agent_tokens = Arc::new(TokenCache::default());
+    if settings.ingest.agent_token_cache {
+        token_cache::spawn_listener(
+            pool.clone(),
+            Arc::clone(&agent_tokens),
+            settings.ingest.token_listener_faults.clone(),
+        );
+    }
     let secret = match &settings.auth.jwt_secret {
         Some(secret) => secret.expose_secret().as_bytes().to_vec(),
         None => {
@@ -181,6 +192,7 @@ pub fn app_state(settings: Settings, pool: PgPool) -> anyhow::Result<AppState> {
             settings.ingest.requests_per_token_per_minute,
             settings.ingest.requests_per_license_per_minute,
         )),
+        agent_tokens,
         scheduler: Arc::default(),
         settings: Arc::new(settings),
     })

@@ -9,7 +9,7 @@ use crate::{
     auth::{jwt::JwtKeys, rate_limit::LoginLimiter, session::UiKeys},
     clock::Clock,
     config::Settings,
-    ingest::{limits::IngestLimits, writer::Writer},
+    ingest::{limits::IngestLimits, token_cache::TokenCache, writer::Writer},
     notify::{
         scheduler::{SchedulerDeps, SchedulerHealth},
         sender::Sender,
@@ -40,6 +40,8 @@ pub struct AppState {
     pub ingest: Writer,
     /// Ingest rate limits per agent token and per license.
     pub ingest_limits: Arc<IngestLimits>,
+    /// Verified agent tokens, kept in step with the database by a listener.
+    pub agent_tokens: Arc<TokenCache>,
     /// How the scheduler's ticks go (for `/readyz`).
     pub scheduler: Arc<SchedulerHealth>,
 }

@@ -42,6 +42,11 @@ pub struct Components {
     /// The last per-minute tick (sweep and delivery) succeeded.
     #[schema(example = "ok")]
     pub scheduler: String,
+    /// Informational, never a reason for 503: `ok` while the agent token cache hears about
+    /// revocations, `bypassed` while its listener is reconnecting (every ingest request reads
+    /// the database meanwhile, so revocations still act at once), `disabled` by configuration.
+    #[schema(example = "ok")]
+    pub agent_token_cache: String,
 }
 
 /// Liveness: the process is up and serving.
@@ -79,6 +84,15 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     } else {
         "the last tick failed"
     };
+    // Not among the problems: while its listener is down the cache is bypassed, which costs
+    // database reads but nothing of correctness.
+    let agent_token_cache = if !state.settings.ingest.agent_token_cache {
+        "disabled"
+    } else if state.agent_tokens.is_listening() {
+        "ok"
+    } else {
+        "bypassed"
+    };
     let problems: Vec<&str> = [database, ingest_writers, scheduler]
         .into_iter()
         .filter(|s| *s != "ok")
@@ -97,6 +111,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
         database: database.to_owned(),
         ingest_writers: ingest_writers.to_owned(),
         scheduler: scheduler.to_owned(),
+        agent_token_cache: agent_token_cache.to_owned(),
     };
     (
         code,

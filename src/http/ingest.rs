@@ -9,6 +9,7 @@ use crate::{
     app::AppState,
     auth::token::{self, TokenKind},
     ingest::{
+        token_cache::{self, VerifiedAgent},
         validate,
         writer::{AgentLicense, IngestRequest, SubmitError},
     },
@@ -20,7 +21,10 @@ use axum::{
     http::{HeaderMap, header, request::Parts},
 };
 use chrono::Utc;
-use std::{io::Read, time::Duration};
+use std::{
+    io::Read,
+    time::{Duration, Instant},
+};
 use streamwatch_protocol::{
     IngestResponse, MAX_BODY_BYTES_COMPRESSED, MAX_BODY_BYTES_DECOMPRESSED, PROTOCOL_HEADER,
     PROTOCOL_VERSION,
@@ -57,30 +61,21 @@ impl FromRequestParts<AppState> for AgentAuth {
                 AppError::Unauthorized("heartbeat ingest needs an agent token (swa_...)").into(),
             );
         }
-        let found = credentials::agent_token(&state.pool, &token::hash(credential))
-            .await?
-            .ok_or(AppError::Unauthorized("invalid or revoked agent token"))?;
-        if found.suspended_at.is_some() {
+        let agent = verify(state, token::hash(credential)).await?;
+        if agent.suspended {
             return Err(AppError::Forbidden("this license's tenant is suspended").into());
         }
         // Checked here, before the body is read: a flooding token is turned away without its
         // megabyte being received, decoded or parsed.
         state
             .ingest_limits
-            .check(found.id, found.license_id)
+            .check(agent.token_id, agent.license_id)
             .map_err(AppError::TooManyRequests)?;
-        // For "is this token still in use?"; once a minute is plenty.
-        if found
-            .last_used_at
-            .is_none_or(|t| Utc::now() - t > chrono::Duration::seconds(60))
-        {
-            credentials::touch_agent_token(&state.pool, found.tenant_id, found.id).await?;
-        }
         let (tenant_id, license_id, token_id, check_interval_seconds) = (
-            found.tenant_id,
-            found.license_id,
-            found.id,
-            found.check_interval_seconds,
+            agent.tenant_id,
+            agent.license_id,
+            agent.token_id,
+            agent.check_interval_seconds,
         );
         Ok(Self {
             license: AgentLicense {
@@ -91,6 +86,51 @@ impl FromRequestParts<AppState> for AgentAuth {
             check_interval_seconds,
         })
     }
+}
+
+/// The agent token with this secret hash: from the cache while its listener is connected, else
+/// (and on a miss) from the database, whose answer then fills the cache. Also marks the token
+/// used, at most once a minute.
+async fn verify(state: &AppState, hash: Vec<u8>) -> ApiResult<VerifiedAgent> {
+    let cache = &state.agent_tokens;
+    let now = Utc::now();
+    if let Some(agent) = cache.get(&hash, Instant::now()) {
+        metrics::counter!("agent_token_cache_hits_total").increment(1);
+        if !agent.suspended && cache.claim_touch(&hash, now) {
+            credentials::touch_agent_token(&state.pool, agent.tenant_id, agent.token_id).await?;
+        }
+        return Ok(agent);
+    }
+    // Taken before the read: a revocation heard meanwhile voids the fill.
+    let ticket = cache.ticket();
+    metrics::counter!(
+        "agent_token_cache_misses_total",
+        "reason" => if ticket.is_some() { "miss" } else { "bypassed" }
+    )
+    .increment(1);
+    let found = credentials::agent_token(&state.pool, &hash)
+        .await?
+        .ok_or(AppError::Unauthorized("invalid or revoked agent token"))?;
+    let agent = VerifiedAgent {
+        tenant_id: found.tenant_id,
+        license_id: found.license_id,
+        token_id: found.id,
+        check_interval_seconds: found.check_interval_seconds,
+        suspended: found.suspended_at.is_some(),
+    };
+    // For "is this token still in use?"; once a minute is plenty.
+    let touch = !agent.suspended
+        && found
+            .last_used_at
+            .is_none_or(|t| now - t > token_cache::TOUCH_EVERY);
+    if let Some(ticket) = ticket {
+        let last_used_at = if touch { Some(now) } else { found.last_used_at };
+        cache.insert(ticket, hash, agent, last_used_at, Instant::now());
+    }
+    if touch {
+        credentials::touch_agent_token(&state.pool, agent.tenant_id, agent.token_id).await?;
+    }
+    Ok(agent)
 }
 
 /// How often the agent should report: `min(60, check_interval / 3)` seconds (SPEC section 3).

@@ -8,5 +8,6 @@
 //! request only after that commit.
 
 pub mod limits;
+pub mod token_cache;
 pub mod validate;
 pub mod writer;

@@ -102,16 +102,37 @@ pub async fn agent_token(
     .await
 }
 
-/// Marks the agent token as used now.
+/// The channel on which the triggers of migration `agent_token_invalidation` announce every
+/// change that can make a cached agent token wrong (`ingest::token_cache`).
+pub const AGENT_TOKEN_CHANNEL: &str = "streamwatch_agent_tokens";
+
+/// Sends `payload` on [`AGENT_TOKEN_CHANNEL`]: the token cache's listeners send themselves
+/// probes this way, to check that notifications reach them.
+pub async fn notify_agent_tokens(pool: &PgPool, payload: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(AGENT_TOKEN_CHANNEL)
+        .bind(payload)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Marks the agent token as used now, unless it was marked in the last minute: each replica's
+/// cache decides on its own when to mark a token, and this keeps the writes at one a minute per
+/// token however many replicas there are (a skipped row is read, not written).
 pub async fn touch_agent_token(
     pool: &PgPool,
     tenant_id: Uuid,
     id: Uuid,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE agent_tokens SET last_used_at = now() WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant_id)
-        .bind(id)
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "UPDATE agent_tokens SET last_used_at = now()
+         WHERE tenant_id = $1 AND id = $2
+           AND (last_used_at IS NULL OR last_used_at < now() - interval '60 seconds')",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .execute(pool)
+    .await?;
     Ok(())
 }

@@ -32,6 +32,7 @@ mod retention;
 mod schema;
 mod smtp;
 mod status;
+mod token_cache;
 mod tokens;
 mod ui;
 mod ui_bench;
