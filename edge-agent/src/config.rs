@@ -547,7 +547,11 @@ fn http_url(
             None
         }
         Err(e) => {
-            problems.push(format!("{what} \"{}\" is not a valid URL: {e}", show(text)));
+            // Nothing but the scheme of a URL that does not parse: see `redact_unparseable_url`.
+            problems.push(format!(
+                "{what} \"{}\" is not a valid URL: {e}",
+                streamwatch_protocol::redact_unparseable_url(text)
+            ));
             None
         }
     }
@@ -835,7 +839,12 @@ pub fn parse_source(url: &str, options: &SourceOptions) -> Result<Source, String
     }
     match scheme.as_deref() {
         Some("rtsp" | "rtsps") => {
-            let parsed = Url::parse(url).map_err(|e| format!("bad url \"{shown}\": {e}"))?;
+            let parsed = Url::parse(url).map_err(|e| {
+                format!(
+                    "bad url \"{}\": {e}",
+                    streamwatch_protocol::redact_unparseable_url(url)
+                )
+            })?;
             if parsed.host().is_none() {
                 return Err(format!("bad url \"{shown}\": no host"));
             }
@@ -866,7 +875,12 @@ pub fn parse_source(url: &str, options: &SourceOptions) -> Result<Source, String
             })
         }
         Some("file") => {
-            let parsed = Url::parse(url).map_err(|e| format!("bad url \"{shown}\": {e}"))?;
+            let parsed = Url::parse(url).map_err(|e| {
+                format!(
+                    "bad url \"{}\": {e}",
+                    streamwatch_protocol::redact_unparseable_url(url)
+                )
+            })?;
             let path = match parsed.host_str() {
                 None | Some("") | Some("localhost") => parsed.to_file_path().ok(),
                 Some(_) => None,
@@ -888,8 +902,12 @@ pub fn parse_source(url: &str, options: &SourceOptions) -> Result<Source, String
         }
         Some("stream-status+http" | "stream-status+https") => {
             let inner = &url["stream-status+".len()..];
-            let mut status_url =
-                Url::parse(inner).map_err(|e| format!("bad url \"{shown}\": {e}"))?;
+            let mut status_url = Url::parse(inner).map_err(|e| {
+                format!(
+                    "bad url \"{}\": {e}",
+                    streamwatch_protocol::redact_unparseable_url(url)
+                )
+            })?;
             if status_url.host().is_none() {
                 return Err(format!("bad url \"{shown}\": no host"));
             }
@@ -912,7 +930,12 @@ pub fn parse_source(url: &str, options: &SourceOptions) -> Result<Source, String
             })
         }
         Some("simulated") => {
-            let parsed = Url::parse(url).map_err(|e| format!("bad url \"{shown}\": {e}"))?;
+            let parsed = Url::parse(url).map_err(|e| {
+                format!(
+                    "bad url \"{}\": {e}",
+                    streamwatch_protocol::redact_unparseable_url(url)
+                )
+            })?;
             SimulatedSpec::from_url(&parsed)
                 .map(Source::Simulated)
                 .map_err(|e| format!("bad url \"{shown}\": {e}"))
@@ -1209,7 +1232,7 @@ events = ["camera.offline", "camera.online", "camera.starving", "camera.degraded
             ),
             (
                 camera("id = \"a\"\nurl = \"rtsp://u:secret@[bad/s\""),
-                vec!["[[camera]] #1 \"a\": bad url \"rtsp://[bad/s\": invalid IPv6 address"],
+                vec!["[[camera]] #1 \"a\": bad url \"rtsp://[redacted]\": invalid IPv6 address"],
             ),
             (
                 camera("id = \"a\"\nurl = \"file://clip.mp4\""),

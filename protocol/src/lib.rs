@@ -34,7 +34,9 @@ pub use heartbeat::{
     MAX_CAMERAS_PER_HEARTBEAT, MAX_HEARTBEATS_PER_REQUEST, WebhookReport, WebhookStatus,
     is_valid_camera_id,
 };
-pub use redact::{REDACTED, redact_url, redact_url_origin, redact_urls_in_text};
+pub use redact::{
+    REDACTED, redact_unparseable_url, redact_url, redact_url_origin, redact_urls_in_text,
+};
 
 /// The header that names the protocol version of a request body.
 pub const PROTOCOL_HEADER: &str = "Streamwatch-Protocol";

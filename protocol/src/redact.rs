@@ -119,6 +119,17 @@ pub fn redact_urls_in_text(text: &str) -> String {
     out
 }
 
+/// How to quote a URL that did not parse, in an error message: its scheme and nothing else
+/// (`https://[redacted]`, or `[redacted]` without a scheme). A URL that does not parse has no
+/// reliable userinfo or host: a password whose `@` was lost reads as a host and port, so any
+/// part of it may be a secret.
+pub fn redact_unparseable_url(url: &str) -> String {
+    match split_scheme(url) {
+        Some((prefix, _)) => format!("{prefix}{REDACTED}"),
+        None => REDACTED.to_owned(),
+    }
+}
+
 /// `("scheme://", rest)` when `url` starts with an RFC 3986 scheme and `://`.
 fn split_scheme(url: &str) -> Option<(&str, &str)> {
     let scheme_end = url.find("://")?;
@@ -169,6 +180,16 @@ fn push_markers(out: &mut String, tail: &str) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn an_unparseable_url_is_quoted_by_its_scheme_only() {
+        // The '@' of "u:secret@host" lost: "u" reads as the host and "secret" as its port.
+        assert_eq!(
+            redact_unparseable_url("https://u:secret/hooks/x?t=1"),
+            "https://[redacted]"
+        );
+        assert_eq!(redact_unparseable_url("u:secret@host/x"), "[redacted]");
+    }
 
     #[test]
     fn camera_urls_lose_userinfo_query_and_fragment() {
