@@ -152,9 +152,32 @@ fn split_authority(rest: &str) -> (&str, &str) {
 
 /// The authority after its last `@`, which also covers passwords with a raw `:` or `@`.
 fn without_userinfo(authority: &str) -> &str {
-    authority
+    let host = authority
         .rfind('@')
-        .map_or(authority, |at| &authority[at + 1..])
+        .map_or(authority, |at| &authority[at + 1..]);
+    if is_host_and_port(host) {
+        host
+    } else {
+        // Not `host[:port]`: most likely userinfo whose '@' was lost ("user:secret"), which
+        // would otherwise be shown as a host and port.
+        REDACTED
+    }
+}
+
+/// `host`, `host:digits`, `[v6]` or `[v6]:digits` (an empty port included, as URLs allow).
+fn is_host_and_port(host: &str) -> bool {
+    let port_ok = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    if let Some(bracketed) = host.strip_prefix('[') {
+        return match bracketed.split_once(']') {
+            Some((_, "")) => true,
+            Some((_, rest)) => rest.strip_prefix(':').is_some_and(port_ok),
+            None => false,
+        };
+    }
+    match host.split_once(':') {
+        None => true,
+        Some((_, port)) => port_ok(port),
+    }
 }
 
 /// Keeps the path of `after` (what follows the authority) and replaces its query and fragment.
@@ -180,6 +203,23 @@ fn push_markers(out: &mut String, tail: &str) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn userinfo_without_its_at_sign_is_not_shown_as_host_and_port() {
+        assert_eq!(redact_url("rtsp://admin:secret/s1"), "rtsp://[redacted]/s1");
+        assert_eq!(
+            redact_url_origin("https://u:secret/hooks/x"),
+            "https://[redacted]/[redacted]"
+        );
+        assert_eq!(
+            redact_urls_in_text("GET https://u:secret/x failed"),
+            "GET https://[redacted]/x failed"
+        );
+        // Real ports and IPv6 hosts stay.
+        assert_eq!(redact_url("rtsp://10.0.0.5:554/s"), "rtsp://10.0.0.5:554/s");
+        assert_eq!(redact_url("rtsp://[::1]:554/s"), "rtsp://[::1]:554/s");
+        assert_eq!(redact_url("http://h:/s"), "http://h:/s");
+    }
 
     #[test]
     fn an_unparseable_url_is_quoted_by_its_scheme_only() {
