@@ -305,24 +305,13 @@ pub fn quiet_spans(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Vec<QuietSpan> {
-    let mut spans: Vec<QuietSpan> = windows
+    // Only the windows that cover this license are expanded.
+    let expanded: Vec<Expanded> = windows
         .iter()
         .filter(|w| w.scope.covers(license_id, tags))
-        .flat_map(|w| {
-            w.schedule
-                .occurrences(from, to)
-                .into_iter()
-                .map(|(start, end)| QuietSpan {
-                    start,
-                    end,
-                    reason: QuietReason::Maintenance,
-                    window_id: Some(w.id),
-                })
-        })
+        .map(|w| Expanded::new(w.clone(), from, to))
         .collect();
-    spans.extend(snooze_span(snooze, from, to));
-    spans.sort_by_key(|s| (s.start, s.end));
-    spans
+    quiet_spans_expanded(&expanded, license_id, tags, snooze, from, to)
 }
 
 /// The snooze as a quiet span, if it overlaps `[from, to)`.
