@@ -26,6 +26,16 @@ pub struct Settings {
     pub log: LogSettings,
     pub retention: RetentionSettings,
     pub ingest: IngestSettings,
+    pub channels: ChannelSettings,
+}
+
+/// Outbound alert channels (SPEC section 5a).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChannelSettings {
+    /// Accept plain `http` and private, loopback and link-local targets (on-premises installs,
+    /// tests, the demo). Off by default: a tenant must not make the server call into its own
+    /// network.
+    pub allow_private_targets: bool,
 }
 
 /// The group-commit writer's bounds (`ingest::writer::WriterConfig`).
@@ -182,7 +192,8 @@ fn defaults() -> serde_json::Value {
         "retention": { "heartbeat_days": 30 },
         "ingest": { "queue_capacity": 4096, "queue_bytes": 134217728, "writers": 2, "max_batch_heartbeats": 5000,
                     "requests_per_token_per_minute": 600, "requests_per_license_per_minute": 1200,
-                    "max_instances_per_license": 8, "agent_token_cache": true }
+                    "max_instances_per_license": 8, "agent_token_cache": true },
+        "channels": { "allow_private_targets": false }
     })
 }
 

@@ -77,6 +77,10 @@ impl Validation {
         self.errors.push(FieldError::new(pointer, message));
     }
 
+    pub fn push_error(&mut self, error: FieldError) {
+        self.errors.push(error);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.errors.is_empty()
     }

@@ -3,6 +3,8 @@
 //! Handlers turn request DTOs into these at the edge (`parse`), so code further in never
 //! re-validates and never sees an invalid e-mail address, license key or interval.
 
+pub mod alert_event;
+pub mod channel;
 mod email;
 mod field_error;
 mod license;
