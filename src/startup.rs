@@ -11,7 +11,7 @@ use crate::{
         token_cache::{self, TokenCache},
         writer::{Writer, WriterConfig},
     },
-    notify::{email::UnsubscribeKeys, mailer::Mailer, sender::Sender},
+    notify::{email::UnsubscribeKeys, mailer::Mailer, outbound::Outbound, sender::Sender},
     store, telemetry,
 };
 use anyhow::Context;
@@ -168,6 +168,7 @@ pub fn app_state(settings: Settings, pool: PgPool) -> anyhow::Result<AppState> {
             .context("STREAMWATCH__SMTP__FROM")?,
         public_url: settings.public_url(),
         unsubscribe: UnsubscribeKeys::new(&secret),
+        outbound: Outbound::new(settings.channels.allow_private_targets),
     };
     let ui = UiKeys::new(
         &secret,

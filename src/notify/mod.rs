@@ -15,6 +15,7 @@
 pub mod alive;
 pub mod email;
 pub mod mailer;
+pub mod outbound;
 pub mod scheduler;
 pub mod sender;
 pub mod sweep;

@@ -44,6 +44,8 @@ pub struct Sender {
     /// Base URL for links in e-mails.
     pub public_url: String,
     pub unsubscribe: UnsubscribeKeys,
+    /// HTTP channels (webhook, Slack, Teams, PagerDuty, ntfy).
+    pub outbound: super::outbound::Outbound,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

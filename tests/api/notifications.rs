@@ -1069,6 +1069,7 @@ async fn a_sender_still_sending_when_its_lease_runs_out_does_not_make_another_re
         from: "streamwatch <streamwatch@localhost>".parse().unwrap(),
         public_url: "http://127.0.0.1:0".to_owned(),
         unsubscribe: streamwatch::notify::email::UnsubscribeKeys::new(JWT_SECRET.as_bytes()),
+        outbound: streamwatch::notify::outbound::Outbound::new(true),
     };
     w.smtp.pause();
     // Replica 1 (the server): claims both rows, then hangs on the first SMTP exchange.
