@@ -4,6 +4,7 @@
 //! re-validates and never sees an invalid e-mail address, license key or interval.
 
 pub mod alert_event;
+pub mod alert_policy;
 pub mod channel;
 mod email;
 mod field_error;

@@ -383,6 +383,22 @@ pub fn evaluate(facts: &LicenseFacts<'_>) -> Evaluation {
     }
 }
 
+/// Why one camera of a fresh heartbeat is not active (`None` when it is), in the words of the
+/// Activity Status page; a camera alert (SPEC section 5a) names its cameras with it.
+pub fn camera_reason(report: &CameraReport, state: CameraState) -> Option<String> {
+    if state == CameraState::Active {
+        return None;
+    }
+    let mut reasons = Vec::new();
+    camera_reasons(report, state, &mut reasons);
+    Some(
+        reasons
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| format!("{} {}", report.camera_id, state.as_str())),
+    )
+}
+
 /// The reasons for one camera of a fresh heartbeat: why it is not active, then failing webhooks
 /// (reported whatever the state, since cached events are at risk either way).
 fn camera_reasons(report: &CameraReport, state: CameraState, reasons: &mut Vec<String>) {

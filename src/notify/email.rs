@@ -13,19 +13,55 @@ use uuid::Uuid;
 /// What kind of e-mail an outbox row is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// The first e-mail of an episode.
+    /// The first e-mail of an inactivity episode.
     Inactive,
-    /// Reminder `k` (k >= 1).
+    /// Reminder `k` (k >= 1) of an inactivity episode.
     Reminder(i32),
+    /// Escalation step `k` of an episode (`partial`: a camera-level one).
+    Escalated { step: i32, partial: bool },
     Recovery,
+    /// The first e-mail of a camera-level episode (SPEC section 5a).
+    Partial,
+    /// Reminder `k` of a camera-level episode.
+    PartialReminder(i32),
+    PartialRecovered,
 }
 
 impl Kind {
-    pub fn from_row(kind: &str, k: i32) -> Self {
+    /// The kind of an outbox row of `kind` and `k` in an episode of `episode_kind`.
+    pub fn from_row(kind: &str, k: i32, episode_kind: &str) -> Self {
+        let partial = episode_kind == "partial";
         match kind {
+            "reminder" if partial => Self::PartialReminder(k),
             "reminder" => Self::Reminder(k),
+            "escalated" => Self::Escalated { step: k, partial },
             "recovery" => Self::Recovery,
+            "partial" => Self::Partial,
+            "partial_recovered" => Self::PartialRecovered,
             _ => Self::Inactive,
+        }
+    }
+
+    /// Good news: the episode closed.
+    pub fn is_recovery(self) -> bool {
+        matches!(self, Self::Recovery | Self::PartialRecovered)
+    }
+
+    /// Whether the e-mail is about a silent license (it says for how long).
+    fn is_inactivity(self) -> bool {
+        matches!(
+            self,
+            Self::Inactive | Self::Reminder(_) | Self::Escalated { partial: false, .. }
+        )
+    }
+
+    /// Which of several e-mails about one license is the newest news.
+    fn rank(self) -> i32 {
+        match self {
+            Self::Inactive | Self::Partial => 0,
+            Self::Reminder(k) | Self::PartialReminder(k) => k,
+            Self::Escalated { step, .. } => 1_000_000 + step,
+            Self::Recovery | Self::PartialRecovered => i32::MAX,
         }
     }
 }
@@ -92,7 +128,18 @@ fn headline(item: &Item, now: DateTime<Utc>) -> String {
     match item.kind {
         Kind::Inactive => format!("❌ {who} is inactive: no heartbeat for {silent}"),
         Kind::Reminder(k) => format!("❌ {who} is still inactive after {silent} (reminder {k})"),
+        Kind::Escalated { step, partial: false } => {
+            format!("🚨 {who} is inactive and not acknowledged after {silent} (escalation {step})")
+        }
+        Kind::Escalated { step, partial: true } => {
+            format!("🚨 {who}: cameras still not active and not acknowledged (escalation {step})")
+        }
         Kind::Recovery => format!("✅ {who} is active again"),
+        Kind::Partial => format!("⚠️ {who}: some cameras are not active"),
+        Kind::PartialReminder(k) => {
+            format!("⚠️ {who}: some cameras are still not active (reminder {k})")
+        }
+        Kind::PartialRecovered => format!("✅ {who}: every camera is active again"),
     }
 }
 
@@ -111,18 +158,14 @@ pub fn render(
     licenses.dedup();
     let subject = if licenses.len() == 1 {
         // The newest news about that license: recovery over reminders over the first alert.
-        let newest = items.iter().max_by_key(|i| match i.kind {
-            Kind::Inactive => 0,
-            Kind::Reminder(k) => k,
-            Kind::Recovery => i32::MAX,
-        });
+        let newest = items.iter().max_by_key(|i| i.kind.rank());
         newest.map(|i| headline(i, now)).unwrap_or_default()
     } else {
         let recovered = |id: &Uuid| {
             items
                 .iter()
                 .filter(|i| i.license_id == *id)
-                .all(|i| i.kind == Kind::Recovery)
+                .all(|i| i.kind.is_recovery())
         };
         let back = licenses.iter().filter(|id| recovered(id)).count();
         let inactive = licenses.len() - back;
@@ -149,7 +192,7 @@ pub fn render(
             "{head}\n\nLicense:       {} ({})\nLast activity: {last}\n",
             item.license_name, item.license_key
         ));
-        if item.kind != Kind::Recovery {
+        if item.kind.is_inactivity() {
             text.push_str(&format!(
                 "Inactive for:  {}\n",
                 human_duration((now - item.baseline_at).num_seconds())

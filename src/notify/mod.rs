@@ -16,6 +16,7 @@ pub mod alive;
 pub mod email;
 pub mod mailer;
 pub mod outbound;
+pub mod routing;
 pub mod scheduler;
 pub mod sender;
 pub mod sweep;

@@ -1,23 +1,48 @@
 //! Sending the outbox. A sender *claims* due rows with a lease in one statement
-//! (`FOR UPDATE SKIP LOCKED`, so replicas never claim the same row), sends one e-mail per
-//! (tenant, recipient) group (a digest when a group has several rows), and marks the rows sent.
+//! (`FOR UPDATE SKIP LOCKED`, so replicas never claim the same row) and delivers them: e-mail
+//! rows as one message per (tenant, recipient) group (a digest when a group has several rows),
+//! HTTP channel rows (webhook, Slack, Teams, PagerDuty, ntfy) as one request each.
 //!
 //! - A sender that dies after claiming leaves leased rows; when the lease runs out another
-//!   sender claims them again, and exactly one e-mail goes out.
-//! - A sender that dies after sending but before marking re-sends after the lease, with the
-//!   same Message-ID (derived from the rows' keys), so that receivers can de-duplicate.
-//! - An SMTP failure puts the rows back with exponential backoff (1 min doubling, at most 1 h);
-//!   rows still failing 24 h after they were decided are marked `failed`. Every state shows in
-//!   `GET /licenses/{id}/notifications`.
+//!   sender claims them again, and exactly one delivery goes out.
+//! - E-mail: a group's rows stay locked while its message is sent, so a slow but live sender is
+//!   never doubled; one that dies after sending but before marking re-sends after the lease,
+//!   with the same Message-ID (derived from the rows' keys), so that receivers can de-duplicate.
+//! - HTTP: no lock is held during a request (a slow endpoint must not hold a database
+//!   connection). A request lasts at most 10 s and a claim's lease 5 min; rows not started
+//!   well within the lease are left for the next claim, and a row is marked only if it is still
+//!   this claim's (`attempts` is the fencing token). A sender frozen mid-request for longer than
+//!   the lease could therefore repeat a request; it carries the same event id
+//!   (`Streamwatch-Event-Id`, PagerDuty's `dedup_key`), so receivers can de-duplicate.
+//! - Failures put rows back with exponential backoff (1 min doubling, at most 1 h; at least what
+//!   a 429's `Retry-After` asks); rows still failing 24 h after they were decided, and HTTP
+//!   rows a receiver refused for good (a 4xx other than 408 and 429, a redirect, a forbidden
+//!   target), are marked `failed`. Every state shows in `GET /licenses/{id}/notifications`.
+//! - Deliveries run concurrently: e-mail groups over lettre's connection pool, HTTP channels
+//!   side by side with each channel's rows in order, so one slow endpoint delays only its own.
 //!
 //! The statements are in `store::outbox`; the lease, the backoff and the grouping are here.
 
 use super::{
     email::{self, CameraLine, Item, Kind, Unsubscribe, UnsubscribeKeys},
     mailer::Mailer,
+    outbound::{Outbound, Outcome},
 };
-use crate::store::outbox::{self, FailedAttempt, OutboxRow};
+use crate::{
+    domain::{
+        alert_event::{
+            AlertEvent, EventCamera, EventEpisode, EventLicense, EventTenant, EventType,
+        },
+        channel::{ChannelConfig, ChannelKind},
+        status::LicenseStatus,
+    },
+    store::{
+        self,
+        outbox::{self, FailedAttempt, OutboxRow},
+    },
+};
 use chrono::{DateTime, Duration, Utc};
+use futures::{StreamExt, stream};
 use lettre::{
     Message,
     message::{
@@ -27,6 +52,7 @@ use lettre::{
 };
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap};
+use streamwatch_protocol::CameraStatus;
 use uuid::Uuid;
 
 /// How long a claim holds its rows.
@@ -35,6 +61,13 @@ pub const LEASE: Duration = Duration::minutes(5);
 pub const GIVE_UP_AFTER: Duration = Duration::hours(24);
 /// Rows claimed per round.
 const CLAIM_LIMIT: i64 = 500;
+/// E-mail groups sent at once (each holds a pooled SMTP connection and a database connection).
+const EMAIL_CONCURRENCY: usize = 8;
+/// HTTP channels served at once (no database connection is held during a request).
+const HTTP_CONCURRENCY: usize = 32;
+/// An HTTP row is started only this long into its claim's lease, so that it ends (10 s at
+/// most) well before another sender may claim it again.
+const HTTP_START_WITHIN: std::time::Duration = std::time::Duration::from_secs(240);
 
 /// Everything a sender needs besides the database.
 #[derive(Clone, Debug)]
@@ -45,7 +78,7 @@ pub struct Sender {
     pub public_url: String,
     pub unsubscribe: UnsubscribeKeys,
     /// HTTP channels (webhook, Slack, Teams, PagerDuty, ntfy).
-    pub outbound: super::outbound::Outbound,
+    pub outbound: Outbound,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +86,17 @@ pub struct DeliveryReport {
     pub emails_sent: usize,
     pub rows_sent: usize,
     pub rows_failed_attempt: usize,
+    /// HTTP channel requests answered with 2xx.
+    pub requests_delivered: usize,
+}
+
+impl DeliveryReport {
+    fn add(&mut self, other: DeliveryReport) {
+        self.emails_sent += other.emails_sent;
+        self.rows_sent += other.rows_sent;
+        self.rows_failed_attempt += other.rows_failed_attempt;
+        self.requests_delivered += other.requests_delivered;
+    }
 }
 
 /// Claims up to `limit` due rows (pending, or sending with an expired lease) for [`LEASE`].
@@ -63,6 +107,11 @@ pub async fn claim(
     limit: i64,
 ) -> Result<Vec<OutboxRow>, sqlx::Error> {
     outbox::claim(pool, now, limit, LEASE).await
+}
+
+/// The backoff after a failed attempt: 1 min doubling per attempt, at most 1 h.
+fn backoff(attempts: i32) -> Duration {
+    Duration::minutes(1 << (attempts - 1).clamp(0, 6)).min(Duration::hours(1))
 }
 
 impl Sender {
@@ -79,85 +128,187 @@ impl Sender {
                 return Ok(report);
             }
             let more = rows.len() as i64 == CLAIM_LIMIT;
-            let r = self.deliver(pool, rows, now).await?;
-            report.emails_sent += r.emails_sent;
-            report.rows_sent += r.rows_sent;
-            report.rows_failed_attempt += r.rows_failed_attempt;
+            report.add(self.deliver(pool, rows, now).await?);
             if !more {
                 return Ok(report);
             }
         }
     }
 
-    /// Sends claimed rows: one e-mail per (tenant, recipient).
+    /// Sends claimed rows: one e-mail per (tenant, recipient), one request per HTTP row.
     pub async fn deliver(
         &self,
         pool: &PgPool,
         rows: Vec<OutboxRow>,
         now: DateTime<Utc>,
     ) -> Result<DeliveryReport, sqlx::Error> {
-        let mut report = DeliveryReport::default();
-        let context = Context::load(pool, &rows).await?;
+        let claimed_at = std::time::Instant::now();
+        let context = Context::load(pool, &rows, now).await?;
         let mut groups: BTreeMap<(Uuid, String), Vec<OutboxRow>> = BTreeMap::new();
+        let mut channels: BTreeMap<(Uuid, Option<Uuid>), Vec<OutboxRow>> = BTreeMap::new();
         for row in rows {
-            groups
-                .entry((row.tenant_id, row.recipient.clone()))
-                .or_default()
-                .push(row);
+            if row.channel_kind == ChannelKind::Email.as_str() {
+                groups
+                    .entry((row.tenant_id, row.recipient.clone()))
+                    .or_default()
+                    .push(row);
+            } else {
+                channels
+                    .entry((row.tenant_id, row.channel_id))
+                    .or_default()
+                    .push(row);
+            }
         }
-        for ((tenant_id, recipient), rows) in groups {
-            let keys: Vec<(Uuid, String, i32, String)> = rows
-                .iter()
-                .map(|r| (r.episode_id, r.kind.clone(), r.k, r.recipient.clone()))
-                .collect();
-            let message_id = email::message_id(&keys);
-            let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-            let attempts: Vec<i32> = rows.iter().map(|r| r.attempts).collect();
-            // Hold the group's rows locked while its e-mail is sent. A claim elsewhere skips
-            // locked rows (SKIP LOCKED) even when their lease ran out, so a slow but live sender
-            // is never doubled; a crashed one drops its connection and with it the lock. The
-            // attempts count is the claim's fencing token: rows re-claimed meanwhile by another
-            // sender (or already sent) are not ours any more, and this e-mail is skipped.
-            let mut tx = pool.begin().await?;
-            let held = outbox::hold(&mut tx, tenant_id, &ids, &attempts).await?;
-            if held.len() != ids.len() {
-                tracing::info!(
-                    rows = ids.len(),
-                    held = held.len(),
-                    "notification rows were re-claimed by another sender; skipping them here"
-                );
-                tx.rollback().await?;
+        let context = &context;
+        let emails = stream::iter(groups)
+            .map(|((tenant_id, recipient), rows)| {
+                self.send_group(pool, context, tenant_id, recipient, rows, now)
+            })
+            .buffer_unordered(EMAIL_CONCURRENCY);
+        let requests = stream::iter(channels)
+            .map(|(_, rows)| self.send_channel(pool, context, rows, now, claimed_at))
+            .buffer_unordered(HTTP_CONCURRENCY);
+        let (emails, requests): (Vec<_>, Vec<_>) =
+            futures::join!(emails.collect::<Vec<_>>(), requests.collect::<Vec<_>>());
+        let mut report = DeliveryReport::default();
+        for r in emails.into_iter().chain(requests) {
+            report.add(r?);
+        }
+        Ok(report)
+    }
+
+    /// Sends one e-mail for a (tenant, recipient) group of rows.
+    async fn send_group(
+        &self,
+        pool: &PgPool,
+        context: &Context,
+        tenant_id: Uuid,
+        recipient: String,
+        rows: Vec<OutboxRow>,
+        now: DateTime<Utc>,
+    ) -> Result<DeliveryReport, sqlx::Error> {
+        let mut report = DeliveryReport::default();
+        let keys: Vec<(Uuid, String, i32, String)> = rows
+            .iter()
+            .map(|r| (r.episode_id, r.kind.clone(), r.k, r.recipient.clone()))
+            .collect();
+        let message_id = email::message_id(&keys);
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let attempts: Vec<i32> = rows.iter().map(|r| r.attempts).collect();
+        // Hold the group's rows locked while its e-mail is sent. A claim elsewhere skips
+        // locked rows (SKIP LOCKED) even when their lease ran out, so a slow but live sender is
+        // never doubled; a crashed one drops its connection and with it the lock. The attempts
+        // count is the claim's fencing token: rows re-claimed meanwhile by another sender (or
+        // already sent) are not ours any more, and this e-mail is skipped.
+        let mut tx = pool.begin().await?;
+        let held = outbox::hold(&mut tx, tenant_id, &ids, &attempts).await?;
+        if held.len() != ids.len() {
+            tracing::info!(
+                rows = ids.len(),
+                held = held.len(),
+                "notification rows were re-claimed by another sender; skipping them here"
+            );
+            tx.rollback().await?;
+            return Ok(report);
+        }
+        let result = match self.build(context, tenant_id, &recipient, &rows, &message_id, now) {
+            Ok(message) => self.mailer.send(message).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
+                outbox::mark_sent(&mut tx, tenant_id, &ids, now, &message_id).await?;
+                tx.commit().await?;
+                metrics::counter!("notification_emails_sent_total").increment(1);
+                report.emails_sent += 1;
+                report.rows_sent += rows.len();
+            }
+            Err(e) => {
+                let most = attempts.iter().copied().max().unwrap_or(1);
+                let error = format!("{e:#}");
+                tracing::warn!(error = %error, rows = rows.len(), "notification e-mail failed; will retry");
+                let attempt = FailedAttempt {
+                    now,
+                    backoff: backoff(most),
+                    give_up_after: GIVE_UP_AFTER,
+                    error: &error,
+                };
+                outbox::mark_attempt_failed(&mut tx, tenant_id, &ids, attempt).await?;
+                tx.commit().await?;
+                metrics::counter!("notification_emails_failed_total").increment(1);
+                report.rows_failed_attempt += rows.len();
+            }
+        }
+        Ok(report)
+    }
+
+    /// Sends one HTTP channel's rows, one request each, in order.
+    async fn send_channel(
+        &self,
+        pool: &PgPool,
+        context: &Context,
+        rows: Vec<OutboxRow>,
+        now: DateTime<Utc>,
+        claimed_at: std::time::Instant,
+    ) -> Result<DeliveryReport, sqlx::Error> {
+        let mut report = DeliveryReport::default();
+        for row in rows {
+            if claimed_at.elapsed() > HTTP_START_WITHIN {
+                // Left leased: the next claim after the lease takes it (see the module docs).
                 continue;
             }
-            let result = match self.build(&context, tenant_id, &recipient, &rows, &message_id, now)
-            {
-                Ok(message) => self.mailer.send(message).await,
-                Err(e) => Err(e),
+            let outcome = match (
+                row.channel_id
+                    .and_then(|id| context.channels.get(&(row.tenant_id, id))),
+                context.event(&self.public_url, &row),
+            ) {
+                (None, _) => Outcome::Failed {
+                    error: "the channel was deleted".to_owned(),
+                },
+                (_, None) => Outcome::Failed {
+                    error: "the license of this alert no longer exists".to_owned(),
+                },
+                (Some(config), Some(event)) => self.outbound.deliver(config, &event, now).await,
             };
-            match result {
-                Ok(()) => {
-                    outbox::mark_sent(&mut tx, tenant_id, &ids, now, &message_id).await?;
-                    tx.commit().await?;
-                    metrics::counter!("notification_emails_sent_total").increment(1);
-                    report.emails_sent += 1;
-                    report.rows_sent += rows.len();
+            let kind = row.channel_kind.clone();
+            match outcome {
+                Outcome::Delivered { .. } => {
+                    if outbox::mark_delivered(pool, &row, now).await? {
+                        metrics::counter!("notification_requests_delivered_total", "channel" => kind)
+                            .increment(1);
+                        report.requests_delivered += 1;
+                        report.rows_sent += 1;
+                    }
                 }
-                Err(e) => {
-                    let most = attempts.iter().copied().max().unwrap_or(1);
-                    let backoff =
-                        Duration::minutes(1 << (most - 1).clamp(0, 6)).min(Duration::hours(1));
-                    let error = format!("{e:#}");
-                    tracing::warn!(error = %error, rows = rows.len(), "notification e-mail failed; will retry");
+                Outcome::Retry { error, retry_after } => {
+                    let asked = retry_after
+                        .and_then(|d| Duration::from_std(d).ok())
+                        .unwrap_or_else(Duration::zero)
+                        .min(Duration::hours(1));
+                    tracing::warn!(channel = %kind, error = %error, "alert delivery failed; will retry");
                     let attempt = FailedAttempt {
                         now,
-                        backoff,
+                        backoff: backoff(row.attempts).max(asked),
                         give_up_after: GIVE_UP_AFTER,
                         error: &error,
                     };
-                    outbox::mark_attempt_failed(&mut tx, tenant_id, &ids, attempt).await?;
-                    tx.commit().await?;
-                    metrics::counter!("notification_emails_failed_total").increment(1);
-                    report.rows_failed_attempt += rows.len();
+                    outbox::mark_delivery_failed(pool, &row, attempt, false).await?;
+                    metrics::counter!("notification_requests_failed_total", "channel" => kind)
+                        .increment(1);
+                    report.rows_failed_attempt += 1;
+                }
+                Outcome::Failed { error } => {
+                    tracing::warn!(channel = %kind, error = %error, "alert delivery refused; not retried");
+                    let attempt = FailedAttempt {
+                        now,
+                        backoff: Duration::zero(),
+                        give_up_after: GIVE_UP_AFTER,
+                        error: &error,
+                    };
+                    outbox::mark_delivery_failed(pool, &row, attempt, true).await?;
+                    metrics::counter!("notification_requests_failed_total", "channel" => kind)
+                        .increment(1);
+                    report.rows_failed_attempt += 1;
                 }
             }
         }
@@ -174,25 +325,25 @@ impl Sender {
         now: DateTime<Utc>,
     ) -> anyhow::Result<Message> {
         let tz = context
-            .timezones
+            .tenants
             .get(&tenant_id)
-            .copied()
-            .unwrap_or(chrono_tz::UTC);
+            .map_or(chrono_tz::UTC, |t| t.timezone);
         let items: Vec<Item> = rows
             .iter()
             .filter_map(|r| {
                 let license = context.licenses.get(&(r.tenant_id, r.license_id))?;
+                let episode = context.episodes.get(&(r.tenant_id, r.episode_id));
                 Some(Item {
-                    kind: Kind::from_row(&r.kind, r.k),
+                    kind: Kind::from_row(
+                        &r.kind,
+                        r.k,
+                        episode.map_or("inactive", |e| e.kind.as_str()),
+                    ),
                     license_id: r.license_id,
                     license_key: license.key.clone(),
                     license_name: license.name.clone(),
                     last_activity_at: license.last_activity_at,
-                    baseline_at: context
-                        .baselines
-                        .get(&(r.tenant_id, r.episode_id))
-                        .copied()
-                        .unwrap_or(now),
+                    baseline_at: episode.map_or(now, |e| e.baseline_at),
                     cameras: license.cameras.clone(),
                 })
             })
@@ -227,24 +378,75 @@ impl Sender {
     }
 }
 
+struct TenantFacts {
+    name: String,
+    timezone: chrono_tz::Tz,
+}
+
 struct LicenseFacts {
     key: String,
     name: String,
     last_activity_at: Option<DateTime<Utc>>,
     cameras: Vec<CameraLine>,
+    /// As reported at last contact, for HTTP events.
+    reports: Vec<EventCamera>,
+    status: Option<LicenseStatus>,
 }
 
-/// What the e-mails of one batch of rows need, loaded with a few queries.
+struct EpisodeFacts {
+    kind: String,
+    baseline_at: DateTime<Utc>,
+    opened_at: DateTime<Utc>,
+    acknowledged_at: Option<DateTime<Utc>>,
+    /// For a partial episode: the cameras it named when it opened.
+    cameras: Vec<EventCamera>,
+}
+
+/// What the deliveries of one batch of rows need, loaded with a few queries.
 struct Context {
-    timezones: HashMap<Uuid, chrono_tz::Tz>,
+    tenants: HashMap<Uuid, TenantFacts>,
     licenses: HashMap<(Uuid, Uuid), LicenseFacts>,
-    baselines: HashMap<(Uuid, Uuid), DateTime<Utc>>,
+    episodes: HashMap<(Uuid, Uuid), EpisodeFacts>,
+    channels: HashMap<(Uuid, Uuid), ChannelConfig>,
 }
 
 impl Context {
-    async fn load(pool: &PgPool, rows: &[OutboxRow]) -> Result<Self, sqlx::Error> {
+    async fn load(
+        pool: &PgPool,
+        rows: &[OutboxRow],
+        now: DateTime<Utc>,
+    ) -> Result<Self, sqlx::Error> {
         let facts = outbox::email_facts(pool, rows).await?;
-        let mut instances: HashMap<(Uuid, Uuid), (DateTime<Utc>, Vec<CameraLine>)> = HashMap::new();
+        let http: Vec<&OutboxRow> = rows
+            .iter()
+            .filter(|r| r.channel_kind != ChannelKind::Email.as_str())
+            .collect();
+        let mut conn = pool.acquire().await?;
+        let channel_keys: Vec<(Uuid, Uuid)> = http
+            .iter()
+            .filter_map(|r| Some((r.tenant_id, r.channel_id?)))
+            .collect();
+        let channels = outbox::channels_of(&mut conn, &channel_keys)
+            .await?
+            .into_iter()
+            .filter_map(|(t, id, _name, kind, config)| {
+                Some((
+                    (t, id),
+                    ChannelConfig::from_stored(ChannelKind::parse(&kind)?, &config.0)?,
+                ))
+            })
+            .collect();
+        let license_keys: Vec<(Uuid, Uuid)> =
+            http.iter().map(|r| (r.tenant_id, r.license_id)).collect();
+        let statuses: HashMap<(Uuid, Uuid), LicenseStatus> =
+            store::status::statuses_of(&mut conn, &license_keys, now)
+                .await?
+                .into_iter()
+                .map(|(t, l, s)| ((t, l), s))
+                .collect();
+        drop(conn);
+        let mut instances: HashMap<(Uuid, Uuid), (DateTime<Utc>, Vec<CameraLine>, Vec<EventCamera>)> =
+            HashMap::new();
         for (t, l, at, cams) in facts.newest_instances {
             let lines = cams
                 .0
@@ -255,21 +457,46 @@ impl Context {
                     health: c.health,
                 })
                 .collect();
-            instances.insert((t, l), (at, lines));
+            let reports = cams
+                .0
+                .iter()
+                .map(|(id, c)| EventCamera {
+                    camera_id: id.clone(),
+                    state: c.status.as_str().to_owned(),
+                    reason: (c.status != CameraStatus::Running).then(|| {
+                        c.last_error
+                            .as_deref()
+                            .map(str::trim)
+                            .filter(|e| !e.is_empty())
+                            .map_or_else(|| c.status.as_str().to_owned(), |e| {
+                                streamwatch_protocol::redact::redact_urls_in_text(e)
+                            })
+                    }),
+                })
+                .collect();
+            instances.insert((t, l), (at, lines, reports));
         }
         Ok(Self {
-            timezones: facts
-                .timezones
+            tenants: facts
+                .tenants
                 .into_iter()
-                .map(|(id, tz)| (id, tz.parse().unwrap_or(chrono_tz::UTC)))
+                .map(|(id, name, tz)| {
+                    (
+                        id,
+                        TenantFacts {
+                            name,
+                            timezone: tz.parse().unwrap_or(chrono_tz::UTC),
+                        },
+                    )
+                })
                 .collect(),
             licenses: facts
                 .licenses
                 .into_iter()
                 .map(|(t, id, key, name)| {
-                    let (last_activity_at, cameras) = instances
+                    let (last_activity_at, cameras, reports) = instances
                         .remove(&(t, id))
-                        .map_or((None, Vec::new()), |(a, c)| (Some(a), c));
+                        .map_or((None, Vec::new(), Vec::new()), |(a, c, r)| (Some(a), c, r));
                     (
                         (t, id),
                         LicenseFacts {
@@ -277,15 +504,74 @@ impl Context {
                             name,
                             last_activity_at,
                             cameras,
+                            reports,
+                            status: statuses.get(&(t, id)).copied(),
                         },
                     )
                 })
                 .collect(),
-            baselines: facts
-                .baselines
+            episodes: facts
+                .episodes
                 .into_iter()
-                .map(|(t, id, b)| ((t, id), b))
+                .map(|(t, id, kind, baseline_at, opened_at, acknowledged_at, cameras)| {
+                    (
+                        (t, id),
+                        EpisodeFacts {
+                            kind,
+                            baseline_at,
+                            opened_at,
+                            acknowledged_at,
+                            cameras: serde_json::from_value(cameras.0).unwrap_or_default(),
+                        },
+                    )
+                })
                 .collect(),
+            channels,
+        })
+    }
+
+    /// The event an HTTP row delivers (SPEC section 5a); `None` if its license is gone. Its id
+    /// is the row's, so a redelivery carries the same id.
+    fn event(&self, public_url: &str, row: &OutboxRow) -> Option<AlertEvent> {
+        let license = self.licenses.get(&(row.tenant_id, row.license_id))?;
+        let episode = self.episodes.get(&(row.tenant_id, row.episode_id));
+        let event_type = EventType::from_outbox_kind(&row.kind)?;
+        let partial = episode.is_some_and(|e| e.kind == "partial");
+        let cameras = match episode {
+            Some(e) if partial && !event_type.is_recovery() => e.cameras.clone(),
+            _ => license.reports.clone(),
+        };
+        Some(AlertEvent {
+            id: row.id,
+            event_type,
+            occurred_at: row.created_at,
+            tenant: EventTenant {
+                id: row.tenant_id,
+                name: self
+                    .tenants
+                    .get(&row.tenant_id)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default(),
+            },
+            license: Some(EventLicense {
+                id: row.license_id,
+                key: license.key.clone(),
+                name: license.name.clone(),
+                status: license
+                    .status
+                    .map_or("not_installed", LicenseStatus::as_str)
+                    .to_owned(),
+                url: format!("{public_url}/licenses/{}", row.license_id),
+            }),
+            episode: episode.map(|e| EventEpisode {
+                id: row.episode_id,
+                kind: e.kind.clone(),
+                opened_at: e.opened_at,
+                acknowledged_at: e.acknowledged_at,
+            }),
+            last_activity_at: license.last_activity_at,
+            cameras,
+            acknowledge_url: None,
         })
     }
 }

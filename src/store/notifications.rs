@@ -6,10 +6,11 @@
 //! (`notify::sweep`).
 
 use crate::domain::notify_settings::{self, NotifySettings};
-use crate::store::outbox::{self, NewEmail, NewEmails};
+use crate::store::outbox::{self, NewDeliveries, NewDelivery};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, Postgres, postgres::PgArguments, query::Query};
+use sqlx::{PgConnection, Postgres, postgres::PgArguments, query::Query, types::Json};
+use std::collections::HashMap;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -143,6 +144,25 @@ pub struct Candidate {
     /// The license's latest snooze, if any (both or neither).
     pub snoozed_at: Option<DateTime<Utc>>,
     pub snoozed_until: Option<DateTime<Utc>>,
+    /// Routing (SPEC section 5a): channels besides the plain recipients, escalation steps,
+    /// camera-level alerts and since when the sweep has seen the license Partially Active.
+    pub channels: Vec<Uuid>,
+    pub escalation: Json<Vec<EscalationStep>>,
+    pub partial_enabled: bool,
+    pub partial_after_seconds: i32,
+    pub partial_since: Option<DateTime<Utc>>,
+    /// The open episode's kind (`inactive` or `partial`), acknowledgement and escalation
+    /// steps decided.
+    pub episode_kind: Option<String>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub escalated: Option<i32>,
+}
+
+/// One escalation step as stored in `notification_settings.escalation`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EscalationStep {
+    pub after_seconds: i64,
+    pub channels: Vec<Uuid>,
 }
 
 /// The licenses due for a decision, with their newest activity, open episode, tags and snooze:
@@ -155,7 +175,9 @@ pub const CANDIDATES: &str = "SELECT s.tenant_id, s.license_id, s.enabled, s.ina
          (SELECT max(a.last_activity_at) FROM agent_instances a
            WHERE a.tenant_id = s.tenant_id AND a.license_id = s.license_id AND a.high_water_seq >= 0) AS last_activity_at,
          e.id AS episode_id, e.opened_at, e.baseline_at, e.last_sent,
-         l.tags, l.snoozed_at, l.snoozed_until
+         l.tags, l.snoozed_at, l.snoozed_until,
+         s.channels, s.escalation, s.partial_enabled, s.partial_after_seconds, s.partial_since,
+         e.kind AS episode_kind, e.acknowledged_at, e.escalated
   FROM notification_settings s
   JOIN licenses l ON l.tenant_id = s.tenant_id AND l.id = s.license_id
   LEFT JOIN notification_episodes e
@@ -188,12 +210,21 @@ pub struct SweepWrites {
     next_t: Vec<Uuid>,
     next_l: Vec<Uuid>,
     next_at: Vec<Option<DateTime<Utc>>>,
+    next_partial_since: Vec<Option<DateTime<Utc>>>,
     // new episodes
     ep_t: Vec<Uuid>,
     ep_id: Vec<Uuid>,
     ep_l: Vec<Uuid>,
     ep_baseline: Vec<DateTime<Utc>>,
     ep_opened: Vec<DateTime<Utc>>,
+    ep_kind: Vec<String>,
+    ep_cameras: Vec<Json<serde_json::Value>>,
+    // escalations: episode escalated
+    esc_t: Vec<Uuid>,
+    esc_id: Vec<Uuid>,
+    esc_step: Vec<i32>,
+    // settings: partial_since, where a decision changed it
+    partial_since: HashMap<(Uuid, Uuid), Option<DateTime<Utc>>>,
     // reminders: episode last_sent
     rem_t: Vec<Uuid>,
     rem_id: Vec<Uuid>,
@@ -202,7 +233,16 @@ pub struct SweepWrites {
     close_t: Vec<Uuid>,
     close_id: Vec<Uuid>,
     // outbox rows
-    emails: NewEmails,
+    deliveries: NewDeliveries,
+}
+
+/// Where one delivery goes: an e-mail address (`channel_kind` `email`) or an HTTP channel
+/// (`recipient` is its id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub recipient: String,
+    pub channel_id: Option<Uuid>,
+    pub channel_kind: &'static str,
 }
 
 impl SweepWrites {
@@ -211,14 +251,26 @@ impl SweepWrites {
         self.next_t.push(c.tenant_id);
         self.next_l.push(c.license_id);
         self.next_at.push(at);
+        self.next_partial_since.push(c.partial_since);
     }
 
-    /// Opens an episode for the license; returns its id.
+    /// Stores `since` as the license's `partial_since` (see `domain::alert_policy`).
+    pub fn partial_since(&mut self, c: &Candidate, since: Option<DateTime<Utc>>) {
+        if since != c.partial_since {
+            self.partial_since
+                .insert((c.tenant_id, c.license_id), since);
+        }
+    }
+
+    /// Opens an episode of `kind` (`inactive` or `partial`, naming `cameras`) for the
+    /// license; returns its id.
     pub fn open_episode(
         &mut self,
         c: &Candidate,
+        kind: &str,
         baseline: DateTime<Utc>,
         opened_at: DateTime<Utc>,
+        cameras: serde_json::Value,
     ) -> Uuid {
         let id = Uuid::now_v7();
         self.ep_t.push(c.tenant_id);
@@ -226,7 +278,16 @@ impl SweepWrites {
         self.ep_l.push(c.license_id);
         self.ep_baseline.push(baseline);
         self.ep_opened.push(opened_at);
+        self.ep_kind.push(kind.to_owned());
+        self.ep_cameras.push(Json(cameras));
         id
+    }
+
+    /// Records that escalation step `step` of the episode was decided.
+    pub fn escalate(&mut self, c: &Candidate, episode: Uuid, step: i32) {
+        self.esc_t.push(c.tenant_id);
+        self.esc_id.push(episode);
+        self.esc_step.push(step);
     }
 
     /// Records that reminder `k` of the episode was sent (the episode's `last_sent` only grows).
@@ -242,46 +303,63 @@ impl SweepWrites {
         self.close_id.push(episode);
     }
 
-    /// One outbox row per recipient of the license; returns how many.
-    pub fn emails(
+    /// One outbox row per target; returns how many.
+    pub fn deliveries(
         &mut self,
         c: &Candidate,
         episode: Uuid,
         kind: &str,
         k: i32,
         due: DateTime<Utc>,
+        targets: &[Target],
     ) -> usize {
-        for to in &c.recipients {
-            self.emails.push(NewEmail {
+        for to in targets {
+            self.deliveries.push(NewDelivery {
                 tenant_id: c.tenant_id,
                 license_id: c.license_id,
                 episode_id: episode,
                 kind,
                 k,
-                recipient: to,
+                recipient: &to.recipient,
                 due_at: due,
+                channel_id: to.channel_id,
+                channel_kind: to.channel_kind,
             });
         }
-        c.recipients.len()
+        targets.len()
     }
 }
 
-/// Writes what a sweep decided at `now`, in the caller's transaction: new episodes, reminders,
-/// closed episodes, outbox rows, next checks (in that order: outbox rows refer to episodes).
+/// Writes what a sweep decided at `now`, in the caller's transaction: closed episodes, new
+/// episodes, reminders, escalations, outbox rows, next checks (in that order: outbox rows refer
+/// to episodes).
 pub async fn write_sweep(
     conn: &mut PgConnection,
     w: &SweepWrites,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
+    // Closed first: a license's partial episode closes in the sweep that opens its
+    // inactivity episode, and at most one episode per license may be open.
+    let closed = sqlx::query(
+        "UPDATE notification_episodes e SET closed_at = $3
+         FROM unnest($1::uuid[], $2::uuid[]) AS u(t, id)
+         WHERE e.tenant_id = u.t AND e.id = u.id AND e.closed_at IS NULL",
+    )
+    .bind(&w.close_t)
+    .bind(&w.close_id)
+    .bind(now);
+    execute_unless_empty(&mut *conn, w.close_id.len(), closed).await?;
     let opened = sqlx::query(
-        "INSERT INTO notification_episodes (tenant_id, id, license_id, baseline_at, opened_at)
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::timestamptz[])",
+        "INSERT INTO notification_episodes (tenant_id, id, license_id, baseline_at, opened_at, kind, cameras)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::jsonb[])",
     )
     .bind(&w.ep_t)
     .bind(&w.ep_id)
     .bind(&w.ep_l)
     .bind(&w.ep_baseline)
-    .bind(&w.ep_opened);
+    .bind(&w.ep_opened)
+    .bind(&w.ep_kind)
+    .bind(&w.ep_cameras);
     execute_unless_empty(&mut *conn, w.ep_id.len(), opened).await?;
     let reminded = sqlx::query(
         "UPDATE notification_episodes e SET last_sent = GREATEST(e.last_sent, u.k)
@@ -292,24 +370,32 @@ pub async fn write_sweep(
     .bind(&w.rem_id)
     .bind(&w.rem_k);
     execute_unless_empty(&mut *conn, w.rem_id.len(), reminded).await?;
-    let closed = sqlx::query(
-        "UPDATE notification_episodes e SET closed_at = $3
-         FROM unnest($1::uuid[], $2::uuid[]) AS u(t, id)
-         WHERE e.tenant_id = u.t AND e.id = u.id AND e.closed_at IS NULL",
+    let escalated = sqlx::query(
+        "UPDATE notification_episodes e SET escalated = GREATEST(e.escalated, u.step)
+         FROM unnest($1::uuid[], $2::uuid[], $3::int4[]) AS u(t, id, step)
+         WHERE e.tenant_id = u.t AND e.id = u.id",
     )
-    .bind(&w.close_t)
-    .bind(&w.close_id)
-    .bind(now);
-    execute_unless_empty(&mut *conn, w.close_id.len(), closed).await?;
-    outbox::enqueue(&mut *conn, &w.emails, now).await?;
+    .bind(&w.esc_t)
+    .bind(&w.esc_id)
+    .bind(&w.esc_step);
+    execute_unless_empty(&mut *conn, w.esc_id.len(), escalated).await?;
+    outbox::enqueue(&mut *conn, &w.deliveries, now).await?;
+    let partial_since: Vec<Option<DateTime<Utc>>> = w
+        .next_t
+        .iter()
+        .zip(&w.next_l)
+        .zip(&w.next_partial_since)
+        .map(|((t, l), stored)| w.partial_since.get(&(*t, *l)).copied().unwrap_or(*stored))
+        .collect();
     let next_checks = sqlx::query(
-        "UPDATE notification_settings s SET next_check_at = u.at
-         FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS u(t, l, at)
+        "UPDATE notification_settings s SET next_check_at = u.at, partial_since = u.ps
+         FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[]) AS u(t, l, at, ps)
          WHERE s.tenant_id = u.t AND s.license_id = u.l",
     )
     .bind(&w.next_t)
     .bind(&w.next_l)
-    .bind(&w.next_at);
+    .bind(&w.next_at)
+    .bind(&partial_since);
     execute_unless_empty(&mut *conn, w.next_l.len(), next_checks).await
 }
 

@@ -20,19 +20,24 @@ pub struct OutboxRow {
     pub id: Uuid,
     pub license_id: Uuid,
     pub episode_id: Uuid,
-    /// `inactive`, `reminder` or `recovery`.
+    /// `inactive`, `reminder`, `escalated`, `recovery`, `partial` or `partial_recovered`.
     pub kind: String,
-    /// The reminder's number (0 for the others).
+    /// The reminder's or escalation step's number (0 for the others).
     pub k: i32,
+    /// The e-mail address, or the HTTP channel's id.
     pub recipient: String,
     pub created_at: DateTime<Utc>,
     /// Claims so far, this one included: the claim's fencing token.
     pub attempts: i32,
+    /// `None` for a license's plain recipients.
+    pub channel_id: Option<Uuid>,
+    /// `email`, or the HTTP channel's kind.
+    pub channel_kind: String,
 }
 
 /// Column arrays of new outbox rows, for one `unnest` insert.
 #[derive(Debug, Default)]
-pub struct NewEmails {
+pub struct NewDeliveries {
     tenant: Vec<Uuid>,
     id: Vec<Uuid>,
     license: Vec<Uuid>,
@@ -41,23 +46,33 @@ pub struct NewEmails {
     k: Vec<i32>,
     recipient: Vec<String>,
     due: Vec<DateTime<Utc>>,
+    channel: Vec<Option<Uuid>>,
+    channel_kind: Vec<String>,
 }
 
-/// One e-mail to one recipient, as the sweep decided it.
+/// One delivery (an e-mail to one address, or one request to one HTTP channel), as the sweep
+/// decided it.
 #[derive(Debug, Clone, Copy)]
-pub struct NewEmail<'a> {
+pub struct NewDelivery<'a> {
     pub tenant_id: Uuid,
     pub license_id: Uuid,
     pub episode_id: Uuid,
-    /// `inactive`, `reminder` or `recovery`.
+    /// `inactive`, `reminder`, `escalated`, `recovery`, `partial` or `partial_recovered`.
     pub kind: &'a str,
+    /// The reminder's number, or the escalation step's (0 for the others).
     pub k: i32,
+    /// The e-mail address, or the HTTP channel's id as text: with the episode, kind and `k`,
+    /// the row's unique key.
     pub recipient: &'a str,
     pub due_at: DateTime<Utc>,
+    /// `None` for a license's plain recipients.
+    pub channel_id: Option<Uuid>,
+    /// `email` for every e-mail, else the channel's kind.
+    pub channel_kind: &'a str,
 }
 
-impl NewEmails {
-    pub fn push(&mut self, e: NewEmail<'_>) {
+impl NewDeliveries {
+    pub fn push(&mut self, e: NewDelivery<'_>) {
         self.tenant.push(e.tenant_id);
         self.id.push(Uuid::now_v7());
         self.license.push(e.license_id);
@@ -66,39 +81,47 @@ impl NewEmails {
         self.k.push(e.k);
         self.recipient.push(e.recipient.to_owned());
         self.due.push(e.due_at);
+        self.channel.push(e.channel_id);
+        self.channel_kind.push(e.channel_kind.to_owned());
     }
 
     pub fn is_empty(&self) -> bool {
         self.id.is_empty()
     }
+
+    pub fn len(&self) -> usize {
+        self.id.len()
+    }
 }
 
-/// Inserts the rows, pending from `now`. A row whose (episode, e-mail, recipient) is already
+/// Inserts the rows, pending from `now`. A row whose (episode, kind, k, recipient) is already
 /// in the outbox is left out (the constraint `notification_outbox_once`), so that two sweeps
-/// that decided the same e-mail insert it once.
+/// that decided the same delivery insert it once.
 pub async fn enqueue(
     conn: &mut PgConnection,
-    emails: &NewEmails,
+    rows: &NewDeliveries,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    if emails.is_empty() {
+    if rows.is_empty() {
         return Ok(());
     }
     sqlx::query(
-        "INSERT INTO notification_outbox (tenant_id, id, license_id, episode_id, kind, k, recipient, due_at, created_at, next_attempt_at)
-         SELECT u.t, u.id, u.l, u.ep, u.kind, u.k, u.rcpt, u.due, $9, $9
-         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::int4[], $7::text[], $8::timestamptz[])
-              AS u(t, id, l, ep, kind, k, rcpt, due)
+        "INSERT INTO notification_outbox (tenant_id, id, license_id, episode_id, kind, k, recipient, due_at, channel_id, channel_kind, created_at, next_attempt_at)
+         SELECT u.t, u.id, u.l, u.ep, u.kind, u.k, u.rcpt, u.due, u.ch, u.chk, $11, $11
+         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::int4[], $7::text[], $8::timestamptz[], $9::uuid[], $10::text[])
+              AS u(t, id, l, ep, kind, k, rcpt, due, ch, chk)
          ON CONFLICT ON CONSTRAINT notification_outbox_once DO NOTHING",
     )
-    .bind(&emails.tenant)
-    .bind(&emails.id)
-    .bind(&emails.license)
-    .bind(&emails.episode)
-    .bind(&emails.kind)
-    .bind(&emails.k)
-    .bind(&emails.recipient)
-    .bind(&emails.due)
+    .bind(&rows.tenant)
+    .bind(&rows.id)
+    .bind(&rows.license)
+    .bind(&rows.episode)
+    .bind(&rows.kind)
+    .bind(&rows.k)
+    .bind(&rows.recipient)
+    .bind(&rows.due)
+    .bind(&rows.channel)
+    .bind(&rows.channel_kind)
     .bind(now)
     .execute(conn)
     .await?;
@@ -126,7 +149,8 @@ pub async fn claim(
                  ORDER BY tenant_id, recipient, created_at
                  LIMIT $2
                  FOR UPDATE SKIP LOCKED)
-          RETURNING o.tenant_id, o.id, o.license_id, o.episode_id, o.kind, o.k, o.recipient, o.created_at, o.attempts",
+          RETURNING o.tenant_id, o.id, o.license_id, o.episode_id, o.kind, o.k, o.recipient, o.created_at, o.attempts,
+                    o.channel_id, o.channel_kind",
     )
     .bind(now)
     .bind(limit)
@@ -214,6 +238,89 @@ pub async fn mark_attempt_failed(
     Ok(())
 }
 
+/// Marks one HTTP delivery sent, if it is still this claim's (`attempts` is the claim's fencing
+/// token); returns whether it was.
+pub async fn mark_delivered(
+    pool: &PgPool,
+    row: &OutboxRow,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE notification_outbox SET state = 'sent', sent_at = $4, lease_until = NULL, last_error = NULL
+         WHERE tenant_id = $1 AND id = $2 AND attempts = $3 AND state = 'sending'",
+    )
+    .bind(row.tenant_id)
+    .bind(row.id)
+    .bind(row.attempts)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records a failed attempt of one HTTP delivery, if it is still this claim's: back to
+/// `pending` after the backoff, or `failed` when `permanent` or old enough.
+pub async fn mark_delivery_failed(
+    pool: &PgPool,
+    row: &OutboxRow,
+    attempt: FailedAttempt<'_>,
+    permanent: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE notification_outbox
+            SET state = CASE WHEN $8 OR created_at + make_interval(secs => $6) <= $4 THEN 'failed' ELSE 'pending' END,
+                next_attempt_at = $4 + make_interval(secs => $5), lease_until = NULL, last_error = $7
+          WHERE tenant_id = $1 AND id = $2 AND attempts = $3 AND state = 'sending'",
+    )
+    .bind(row.tenant_id)
+    .bind(row.id)
+    .bind(row.attempts)
+    .bind(attempt.now)
+    .bind(attempt.backoff.num_seconds() as f64)
+    .bind(attempt.give_up_after.num_seconds() as f64)
+    .bind(attempt.error)
+    .bind(permanent)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// A stored channel, as the sender reads it: (tenant, id, name, kind, config with secrets).
+pub type ChannelRow = (Uuid, Uuid, String, String, Json<serde_json::Value>);
+
+/// The channels `keys` (tenant, channel) that still exist.
+pub async fn channels_of(
+    conn: &mut PgConnection,
+    keys: &[(Uuid, Uuid)],
+) -> Result<Vec<ChannelRow>, sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (t, c): (Vec<Uuid>, Vec<Uuid>) = keys.iter().copied().unzip();
+    sqlx::query_as(
+        "SELECT tenant_id, id, name, kind, config FROM channels
+         WHERE (tenant_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))",
+    )
+    .bind(&t)
+    .bind(&c)
+    .fetch_all(conn)
+    .await
+}
+
+/// Every channel of `tenants` (the sweep resolves routing with them).
+pub async fn channels_of_tenants(
+    conn: &mut PgConnection,
+    tenants: &[Uuid],
+) -> Result<Vec<ChannelRow>, sqlx::Error> {
+    if tenants.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as("SELECT tenant_id, id, name, kind, config FROM channels WHERE tenant_id = ANY($1)")
+        .bind(tenants)
+        .fetch_all(conn)
+        .await
+}
+
 /// The newest instance of a license: its activity and its camera reports at last contact.
 pub type NewestInstance = (
     Uuid,
@@ -222,17 +329,47 @@ pub type NewestInstance = (
     Json<BTreeMap<String, CameraReport>>,
 );
 
-/// What the e-mails of some outbox rows show, as stored, loaded with a few queries.
+/// An episode as deliveries describe it: (tenant, episode, kind, baseline, opened,
+/// acknowledged at, the cameras a partial episode named when it opened).
+pub type EpisodeFacts = (
+    Uuid,
+    Uuid,
+    String,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    Json<serde_json::Value>,
+);
+
+/// The newest reporting instance of each license (`tenants[i]`, `licenses[i]`): its activity
+/// and camera reports at last contact.
+pub async fn newest_instances(
+    conn: &mut PgConnection,
+    tenants: &[Uuid],
+    licenses: &[Uuid],
+) -> Result<Vec<NewestInstance>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT DISTINCT ON (tenant_id, license_id) tenant_id, license_id, last_activity_at, cameras
+         FROM agent_instances
+         WHERE (tenant_id, license_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[])) AND high_water_seq >= 0
+         ORDER BY tenant_id, license_id, last_activity_at DESC",
+    )
+    .bind(tenants)
+    .bind(licenses)
+    .fetch_all(conn)
+    .await
+}
+
+/// What the deliveries of some outbox rows show, as stored, loaded with a few queries.
 #[derive(Debug, Default)]
 pub struct EmailFacts {
-    /// (tenant, IANA time zone).
-    pub timezones: Vec<(Uuid, String)>,
+    /// (tenant, name, IANA time zone).
+    pub tenants: Vec<(Uuid, String, String)>,
     /// (tenant, license, key, name) of the licenses that still exist.
     pub licenses: Vec<(Uuid, Uuid, String, String)>,
     /// (tenant, license, activity, reports) of each license's newest reporting instance.
     pub newest_instances: Vec<NewestInstance>,
-    /// (tenant, episode, baseline).
-    pub baselines: Vec<(Uuid, Uuid, DateTime<Utc>)>,
+    pub episodes: Vec<EpisodeFacts>,
 }
 
 /// The facts the e-mails of `rows` need: their tenants' time zones, their licenses, each
@@ -241,7 +378,7 @@ pub async fn email_facts(pool: &PgPool, rows: &[OutboxRow]) -> Result<EmailFacts
     let tenants: Vec<Uuid> = rows.iter().map(|r| r.tenant_id).collect();
     let licenses: Vec<Uuid> = rows.iter().map(|r| r.license_id).collect();
     let episodes: Vec<Uuid> = rows.iter().map(|r| r.episode_id).collect();
-    let timezones = sqlx::query_as("SELECT id, timezone FROM tenants WHERE id = ANY($1)")
+    let tenant_rows = sqlx::query_as("SELECT id, name, timezone FROM tenants WHERE id = ANY($1)")
         .bind(&tenants)
         .fetch_all(pool)
         .await?;
@@ -251,27 +388,19 @@ pub async fn email_facts(pool: &PgPool, rows: &[OutboxRow]) -> Result<EmailFacts
             .bind(&licenses)
             .fetch_all(pool)
             .await?;
-    let newest_instances = sqlx::query_as(
-        "SELECT DISTINCT ON (tenant_id, license_id) tenant_id, license_id, last_activity_at, cameras
-         FROM agent_instances
-         WHERE (tenant_id, license_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[])) AND high_water_seq >= 0
-         ORDER BY tenant_id, license_id, last_activity_at DESC",
-    )
-    .bind(&tenants)
-    .bind(&licenses)
-    .fetch_all(pool)
-    .await?;
-    let baselines =
-        sqlx::query_as("SELECT tenant_id, id, baseline_at FROM notification_episodes WHERE (tenant_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))")
+    let mut conn = pool.acquire().await?;
+    let newest_instances = newest_instances(&mut conn, &tenants, &licenses).await?;
+    let episode_rows =
+        sqlx::query_as("SELECT tenant_id, id, kind, baseline_at, opened_at, acknowledged_at, cameras FROM notification_episodes WHERE (tenant_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))")
             .bind(&tenants)
             .bind(&episodes)
             .fetch_all(pool)
             .await?;
     Ok(EmailFacts {
-        timezones,
+        tenants: tenant_rows,
         licenses: license_rows,
         newest_instances,
-        baselines,
+        episodes: episode_rows,
     })
 }
 

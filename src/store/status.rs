@@ -86,6 +86,11 @@ const STATUS_CASE: &str = "
 /// Each license's status comes from its own row (the writer's roll-up): no join and no
 /// aggregate, so a page in index order stops early and the whole tenant is one scan.
 fn status_cte() -> String {
+    status_cte_where("l.tenant_id = $1")
+}
+
+/// [`status_cte`] over the licenses `filter` (a condition on `licenses l`) selects; `$2` is now.
+fn status_cte_where(filter: &str) -> String {
     format!(
         "
 WITH v AS (
@@ -95,7 +100,7 @@ WITH v AS (
            l.cameras_working_if_fresh, l.webhooks_failing::int8 AS webhooks_failing,
            l.webhooks_cached, $2 - make_interval(secs => l.check_interval_seconds) AS cutoff
     FROM licenses l
-    WHERE l.tenant_id = $1
+    WHERE {filter}
 ), c AS (
     SELECT v.*, {active} AS cameras_active, {working} AS cameras_working
     FROM v
@@ -124,6 +129,33 @@ fn finish(mut rows: Vec<License>) -> Vec<License> {
         r.symbol = r.status.symbol().to_owned();
     }
     rows
+}
+
+/// The statuses of some licenses of any tenants, by the same rules as [`list`]: `(tenant,
+/// license, status)` for those of `keys` that exist. The notification sweep reads them for the
+/// licenses with camera-level alerts (SPEC section 5a), so that an alert says exactly what
+/// the Monitoring page shows.
+pub async fn statuses_of(
+    conn: &mut PgConnection,
+    keys: &[(Uuid, Uuid)],
+    now: DateTime<Utc>,
+) -> Result<Vec<(Uuid, Uuid, LicenseStatus)>, sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (t, l): (Vec<Uuid>, Vec<Uuid>) = keys.iter().copied().unzip();
+    let sql = format!(
+        "{} SELECT tenant_id, id, status FROM ranked",
+        status_cte_where(
+            "(l.tenant_id, l.id) IN (SELECT * FROM unnest($1::uuid[], $3::uuid[]))"
+        )
+    );
+    sqlx::query_as(AssertSqlSafe(sql))
+        .bind(&t)
+        .bind(now)
+        .bind(&l)
+        .fetch_all(conn)
+        .await
 }
 
 pub async fn get(

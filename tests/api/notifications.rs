@@ -704,7 +704,7 @@ async fn the_database_refuses_settings_outside_the_bounds_even_past_the_api(pool
             28800,
             0,
             true,
-            "notification_enabled_needs_recipients",
+            "notification_enabled_needs_a_target",
         ),
         (3600, 28800, 21, false, "notification_recipients_count"),
     ];
