@@ -115,8 +115,8 @@ pub fn decide_partial(
                     return PartialDecision::Track { since };
                 }
                 let interval = settings.notification_interval.num_seconds().max(1);
-                let due_k =
-                    i32::try_from((now - ep.opened_at).num_seconds() / interval).unwrap_or(i32::MAX);
+                let due_k = i32::try_from((now - ep.opened_at).num_seconds() / interval)
+                    .unwrap_or(i32::MAX);
                 if due_k > ep.last_sent
                     && reminder_due(ep.opened_at, settings.notification_interval, due_k) <= now
                 {
@@ -167,11 +167,23 @@ mod tests {
     #[test]
     fn escalation_steps_fall_due_once_each_and_not_when_acknowledged_or_quiet() {
         let steps = [Duration::hours(1), Duration::hours(4)];
-        assert_eq!(escalations_due(t(0), &steps, 0, false, false, t(59)), Vec::<i32>::new());
-        assert_eq!(escalations_due(t(0), &steps, 0, false, false, t(60)), vec![1]);
-        assert_eq!(escalations_due(t(0), &steps, 1, false, false, t(200)), Vec::<i32>::new());
+        assert_eq!(
+            escalations_due(t(0), &steps, 0, false, false, t(59)),
+            Vec::<i32>::new()
+        );
+        assert_eq!(
+            escalations_due(t(0), &steps, 0, false, false, t(60)),
+            vec![1]
+        );
+        assert_eq!(
+            escalations_due(t(0), &steps, 1, false, false, t(200)),
+            Vec::<i32>::new()
+        );
         // After an outage both fell due: each has its own audience, both go.
-        assert_eq!(escalations_due(t(0), &steps, 0, false, false, t(300)), vec![1, 2]);
+        assert_eq!(
+            escalations_due(t(0), &steps, 0, false, false, t(300)),
+            vec![1, 2]
+        );
         assert!(escalations_due(t(0), &steps, 0, true, false, t(300)).is_empty());
         assert!(escalations_due(t(0), &steps, 0, false, true, t(300)).is_empty());
     }
@@ -198,8 +210,14 @@ mod tests {
         );
         // The control plane's downtime does not count.
         let gap = vec![
-            AliveSpan { start: t(-100), end: t(30) },
-            AliveSpan { start: t(50), end: t(70) },
+            AliveSpan {
+                start: t(-100),
+                end: t(30),
+            },
+            AliveSpan {
+                start: t(50),
+                end: t(70),
+            },
         ];
         assert_eq!(
             decide_partial(&s, p, Some(t(0)), None, &gap, false, t(70)),
@@ -207,7 +225,15 @@ mod tests {
         );
         // A break resets it; so does a quiet time hold it.
         assert_eq!(
-            decide_partial(&s, LicenseStatus::AllActive, Some(t(0)), None, &alive(-100, 61), false, t(61)),
+            decide_partial(
+                &s,
+                LicenseStatus::AllActive,
+                Some(t(0)),
+                None,
+                &alive(-100, 61),
+                false,
+                t(61)
+            ),
             PartialDecision::Track { since: None }
         );
         assert_eq!(
@@ -228,26 +254,52 @@ mod tests {
         let a = alive(-100, 10_000);
         assert_eq!(
             decide_partial(&s, p, Some(t(-60)), Some(&ep), &a, false, t(479)),
-            PartialDecision::Track { since: Some(t(-60)) }
+            PartialDecision::Track {
+                since: Some(t(-60))
+            }
         );
         assert_eq!(
             decide_partial(&s, p, Some(t(-60)), Some(&ep), &a, false, t(480)),
             PartialDecision::Remind { k: 1 }
         );
-        let acked = PartialEpisode { acknowledged: true, ..ep };
+        let acked = PartialEpisode {
+            acknowledged: true,
+            ..ep
+        };
         assert_eq!(
             decide_partial(&s, p, Some(t(-60)), Some(&acked), &a, false, t(480)),
-            PartialDecision::Track { since: Some(t(-60)) }
+            PartialDecision::Track {
+                since: Some(t(-60))
+            }
         );
         assert_eq!(
-            decide_partial(&s, LicenseStatus::AllActive, None, Some(&acked), &a, false, t(10)),
+            decide_partial(
+                &s,
+                LicenseStatus::AllActive,
+                None,
+                Some(&acked),
+                &a,
+                false,
+                t(10)
+            ),
             PartialDecision::Recover
         );
         assert_eq!(
-            decide_partial(&s, LicenseStatus::NotInstalled, None, Some(&ep), &a, false, t(10)),
+            decide_partial(
+                &s,
+                LicenseStatus::NotInstalled,
+                None,
+                Some(&ep),
+                &a,
+                false,
+                t(10)
+            ),
             PartialDecision::CloseSilently
         );
-        let off = PartialSettings { enabled: false, ..s };
+        let off = PartialSettings {
+            enabled: false,
+            ..s
+        };
         assert_eq!(
             decide_partial(&off, p, None, Some(&ep), &a, false, t(10)),
             PartialDecision::CloseSilently

@@ -18,7 +18,10 @@ pub enum Kind {
     /// Reminder `k` (k >= 1) of an inactivity episode.
     Reminder(i32),
     /// Escalation step `k` of an episode (`partial`: a camera-level one).
-    Escalated { step: i32, partial: bool },
+    Escalated {
+        step: i32,
+        partial: bool,
+    },
     Recovery,
     /// The first e-mail of a camera-level episode (SPEC section 5a).
     Partial,
@@ -128,10 +131,16 @@ fn headline(item: &Item, now: DateTime<Utc>) -> String {
     match item.kind {
         Kind::Inactive => format!("❌ {who} is inactive: no heartbeat for {silent}"),
         Kind::Reminder(k) => format!("❌ {who} is still inactive after {silent} (reminder {k})"),
-        Kind::Escalated { step, partial: false } => {
+        Kind::Escalated {
+            step,
+            partial: false,
+        } => {
             format!("🚨 {who} is inactive and not acknowledged after {silent} (escalation {step})")
         }
-        Kind::Escalated { step, partial: true } => {
+        Kind::Escalated {
+            step,
+            partial: true,
+        } => {
             format!("🚨 {who}: cameras still not active and not acknowledged (escalation {step})")
         }
         Kind::Recovery => format!("✅ {who} is active again"),

@@ -402,6 +402,9 @@ struct EpisodeFacts {
     cameras: Vec<EventCamera>,
 }
 
+/// A license's newest activity and its cameras then, for e-mails and for events.
+type AtLastContact = (DateTime<Utc>, Vec<CameraLine>, Vec<EventCamera>);
+
 /// What the deliveries of one batch of rows need, loaded with a few queries.
 struct Context {
     tenants: HashMap<Uuid, TenantFacts>,
@@ -445,8 +448,7 @@ impl Context {
                 .map(|(t, l, s)| ((t, l), s))
                 .collect();
         drop(conn);
-        let mut instances: HashMap<(Uuid, Uuid), (DateTime<Utc>, Vec<CameraLine>, Vec<EventCamera>)> =
-            HashMap::new();
+        let mut instances: HashMap<(Uuid, Uuid), AtLastContact> = HashMap::new();
         for (t, l, at, cams) in facts.newest_instances {
             let lines = cams
                 .0
@@ -468,9 +470,10 @@ impl Context {
                             .as_deref()
                             .map(str::trim)
                             .filter(|e| !e.is_empty())
-                            .map_or_else(|| c.status.as_str().to_owned(), |e| {
-                                streamwatch_protocol::redact::redact_urls_in_text(e)
-                            })
+                            .map_or_else(
+                                || c.status.as_str().to_owned(),
+                                streamwatch_protocol::redact::redact_urls_in_text,
+                            )
                     }),
                 })
                 .collect();
@@ -513,18 +516,20 @@ impl Context {
             episodes: facts
                 .episodes
                 .into_iter()
-                .map(|(t, id, kind, baseline_at, opened_at, acknowledged_at, cameras)| {
-                    (
-                        (t, id),
-                        EpisodeFacts {
-                            kind,
-                            baseline_at,
-                            opened_at,
-                            acknowledged_at,
-                            cameras: serde_json::from_value(cameras.0).unwrap_or_default(),
-                        },
-                    )
-                })
+                .map(
+                    |(t, id, kind, baseline_at, opened_at, acknowledged_at, cameras)| {
+                        (
+                            (t, id),
+                            EpisodeFacts {
+                                kind,
+                                baseline_at,
+                                opened_at,
+                                acknowledged_at,
+                                cameras: serde_json::from_value(cameras.0).unwrap_or_default(),
+                            },
+                        )
+                    },
+                )
                 .collect(),
             channels,
         })

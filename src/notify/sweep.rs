@@ -95,7 +95,8 @@ pub async fn sweep(pool: &PgPool, now: DateTime<Utc>) -> Result<SweepReport, sql
     let horizon = notify_policy::later(now, QUIET_HORIZON);
     let windows = tenant_windows(&mut tx, &candidates, quiet_from, horizon).await?;
 
-    let routing = Routing::new(outbox::channels_of_tenants(&mut tx, &tenants_of(&candidates)).await?);
+    let routing =
+        Routing::new(outbox::channels_of_tenants(&mut tx, &tenants_of(&candidates)).await?);
     let camera_level = CameraLevel::load(&mut tx, &candidates, now).await?;
 
     let mut w = SweepWrites::default();
@@ -155,7 +156,15 @@ pub async fn sweep(pool: &PgPool, now: DateTime<Utc>) -> Result<SweepReport, sql
                 let watching = c.enabled || episode.is_some();
                 let mut next = watching.then_some(next_check);
                 if let (Some(id), Some(ep)) = (c.episode_id, inactivity_episode) {
-                    report.escalations += escalate(&mut w, &routing, c, id, ep.opened_at, quiet_until.is_some(), now);
+                    report.escalations += escalate(
+                        &mut w,
+                        &routing,
+                        c,
+                        id,
+                        ep.opened_at,
+                        quiet_until.is_some(),
+                        now,
+                    );
                 } else if (c.enabled && c.partial_enabled) || partial_episode {
                     let status = camera_level.status(c);
                     let partial = PartialSettings {
@@ -182,7 +191,15 @@ pub async fn sweep(pool: &PgPool, now: DateTime<Utc>) -> Result<SweepReport, sql
                     );
                     apply_partial(&mut w, &mut report, &routing, &camera_level, c, d, now);
                     if let (Some(id), Some(ep)) = (c.episode_id, open) {
-                        report.escalations += escalate(&mut w, &routing, c, id, ep.opened_at, quiet_until.is_some(), now);
+                        report.escalations += escalate(
+                            &mut w,
+                            &routing,
+                            c,
+                            id,
+                            ep.opened_at,
+                            quiet_until.is_some(),
+                            now,
+                        );
                     }
                     // Camera-level alerts are looked at every sweep: the status can change
                     // with any heartbeat.
@@ -200,8 +217,14 @@ pub async fn sweep(pool: &PgPool, now: DateTime<Utc>) -> Result<SweepReport, sql
                     // The license went silent: its partial episode ends without a message
                     // (PagerDuty still gets its resolve) and an inactivity episode takes over.
                     w.close_episode(c, partial_id);
-                    report.emails +=
-                        w.deliveries(c, partial_id, "partial_recovered", 0, now, &routing.recovery(c, false));
+                    report.emails += w.deliveries(
+                        c,
+                        partial_id,
+                        "partial_recovered",
+                        0,
+                        now,
+                        &routing.recovery(c, false),
+                    );
                 }
                 w.partial_since(c, None);
                 let id = w.open_episode(c, "inactive", baseline, opened_at, serde_json::json!([]));
@@ -233,14 +256,23 @@ pub async fn sweep(pool: &PgPool, now: DateTime<Utc>) -> Result<SweepReport, sql
                     notify_policy::reminder_due(ep.opened_at, settings.notification_interval, k)
                         .min(now);
                 report.emails += w.deliveries(c, id, "reminder", k, due, &routing.base(c));
-                report.escalations += escalate(&mut w, &routing, c, id, ep.opened_at, quiet_until.is_some(), now);
+                report.escalations += escalate(
+                    &mut w,
+                    &routing,
+                    c,
+                    id,
+                    ep.opened_at,
+                    quiet_until.is_some(),
+                    now,
+                );
                 w.next_check(c, Some(next_check));
             }
             Decision::Close { notify } => {
                 let Some(id) = c.episode_id else { continue };
                 w.close_episode(c, id);
                 report.closed += 1;
-                report.emails += w.deliveries(c, id, "recovery", 0, now, &routing.recovery(c, notify));
+                report.emails +=
+                    w.deliveries(c, id, "recovery", 0, now, &routing.recovery(c, notify));
                 // Look again next sweep: a new silence starts from the new activity.
                 w.next_check(
                     c,
@@ -350,7 +382,14 @@ fn apply_partial(
             w.close_episode(c, id);
             report.closed += 1;
             // Silent for people; PagerDuty still gets its resolve.
-            report.emails += w.deliveries(c, id, "partial_recovered", 0, now, &routing.recovery(c, false));
+            report.emails += w.deliveries(
+                c,
+                id,
+                "partial_recovered",
+                0,
+                now,
+                &routing.recovery(c, false),
+            );
         }
     }
 }
@@ -400,7 +439,9 @@ impl CameraLevel {
             .copied()
             .unzip();
         let mut not_active = HashMap::new();
-        for (t, l, observed_at, reports) in outbox::newest_instances(conn, &tenants, &licenses).await? {
+        for (t, l, observed_at, reports) in
+            outbox::newest_instances(conn, &tenants, &licenses).await?
+        {
             let cameras: Vec<EventCamera> = reports
                 .0
                 .iter()

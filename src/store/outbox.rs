@@ -315,10 +315,12 @@ pub async fn channels_of_tenants(
     if tenants.is_empty() {
         return Ok(Vec::new());
     }
-    sqlx::query_as("SELECT tenant_id, id, name, kind, config FROM channels WHERE tenant_id = ANY($1)")
-        .bind(tenants)
-        .fetch_all(conn)
-        .await
+    sqlx::query_as(
+        "SELECT tenant_id, id, name, kind, config FROM channels WHERE tenant_id = ANY($1)",
+    )
+    .bind(tenants)
+    .fetch_all(conn)
+    .await
 }
 
 /// The newest instance of a license: its activity and its camera reports at last contact.

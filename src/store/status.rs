@@ -146,9 +146,7 @@ pub async fn statuses_of(
     let (t, l): (Vec<Uuid>, Vec<Uuid>) = keys.iter().copied().unzip();
     let sql = format!(
         "{} SELECT tenant_id, id, status FROM ranked",
-        status_cte_where(
-            "(l.tenant_id, l.id) IN (SELECT * FROM unnest($1::uuid[], $3::uuid[]))"
-        )
+        status_cte_where("(l.tenant_id, l.id) IN (SELECT * FROM unnest($1::uuid[], $3::uuid[]))")
     );
     sqlx::query_as(AssertSqlSafe(sql))
         .bind(&t)
