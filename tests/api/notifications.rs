@@ -699,13 +699,7 @@ async fn the_database_refuses_settings_outside_the_bounds_even_past_the_api(pool
         (60, 28800, 1, true, "notification_inactivity_range"),
         (2_592_001, 28800, 1, true, "notification_inactivity_range"),
         (3600, 60, 1, true, "notification_interval_range"),
-        (
-            3600,
-            28800,
-            0,
-            true,
-            "notification_enabled_needs_a_target",
-        ),
+        (3600, 28800, 0, true, "notification_enabled_needs_a_target"),
         (3600, 28800, 21, false, "notification_recipients_count"),
     ];
     for (inactivity, notification, n, enabled, constraint) in cases {
