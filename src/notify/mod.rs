@@ -6,6 +6,9 @@
 //!   through the [`mailer`] (one digest per recipient), and retries failures with backoff for
 //!   up to 24 h.
 //! - [`email`]: the multipart text + HTML messages, and the signed unsubscribe links.
+//! - [`outbound`] and [`payloads`]: alert channels other than e-mail (SPEC section 5a): the
+//!   SSRF-guarded HTTP client and what each kind (webhook, Slack, Teams, PagerDuty, ntfy) is
+//!   sent.
 //! - [`alive`]: the control plane's record of its own uptime, whose gaps do not count toward
 //!   any license's inactivity.
 //!
@@ -16,6 +19,7 @@ pub mod alive;
 pub mod email;
 pub mod mailer;
 pub mod outbound;
+pub mod payloads;
 pub mod scheduler;
 pub mod sender;
 pub mod sweep;
