@@ -8,6 +8,7 @@
 //! needs `DATABASE_URL`; `scripts/test` provides it).
 
 mod helpers;
+mod receiver;
 
 mod agent;
 mod bad_input;
@@ -25,6 +26,7 @@ mod login;
 mod notifications;
 mod notify_bench;
 mod notify_processes;
+mod outbound;
 mod quiet;
 mod quiet_notify;
 mod replicas;
