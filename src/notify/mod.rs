@@ -1,4 +1,4 @@
-//! Inactivity e-mail notifications (SPEC section 5).
+//! Notifications: inactivity e-mails (SPEC section 5) and alert routing (section 5a).
 //!
 //! - [`sweep`]: every minute, decides which e-mails are due (the pure rules are in
 //!   `domain::notify_policy`) and writes them to the outbox in the same transaction.
@@ -6,6 +6,10 @@
 //!   through the [`mailer`] (one digest per recipient), and retries failures with backoff for
 //!   up to 24 h.
 //! - [`email`]: the multipart text + HTML messages, and the signed unsubscribe links.
+//! - [`outbound`] and [`payloads`]: alert channels other than e-mail (SPEC section 5a): the
+//!   SSRF-guarded HTTP client and what each kind (webhook, Slack, Teams, PagerDuty, ntfy) is
+//!   sent.
+//! - [`routing`]: a license's recipients, channels and escalation steps as outbox targets.
 //! - [`alive`]: the control plane's record of its own uptime, whose gaps do not count toward
 //!   any license's inactivity.
 //!
@@ -16,6 +20,7 @@ pub mod alive;
 pub mod email;
 pub mod mailer;
 pub mod outbound;
+pub mod payloads;
 pub mod routing;
 pub mod scheduler;
 pub mod sender;

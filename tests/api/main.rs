@@ -8,8 +8,10 @@
 //! needs `DATABASE_URL`; `scripts/test` provides it).
 
 mod helpers;
+mod receiver;
 
 mod agent;
+mod alerting;
 mod bad_input;
 mod browser;
 mod cli;
@@ -25,6 +27,7 @@ mod login;
 mod notifications;
 mod notify_bench;
 mod notify_processes;
+mod outbound;
 mod quiet;
 mod quiet_notify;
 mod replicas;
