@@ -195,6 +195,7 @@ pub fn app_state(settings: Settings, pool: PgPool) -> anyhow::Result<AppState> {
         )),
         agent_tokens,
         scheduler: Arc::default(),
+        channel_tests: Arc::default(),
         settings: Arc::new(settings),
     })
 }

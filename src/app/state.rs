@@ -44,6 +44,8 @@ pub struct AppState {
     pub agent_tokens: Arc<TokenCache>,
     /// How the scheduler's ticks go (for `/readyz`).
     pub scheduler: Arc<SchedulerHealth>,
+    /// Test sends of alert channels per tenant (`POST /channels/{id}/test`).
+    pub channel_tests: Arc<crate::app::channels::TestLimiter>,
 }
 
 impl AppState {

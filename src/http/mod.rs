@@ -6,6 +6,7 @@ pub mod admin;
 pub mod agent_tokens;
 pub mod api_keys;
 pub mod auth;
+pub mod channels;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -51,7 +52,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(ingest::router())
         .merge(status::router())
         .merge(notifications::router())
-        .merge(quiet::router());
+        .merge(quiet::router())
+        .merge(channels::router());
     OpenApiRouter::with_openapi(openapi::base())
         .merge(health::router())
         .merge(notifications::public_router())

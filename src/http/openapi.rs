@@ -31,6 +31,7 @@ use utoipa::{
         (name = "status", description = "License and camera status, derived at read time"),
         (name = "notifications", description = "Inactivity e-mails: settings, history, unsubscribe"),
         (name = "quiet", description = "Quiet periods: maintenance windows and snoozes"),
+        (name = "channels", description = "Alert channels: where alerts go besides e-mail recipients, and test sends"),
     )
 )]
 struct ApiDoc;

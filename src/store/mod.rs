@@ -11,6 +11,7 @@
 pub mod agent_tokens;
 pub mod alive;
 pub mod api_keys;
+pub mod channels;
 pub mod credentials;
 pub mod heartbeats;
 pub mod ingest;

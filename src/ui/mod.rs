@@ -11,13 +11,14 @@
 //! One module per page, each with its handlers, its template's struct and its form:
 //! `monitoring`, `activity` (Activity Status and its snooze buttons), `notifications` (Setup
 //! Notification), `licenses` (the license form, delete, agent tokens), `maintenance`
-//! (maintenance windows), `users`, `api_keys`, `login` (login and logout). `page` holds what they share (navigation, message pages, the CSRF and role check,
+//! (maintenance windows), `channels` (alert channels), `users`, `api_keys`, `login` (login and logout). `page` holds what they share (navigation, message pages, the CSRF and role check,
 //! the tenant transaction, time formatting), `form` the checking and parsing of posted forms,
 //! `session` the cookie and CSRF tokens, `assets` the embedded CSS and JS.
 
 pub mod activity;
 pub mod api_keys;
 pub mod assets;
+pub mod channels;
 pub mod error;
 pub mod form;
 pub mod licenses;
@@ -59,6 +60,11 @@ pub const PAGES: &[&str] = &[
     "/users/{id}/delete",
     "/api-keys",
     "/api-keys/{id}/revoke",
+    "/channels",
+    "/channels/new",
+    "/channels/{id}/edit",
+    "/channels/{id}/delete",
+    "/channels/{id}/test",
     "/static/app.css",
     "/static/app.js",
 ];
@@ -109,6 +115,17 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(api_keys::api_keys).post(api_keys::create_api_key),
         )
         .route("/api-keys/{id}/revoke", post(api_keys::revoke_api_key))
+        .route(
+            "/channels",
+            get(channels::channels_page).post(channels::create_channel),
+        )
+        .route("/channels/new", get(channels::new_channel))
+        .route(
+            "/channels/{id}/edit",
+            get(channels::edit_channel).post(channels::update_channel),
+        )
+        .route("/channels/{id}/delete", post(channels::delete_channel))
+        .route("/channels/{id}/test", post(channels::test_channel))
         .route("/static/app.css", get(assets::css))
         .route("/static/app.js", get(assets::js))
         .layer(SetResponseHeaderLayer::overriding(

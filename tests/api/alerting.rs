@@ -242,7 +242,7 @@ async fn every_event_of_an_episode_reaches_each_channel_once_and_the_recovery_re
         assert_eq!(r.json["episode"]["id"], json!(episode.to_string()));
         assert_eq!(r.json["license"]["key"], "LIC-ALERT");
     }
-    let ids: std::collections::BTreeSet<_> = hooks.iter().map(|r| r.json["id"].clone()).collect();
+    let ids: std::collections::BTreeSet<String> = hooks.iter().map(|r| r.json["id"].to_string()).collect();
     assert_eq!(ids.len(), 3, "three distinct events");
     // PagerDuty de-duplicates on the episode.
     for r in w.rx.requests().await.iter().filter(|r| r.path == "/pd") {

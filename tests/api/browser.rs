@@ -1048,3 +1048,75 @@ async fn an_owner_creates_a_maintenance_window_covering_now_and_monitoring_marks
     b.screenshot("monitoring-quiet").await;
     b.close().await;
 }
+
+#[sqlx::test]
+async fn an_owner_creates_tests_edits_and_deletes_an_email_channel_on_the_channels_page(
+    pool: PgPool,
+) {
+    let smtp = crate::smtp::SmtpServer::start().await;
+    let url = smtp.url();
+    let app = TestApp::spawn_with(pool, |s| s.smtp.url = Some(url.into())).await;
+    let tenant = app.create_tenant("acme").await;
+    let b = Browser::start(&app.address).await;
+    b.login(&tenant.owner_email, PASSWORD).await;
+
+    b.click(r#"nav a[href="/channels"]"#).await;
+    b.wait_for_path("Channels", |p| p == "/channels").await;
+    b.js(r#"document.getElementById("c-kind").value = "email";"#)
+        .await
+        .unwrap();
+    b.click("#new-channel-button").await;
+    b.wait_for_path("the e-mail channel form", |p| {
+        p.starts_with("/channels/new")
+    })
+    .await;
+    // A bad address is named next to the field, and nothing is saved.
+    b.fill("#c-name", "On call").await;
+    b.fill("#c-recipients", "oncall@acme.test, nope").await;
+    b.click("#save-channel").await;
+    let message = b.text(".field-error").await;
+    assert!(message.contains("nope"), "{message}");
+    assert_eq!(app.count("channels").await, 0);
+    b.fill("#c-recipients", "oncall@acme.test").await;
+    b.click("#save-channel").await;
+    b.wait_for_path("Channels", |p| p == "/channels").await;
+    let row = b.text("tr[data-channel]").await;
+    assert!(
+        row.contains("On call") && row.contains("oncall@acme.test"),
+        "{row}"
+    );
+
+    b.click(".test-channel").await;
+    let outcome = eventually("the test outcome", Duration::from_secs(10), || async {
+        b.js(r#"var o = document.getElementById("test-outcome"); return o ? o.textContent : null;"#)
+            .await
+            .ok()?
+            .as_str()
+            .map(str::to_owned)
+    })
+    .await;
+    assert!(outcome.contains("delivered"), "{outcome}");
+    assert_eq!(smtp.messages().len(), 1);
+    b.screenshot("channels-test-sent").await;
+
+    b.click(".edit-channel").await;
+    b.wait_for_path("the edit form", |p| p.ends_with("/edit"))
+        .await;
+    b.fill("#c-name", "On call (night)").await;
+    b.click("#save-channel").await;
+    b.wait_for_path("Channels", |p| p == "/channels").await;
+    assert!(b.text("tr[data-channel]").await.contains("On call (night)"));
+
+    b.click(".delete-channel").await;
+    assert!(b.text("#confirm-delete").await.contains("On call (night)"));
+    b.screenshot("channels-confirm-delete").await;
+    b.click("#confirm-delete-button").await;
+    let empty = eventually("the empty list", Duration::from_secs(10), || async {
+        let t = b.text("#channels tbody").await;
+        t.contains("No channels yet.").then_some(t)
+    })
+    .await;
+    assert!(empty.contains("No channels yet."));
+    assert_eq!(app.count("channels").await, 0);
+    b.close().await;
+}

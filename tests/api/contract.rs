@@ -243,6 +243,28 @@ async fn every_documented_operation_is_exercised_and_answers_as_documented(pool:
         .await
         .assert_status(200);
     app.delete(&snooze, owner).await.assert_status(204);
+    // Alert channels (a literal public address: saving it needs no DNS).
+    let channel = app
+        .post(
+            "/api/v1/channels",
+            owner,
+            json!({"name": "Ops hook", "kind": "webhook",
+                   "config": {"url": "https://93.184.216.34/hook", "secret": "s3cret"}}),
+        )
+        .await;
+    channel.assert_status(201);
+    let channel = format!("/api/v1/channels/{}", channel.body["id"].as_str().unwrap());
+    app.get("/api/v1/channels", owner).await.assert_status(200);
+    app.get(&channel, owner).await.assert_status(200);
+    app.patch(&channel, owner, json!({"name": "Ops hook 2"}))
+        .await
+        .assert_status(200);
+    app.delete(&channel, owner).await.assert_status(204);
+    // The test send of a channel that is gone: its 404 exercises the route without making
+    // the server call out (channels::a_test_send_* cover the 200).
+    app.request(Method::POST, &format!("{channel}/test"), Some(owner), None)
+        .await
+        .assert_problem(404);
     // Without the simulated clock these answer 403; that they answer as documented is the point.
     app.post(
         "/api/v1/admin/clock",
