@@ -206,8 +206,9 @@ async fn every_event_of_an_episode_reaches_each_channel_once_and_the_recovery_re
     let (episode, kind) = w.episode().await;
     assert_eq!(kind, "inactive");
 
-    // Escalation step 1, two hours after the opening (minute 61), once.
-    w.to(180).await;
+    // Escalation step 1, two hours after the opening (minute 60, an hour after the last
+    // activity), once.
+    w.to(178).await;
     assert_eq!(w.events("/boss").await, Vec::<String>::new());
     w.to(182).await;
     w.to(190).await;
