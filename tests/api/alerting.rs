@@ -63,20 +63,28 @@ impl World {
     /// A channel of the tenant, written directly.
     async fn channel(&self, name: &str, kind: &str, config: Value) -> Uuid {
         let id = Uuid::now_v7();
-        sqlx::query("INSERT INTO channels (tenant_id, id, name, kind, config) VALUES ($1, $2, $3, $4, $5)")
-            .bind(self.tenant_id())
-            .bind(id)
-            .bind(name)
-            .bind(kind)
-            .bind(config)
-            .execute(&self.app.pool)
-            .await
-            .unwrap();
+        sqlx::query(
+            "INSERT INTO channels (tenant_id, id, name, kind, config) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(self.tenant_id())
+        .bind(id)
+        .bind(name)
+        .bind(kind)
+        .bind(config)
+        .execute(&self.app.pool)
+        .await
+        .unwrap();
         id
     }
 
     /// Notifications on (intervals in hours, `OPS` as the plain recipient), then the routing.
-    async fn enable(&self, inactivity_h: i64, notification_h: i64, channels: &[Uuid], escalation: Value) {
+    async fn enable(
+        &self,
+        inactivity_h: i64,
+        notification_h: i64,
+        channels: &[Uuid],
+        escalation: Value,
+    ) {
         self.app
             .put_notification_settings(
                 &self.tenant.owner_token,
@@ -178,7 +186,11 @@ async fn every_event_of_an_episode_reaches_each_channel_once_and_the_recovery_re
 ) {
     let mut w = World::new(pool).await;
     let hook = w
-        .channel("Ops hook", "webhook", json!({"url": w.rx.url("/hook"), "secret": SECRET}))
+        .channel(
+            "Ops hook",
+            "webhook",
+            json!({"url": w.rx.url("/hook"), "secret": SECRET}),
+        )
         .await;
     let pd = w
         .channel(
@@ -190,8 +202,13 @@ async fn every_event_of_an_episode_reaches_each_channel_once_and_the_recovery_re
     let boss = w
         .channel("Escalation", "webhook", json!({"url": w.rx.url("/boss")}))
         .await;
-    w.enable(1, 8, &[hook, pd], json!([{"after_seconds": 7200, "channels": [boss]}]))
-        .await;
+    w.enable(
+        1,
+        8,
+        &[hook, pd],
+        json!([{"after_seconds": 7200, "channels": [boss]}]),
+    )
+    .await;
     w.heartbeat(None).await;
     w.to(1).await;
     w.to(59).await;
@@ -215,7 +232,10 @@ async fn every_event_of_an_episode_reaches_each_channel_once_and_the_recovery_re
     assert_eq!(w.events("/boss").await, ["license.escalated"]);
     // Reminder 1, eight hours after the opening.
     w.to(61 + 480 + 1).await;
-    assert_eq!(w.events("/hook").await, ["license.inactive", "license.reminder"]);
+    assert_eq!(
+        w.events("/hook").await,
+        ["license.inactive", "license.reminder"]
+    );
     assert_eq!(w.events("/pd").await, ["trigger", "trigger"]);
 
     // Activity: the recovery reaches the license's channels and the escalated one.
@@ -225,25 +245,32 @@ async fn every_event_of_an_episode_reaches_each_channel_once_and_the_recovery_re
         w.events("/hook").await,
         ["license.inactive", "license.reminder", "license.recovered"]
     );
-    assert_eq!(w.events("/boss").await, ["license.escalated", "license.recovered"]);
+    assert_eq!(
+        w.events("/boss").await,
+        ["license.escalated", "license.recovered"]
+    );
     assert_eq!(w.events("/pd").await, ["trigger", "trigger", "resolve"]);
-    assert_eq!(w.smtp.messages().len(), 3, "inactive, reminder, recovery e-mails");
+    assert_eq!(
+        w.smtp.messages().len(),
+        3,
+        "inactive, reminder, recovery e-mails"
+    );
 
     // Signed with an HMAC the receiver checks itself; the ids are the stable event ids.
-    let hooks: Vec<_> = w
-        .rx
-        .requests_signed(SECRET)
-        .await
-        .into_iter()
-        .filter(|r| r.path == "/hook")
-        .collect();
+    let hooks: Vec<_> =
+        w.rx.requests_signed(SECRET)
+            .await
+            .into_iter()
+            .filter(|r| r.path == "/hook")
+            .collect();
     for r in &hooks {
         assert_eq!(r.signature_valid, Some(true), "{r:?}");
         assert_eq!(r.header("streamwatch-event-id"), r.json["id"].as_str());
         assert_eq!(r.json["episode"]["id"], json!(episode.to_string()));
         assert_eq!(r.json["license"]["key"], "LIC-ALERT");
     }
-    let ids: std::collections::BTreeSet<String> = hooks.iter().map(|r| r.json["id"].to_string()).collect();
+    let ids: std::collections::BTreeSet<String> =
+        hooks.iter().map(|r| r.json["id"].to_string()).collect();
     assert_eq!(ids.len(), 3, "three distinct events");
     // PagerDuty de-duplicates on the episode.
     for r in w.rx.requests().await.iter().filter(|r| r.path == "/pd") {
@@ -251,7 +278,11 @@ async fn every_event_of_an_episode_reaches_each_channel_once_and_the_recovery_re
     }
     // Every row delivered once.
     for (kind, k, channel, state, attempts) in w.outbox().await {
-        assert_eq!((state.as_str(), attempts), ("sent", 1), "{kind} {k} {channel}");
+        assert_eq!(
+            (state.as_str(), attempts),
+            ("sent", 1),
+            "{kind} {k} {channel}"
+        );
     }
 }
 
@@ -265,8 +296,13 @@ async fn an_acknowledgement_stops_reminders_and_escalation_but_not_the_recovery(
     let boss = w
         .channel("Escalation", "webhook", json!({"url": w.rx.url("/boss")}))
         .await;
-    w.enable(1, 1, &[hook], json!([{"after_seconds": 3600, "channels": [boss]}]))
-        .await;
+    w.enable(
+        1,
+        1,
+        &[hook],
+        json!([{"after_seconds": 3600, "channels": [boss]}]),
+    )
+    .await;
     w.heartbeat(None).await;
     w.to(1).await;
     w.to(62).await;
@@ -285,9 +321,16 @@ async fn an_acknowledgement_stops_reminders_and_escalation_but_not_the_recovery(
     assert!(w.events("/boss").await.is_empty());
     w.heartbeat(None).await;
     w.to(252).await;
-    assert_eq!(w.events("/hook").await, ["license.inactive", "license.recovered"]);
+    assert_eq!(
+        w.events("/hook").await,
+        ["license.inactive", "license.recovered"]
+    );
     let recovered = w.rx.requests().await.into_iter().last().unwrap();
-    assert!(recovered.json["episode"]["acknowledged_at"].is_string(), "{:?}", recovered.json);
+    assert!(
+        recovered.json["episode"]["acknowledged_at"].is_string(),
+        "{:?}",
+        recovered.json
+    );
 }
 
 /// 429 waits at least its Retry-After; 500 retries; 400 fails at once and is not retried.
@@ -300,9 +343,14 @@ async fn a_429_waits_for_its_retry_after_a_500_retries_and_a_400_fails_for_good(
             json!([{"status": 429, "headers": {"Retry-After": "1800"}}, {"status": 500}, {"status": 200}]),
         )
         .await;
-    w.rx.script("/bad", json!([{"status": 400, "body": "no such hook"}])).await;
-    let busy = w.channel("Busy", "webhook", json!({"url": w.rx.url("/busy")})).await;
-    let bad = w.channel("Bad", "webhook", json!({"url": w.rx.url("/bad")})).await;
+    w.rx.script("/bad", json!([{"status": 400, "body": "no such hook"}]))
+        .await;
+    let busy = w
+        .channel("Busy", "webhook", json!({"url": w.rx.url("/busy")}))
+        .await;
+    let bad = w
+        .channel("Bad", "webhook", json!({"url": w.rx.url("/bad")}))
+        .await;
     w.enable(1, 8, &[busy, bad], json!([])).await;
     w.heartbeat(None).await;
     w.to(1).await;
@@ -313,14 +361,16 @@ async fn a_429_waits_for_its_retry_after_a_500_retries_and_a_400_fails_for_good(
     let states: Vec<(&str, i32)> = webhook_rows.iter().map(|r| (r.3.as_str(), r.4)).collect();
     assert!(states.contains(&("pending", 1)), "{states:?}");
     assert!(states.contains(&("failed", 1)), "{states:?}");
-    let error: String = sqlx::query_scalar(
-        "SELECT last_error FROM notification_outbox WHERE state = 'failed'",
-    )
-    .fetch_one(&w.app.pool)
-    .await
-    .unwrap();
+    let error: String =
+        sqlx::query_scalar("SELECT last_error FROM notification_outbox WHERE state = 'failed'")
+            .fetch_one(&w.app.pool)
+            .await
+            .unwrap();
     assert!(error.contains("400"), "{error}");
-    assert!(!error.contains("/bad"), "the URL's path is not shown: {error}");
+    assert!(
+        !error.contains("/bad"),
+        "the URL's path is not shown: {error}"
+    );
 
     // 29 minutes later: the Retry-After (30 min) still holds, though the backoff (1 min) ran out.
     w.to(91).await;
@@ -349,18 +399,26 @@ async fn a_webhook_row_claimed_by_a_sender_that_died_is_delivered_once_after_the
     pool: PgPool,
 ) {
     let mut w = World::new(pool).await;
-    let hook = w.channel("Ops hook", "webhook", json!({"url": w.rx.url("/hook")})).await;
+    let hook = w
+        .channel("Ops hook", "webhook", json!({"url": w.rx.url("/hook")}))
+        .await;
     w.enable(1, 8, &[hook], json!([])).await;
     w.heartbeat(None).await;
     w.to(1).await;
     // Decide without sending: the sweep alone, then a claim that "crashes".
     w.app
-        .post("/api/v1/admin/clock", ADMIN_TOKEN, json!({"advance_seconds": 61 * 60}))
+        .post(
+            "/api/v1/admin/clock",
+            ADMIN_TOKEN,
+            json!({"advance_seconds": 61 * 60}),
+        )
         .await
         .assert_status(200);
     w.at = 62;
     let now = sim_now(&w.app.pool).await;
-    streamwatch::notify::sweep::sweep(&w.app.pool, now).await.unwrap();
+    streamwatch::notify::sweep::sweep(&w.app.pool, now)
+        .await
+        .unwrap();
     let claimed = sender::claim(&w.app.pool, now, 100).await.unwrap();
     assert_eq!(claimed.len(), 2, "the e-mail and the webhook row");
     drop(claimed);
@@ -387,12 +445,16 @@ async fn a_webhook_row_claimed_by_a_sender_that_died_is_delivered_once_after_the
 #[sqlx::test]
 async fn a_partial_episode_opens_names_the_camera_reminds_and_recovers(pool: PgPool) {
     let mut w = World::new(pool).await;
-    let hook = w.channel("Ops hook", "webhook", json!({"url": w.rx.url("/hook")})).await;
+    let hook = w
+        .channel("Ops hook", "webhook", json!({"url": w.rx.url("/hook")}))
+        .await;
     w.enable(2, 1, &[hook], json!([])).await;
-    sqlx::query("UPDATE notification_settings SET partial_enabled = true, partial_after_seconds = 900")
-        .execute(&w.app.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE notification_settings SET partial_enabled = true, partial_after_seconds = 900",
+    )
+    .execute(&w.app.pool)
+    .await
+    .unwrap();
     // A 10-minute dip: no alert.
     w.heartbeat(Some(Camera::active())).await;
     w.to(1).await;
@@ -415,7 +477,10 @@ async fn a_partial_episode_opens_names_the_camera_reminds_and_recovers(pool: PgP
         w.heartbeat(Some(offline())).await;
         w.to(minute).await;
     }
-    assert!(w.events("/hook").await.is_empty(), "not yet at minute {minute}");
+    assert!(
+        w.events("/hook").await.is_empty(),
+        "not yet at minute {minute}"
+    );
     minute += 3;
     w.heartbeat(Some(offline())).await;
     w.to(minute).await;
@@ -427,12 +492,19 @@ async fn a_partial_episode_opens_names_the_camera_reminds_and_recovers(pool: PgP
     assert_eq!(cameras.len(), 1, "{cameras:?}");
     assert_eq!(cameras[0]["camera_id"], "camera-2");
     assert!(
-        cameras[0]["reason"].as_str().unwrap().contains("connection refused"),
+        cameras[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"),
         "{cameras:?}"
     );
     let mails = w.smtp.messages();
     assert_eq!(mails.len(), 1);
-    assert!(mails[0].subject.contains("cameras are not active"), "{}", mails[0].subject);
+    assert!(
+        mails[0].subject.contains("cameras are not active"),
+        "{}",
+        mails[0].subject
+    );
 
     // Still partial an hour later: one reminder.
     let opened = minute;
@@ -441,7 +513,10 @@ async fn a_partial_episode_opens_names_the_camera_reminds_and_recovers(pool: PgP
         w.heartbeat(Some(offline())).await;
         w.to(minute).await;
     }
-    assert_eq!(w.events("/hook").await, ["license.partial", "license.reminder"]);
+    assert_eq!(
+        w.events("/hook").await,
+        ["license.partial", "license.reminder"]
+    );
     // Every camera active again: recovered, once.
     w.heartbeat(Some(Camera::active())).await;
     w.to(minute + 1).await;
@@ -449,7 +524,11 @@ async fn a_partial_episode_opens_names_the_camera_reminds_and_recovers(pool: PgP
     w.to(minute + 3).await;
     assert_eq!(
         w.events("/hook").await,
-        ["license.partial", "license.reminder", "license.partial_recovered"]
+        [
+            "license.partial",
+            "license.reminder",
+            "license.partial_recovered"
+        ]
     );
     let closed: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM notification_episodes WHERE kind = 'partial' AND closed_at IS NOT NULL",
@@ -467,12 +546,16 @@ async fn a_license_that_goes_silent_closes_its_partial_episode_silently_and_open
     pool: PgPool,
 ) {
     let mut w = World::new(pool).await;
-    let hook = w.channel("Ops hook", "webhook", json!({"url": w.rx.url("/hook")})).await;
+    let hook = w
+        .channel("Ops hook", "webhook", json!({"url": w.rx.url("/hook")}))
+        .await;
     w.enable(1, 8, &[hook], json!([])).await;
-    sqlx::query("UPDATE notification_settings SET partial_enabled = true, partial_after_seconds = 300")
-        .execute(&w.app.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE notification_settings SET partial_enabled = true, partial_after_seconds = 300",
+    )
+    .execute(&w.app.pool)
+    .await
+    .unwrap();
     w.heartbeat(Some(offline())).await;
     w.to(1).await;
     w.heartbeat(Some(offline())).await;
@@ -484,7 +567,10 @@ async fn a_license_that_goes_silent_closes_its_partial_episode_silently_and_open
     for minute in [20, 40, 60, 66, 70] {
         w.to(minute).await;
     }
-    assert_eq!(w.events("/hook").await, ["license.partial", "license.inactive"]);
+    assert_eq!(
+        w.events("/hook").await,
+        ["license.partial", "license.inactive"]
+    );
     let episodes: Vec<(String, bool)> = sqlx::query_as(
         "SELECT kind, closed_at IS NULL FROM notification_episodes ORDER BY opened_at",
     )

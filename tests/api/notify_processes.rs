@@ -1,12 +1,13 @@
 //! Exactly-once notification e-mails across replicas, with real processes: two `streamwatch
 //! serve` processes on one database and one SMTP server (aiosmtpd), sweeping at the same time
 //! over a 48-hour simulated timeline. Every e-mail the rules call for must arrive once, and
-//! none twice.
+//! none twice; so must every webhook event (SPEC section 5a), at a real HTTP receiver.
 //!
 //! Nothing here measures time: every wait is a bounded number of polls.
 
 use crate::{
     helpers::{Batch, ServerProcess, Servers, database_url},
+    receiver::Receiver,
     smtp::SmtpServer,
 };
 use chrono::Timelike;
@@ -115,11 +116,14 @@ async fn two_server_processes_sweeping_at_the_same_time_for_48_simulated_hours_s
     pool: PgPool,
 ) {
     let smtp = SmtpServer::start().await;
+    let rx = Receiver::start().await;
     let db = database_url(&pool);
     let smtp_url = smtp.url();
     let env = [
         ("STREAMWATCH__CLOCK__SIMULATED", "true"),
         ("STREAMWATCH__SMTP__URL", smtp_url.as_str()),
+        // The receiver listens on loopback over plain http.
+        ("STREAMWATCH__CHANNELS__ALLOW_PRIVATE_TARGETS", "true"),
     ];
     let a = ServerProcess::start(&db, ADMIN, JWT_SECRET, &env).await;
     let b = ServerProcess::start(&db, ADMIN, JWT_SECRET, &env).await;
@@ -129,6 +133,20 @@ async fn two_server_processes_sweeping_at_the_same_time_for_48_simulated_hours_s
 
     // Setup through A.
     let owner = to_a.create_tenant(ADMIN, "owner@acme.test").await;
+    let hook = to_a
+        .expect(
+            Method::POST,
+            "/api/v1/channels",
+            Some(&owner),
+            Some(
+                json!({"name": "Ops hook", "kind": "webhook", "config": {"url": rx.url("/hook")}}),
+            ),
+            201,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // Steps of 20 minutes: 3 steps = 1 h.
     let plans = [
@@ -187,6 +205,12 @@ async fn two_server_processes_sweeping_at_the_same_time_for_48_simulated_hours_s
             200,
         )
         .await;
+        sqlx::query("UPDATE notification_settings SET channels = ARRAY[$1::uuid] WHERE license_id = $2::uuid")
+            .bind(&hook)
+            .bind(&license)
+            .execute(&pool)
+            .await
+            .unwrap();
         sites.push((license, agent, Uuid::new_v4()));
     }
 
@@ -241,6 +265,7 @@ async fn two_server_processes_sweeping_at_the_same_time_for_48_simulated_hours_s
     let rows: Vec<(String, String, i32, String, String)> = sqlx::query_as(
         "SELECT l.key, o.kind, o.k, o.recipient, o.message_id
          FROM notification_outbox o JOIN licenses l ON l.tenant_id = o.tenant_id AND l.id = o.license_id
+         WHERE o.channel_kind = 'email'
          ORDER BY 1, 4, o.due_at",
     )
     .fetch_all(&pool)
@@ -313,6 +338,31 @@ async fn two_server_processes_sweeping_at_the_same_time_for_48_simulated_hours_s
         total,
         "no digests here: one license per recipient"
     );
+
+    // The webhook: one request per event the rules call for, each event id once, each the
+    // id of a sent outbox row.
+    let hooks: Vec<(String, String)> = sqlx::query_as(
+        "SELECT o.id::text, o.kind FROM notification_outbox o WHERE o.channel_kind = 'webhook'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let per_license: usize = plans.iter().map(|p| p.expected(STEPS).len()).sum();
+    assert_eq!(hooks.len(), per_license, "one webhook row per event");
+    let requests = rx.requests().await;
+    let mut ids = BTreeMap::new();
+    for r in &requests {
+        *ids.entry(r.json["id"].as_str().unwrap_or("?").to_owned())
+            .or_insert(0) += 1;
+    }
+    let doubled: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        doubled.is_empty(),
+        "events delivered more than once: {doubled:?}"
+    );
+    let wanted: BTreeSet<String> = hooks.iter().map(|h| h.0.clone()).collect();
+    let got: BTreeSet<String> = ids.keys().cloned().collect();
+    assert_eq!(got, wanted, "the receiver got exactly the decided events");
 
     for (name, server) in [("A", a), ("B", b)] {
         let stderr = server.kill().await;
