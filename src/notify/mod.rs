@@ -6,12 +6,14 @@
 //!   through the [`mailer`] (one digest per recipient), and retries failures with backoff for
 //!   up to 24 h.
 //! - [`email`]: the multipart text + HTML messages, and the signed unsubscribe links.
+//! - [`ack`]: the signed one-click acknowledgement links of alerts (SPEC section 5a).
 //! - [`alive`]: the control plane's record of its own uptime, whose gaps do not count toward
 //!   any license's inactivity.
 //!
 //! Their SQL is in the store (`store::notifications`, `store::outbox`, `store::alive`).
 //! `docs/NOTIFICATIONS.md` explains the rules and the exactly-once design.
 
+pub mod ack;
 pub mod alive;
 pub mod email;
 pub mod mailer;

@@ -12,6 +12,7 @@ pub mod agent_tokens;
 pub mod alive;
 pub mod api_keys;
 pub mod credentials;
+pub mod episodes;
 pub mod heartbeats;
 pub mod ingest;
 pub mod instances;

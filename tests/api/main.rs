@@ -9,6 +9,7 @@
 
 mod helpers;
 
+mod acknowledge;
 mod agent;
 mod bad_input;
 mod browser;
@@ -29,6 +30,7 @@ mod quiet;
 mod quiet_notify;
 mod replicas;
 mod retention;
+mod routing_settings;
 mod schema;
 mod smtp;
 mod status;
