@@ -327,6 +327,10 @@ async fn go_quiet(
         notification_interval_seconds: 28_800,
         recipients: vec!["night-manager@demo.test".to_owned()],
         notify_on_recovery: true,
+        channels: Vec::new(),
+        escalation: Vec::new(),
+        partial_enabled: false,
+        partial_after_seconds: notify_settings::DEFAULT_PARTIAL_AFTER_SECONDS.into(),
     };
     let settings = notify_settings::parse(&draft)
         .map_err(|p| anyhow::anyhow!("demo notification settings: {p:?}"))?;

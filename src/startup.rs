@@ -11,7 +11,9 @@ use crate::{
         token_cache::{self, TokenCache},
         writer::{Writer, WriterConfig},
     },
-    notify::{email::UnsubscribeKeys, mailer::Mailer, outbound::Outbound, sender::Sender},
+    notify::{
+        ack::AckKeys, email::UnsubscribeKeys, mailer::Mailer, outbound::Outbound, sender::Sender,
+    },
     store, telemetry,
 };
 use anyhow::Context;
@@ -177,6 +179,7 @@ pub fn app_state(settings: Settings, pool: PgPool) -> anyhow::Result<AppState> {
     );
     Ok(AppState {
         ui,
+        ack: AckKeys::new(&secret),
         sender: Arc::new(sender),
         pool,
         admin_token: auth.admin_token.clone().map(|t: SecretString| Arc::new(t)),

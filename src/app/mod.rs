@@ -4,6 +4,7 @@
 //! the same function, so a rule is written once: the JSON API and the web UI cannot drift.
 
 pub mod agent_tokens;
+pub mod alerts;
 pub mod channels;
 pub mod error;
 pub mod identity;

@@ -11,6 +11,7 @@ use crate::{
     config::Settings,
     ingest::{limits::IngestLimits, token_cache::TokenCache, writer::Writer},
     notify::{
+        ack::AckKeys,
         scheduler::{SchedulerDeps, SchedulerHealth},
         sender::Sender,
     },
@@ -36,6 +37,9 @@ pub struct AppState {
     pub ui: UiKeys,
     /// Sends notification e-mails from the outbox.
     pub sender: Arc<Sender>,
+    /// Signs and checks the one-click acknowledgement links of alerts (derived from the same
+    /// secret as the unsubscribe keys, under another label).
+    pub ack: AckKeys,
     /// The group-commit heartbeat writer.
     pub ingest: Writer,
     /// Ingest rate limits per agent token and per license.

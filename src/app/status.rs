@@ -15,6 +15,7 @@ use crate::{
     ingest::writer::{offset_from_ms, on_server_clock},
     store::{
         self,
+        episodes::{self, EpisodeView},
         instances::{self, Bucket, Instance},
         licenses::LicenseRow,
         tenants,
@@ -129,6 +130,9 @@ pub struct ActivityStatus {
     /// Why the license is quiet now (a maintenance window or a snooze, SPEC section 5b), and
     /// until when; `null` when it is not. `status` is unchanged by it.
     pub quiet: Option<Quiet>,
+    /// The open alert episode (SPEC section 5a), with who acknowledged it and when; `null`
+    /// when no alert is open.
+    pub alert: Option<EpisodeView>,
     pub status: LicenseStatus,
     #[schema(example = "✅")]
     pub symbol: String,
@@ -339,6 +343,7 @@ pub async fn activity_status(
     let now = state.clock.now();
     let mut tx = db::begin_tenant(&state.pool, tenant_id).await?;
     let calendar = QuietCalendar::load(&mut tx, tenant_id, now).await?;
+    let alert = episodes::open(&mut tx, tenant_id, id).await?;
     tx.commit().await?;
     let quiet = calendar.quiet(
         license.id,
@@ -351,6 +356,7 @@ pub async fn activity_status(
         name: license.name,
         tags: license.tags,
         quiet,
+        alert,
         status: e.status,
         symbol: e.status.symbol().to_owned(),
         reasons: e.reasons,

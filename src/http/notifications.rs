@@ -1,27 +1,37 @@
-//! Notification settings and history of a license (SPEC sections 5 and 6), the simulated
-//! clock's admin routes, and the public one-click unsubscribe pages.
+//! Notification settings (routing included) and history of a license (SPEC sections 5, 5a and
+//! 6), acknowledging its open alert, the simulated clock's admin routes, and the public pages
+//! of the one-click unsubscribe and acknowledgement links.
 
 use super::{
-    auth::{AuthUser, PlatformAdmin},
+    auth::{AuthUser, PlatformAdmin, Principal},
     error::{ApiResult, Problem},
     extract::{ApiJson, ApiPath, ApiQuery, Validation},
 };
 use crate::app::{AppError, AppState};
 use crate::{
-    app, db,
+    app::{
+        self,
+        alerts::{Acknowledger, LinkTarget},
+        notifications::Saved,
+    },
+    db,
     domain::{
         EmailAddress, FieldError, Role,
         notify_settings::{
-            self, DEFAULT_INACTIVITY_SECONDS, DEFAULT_NOTIFICATION_SECONDS, MAX_INTERVAL_SECONDS,
-            MAX_RECIPIENTS, MIN_INTERVAL_SECONDS, SettingsDraft, SettingsField, SettingsProblem,
+            self, DEFAULT_INACTIVITY_SECONDS, DEFAULT_NOTIFICATION_SECONDS,
+            DEFAULT_PARTIAL_AFTER_SECONDS, MAX_CHANNELS, MAX_DELAY_SECONDS, MAX_ESCALATION_STEPS,
+            MAX_INTERVAL_SECONDS, MAX_RECIPIENTS, MIN_DELAY_SECONDS, MIN_INTERVAL_SECONDS,
+            SettingsDraft, SettingsField, SettingsProblem, StepDraft,
         },
     },
     notify::scheduler,
+    store::episodes::EpisodeView,
 };
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::{
     Json,
+    body::Bytes,
     extract::{Query, State},
     http::{StatusCode, header},
     response::{IntoResponse, Response},
@@ -36,13 +46,17 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_settings, put_settings))
         .routes(routes!(list_notifications))
+        .routes(routes!(acknowledge))
         .routes(routes!(advance_clock))
         .routes(routes!(run_sweep))
 }
 
-/// The unsubscribe pages live outside `/api/v1`: people open them from e-mails.
+/// The unsubscribe and acknowledgement pages live outside `/api/v1`: people open them from
+/// alerts. They need no session and no CSRF token: the signed token is the credential.
 pub fn public_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(unsubscribe_page, unsubscribe))
+    OpenApiRouter::new()
+        .routes(routes!(unsubscribe_page, unsubscribe))
+        .routes(routes!(acknowledge_page, acknowledge_by_link))
 }
 
 // Defined beside their SQL in the store; re-exported so the API's path to them stays the same.
@@ -59,6 +73,33 @@ pub struct PutSettings {
     #[serde(default)]
     pub recipients: Vec<String>,
     pub notify_on_recovery: Option<bool>,
+    /// Channels of the tenant that get every alert besides the recipients (default none).
+    #[serde(default)]
+    pub channels: Vec<Uuid>,
+    /// Up to 3 escalation steps (default none).
+    #[serde(default)]
+    pub escalation: Vec<PutStep>,
+    /// Camera-level alerts (default off).
+    pub partial: Option<PutPartial>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutStep {
+    /// 300..2592000 s after the episode opened, later than the step before.
+    #[schema(example = 14400)]
+    pub after_seconds: i64,
+    /// 1..20 channels of the tenant.
+    pub channels: Vec<Uuid>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutPartial {
+    pub enabled: bool,
+    /// 300..2592000 s (default 3600).
+    #[schema(example = 3600)]
+    pub after_seconds: Option<i64>,
 }
 
 /// The license's notification settings (defaults if never set).
@@ -107,12 +148,28 @@ async fn put_settings(
             .unwrap_or(DEFAULT_NOTIFICATION_SECONDS.into()),
         recipients: body.recipients,
         notify_on_recovery: body.notify_on_recovery.unwrap_or(true),
+        channels: body.channels,
+        escalation: body
+            .escalation
+            .into_iter()
+            .map(|step| StepDraft {
+                after_seconds: step.after_seconds,
+                channels: step.channels,
+            })
+            .collect(),
+        partial_enabled: body.partial.as_ref().is_some_and(|p| p.enabled),
+        partial_after_seconds: body
+            .partial
+            .and_then(|p| p.after_seconds)
+            .unwrap_or(DEFAULT_PARTIAL_AFTER_SECONDS.into()),
     };
-    let settings = notify_settings::parse(&draft)
-        .map_err(|problems| AppError::Invalid(problems.into_iter().map(field_error).collect()))?;
-    Ok(Json(
-        app::notifications::save_settings(&state, auth.tenant_id, id, settings).await?,
-    ))
+    let invalid =
+        |problems: Vec<_>| AppError::Invalid(problems.into_iter().map(field_error).collect());
+    let settings = notify_settings::parse(&draft).map_err(invalid)?;
+    match app::notifications::save_settings(&state, auth.tenant_id, id, settings).await? {
+        Saved::Saved(saved) => Ok(Json(saved)),
+        Saved::Refused(problems) => Err(invalid(problems).into()),
+    }
 }
 
 /// The API's wording of a settings problem, at the pointer of its field.
@@ -122,6 +179,13 @@ fn field_error((field, problem): (SettingsField, SettingsProblem)) -> FieldError
         SettingsField::NotificationInterval => "/notification_interval_seconds".to_owned(),
         SettingsField::Recipient(i) => format!("/recipients/{i}"),
         SettingsField::Recipients => "/recipients".to_owned(),
+        SettingsField::Channel(i) => format!("/channels/{i}"),
+        SettingsField::Channels => "/channels".to_owned(),
+        SettingsField::Escalation => "/escalation".to_owned(),
+        SettingsField::StepAfter(i) => format!("/escalation/{i}/after_seconds"),
+        SettingsField::StepChannel(i, j) => format!("/escalation/{i}/channels/{j}"),
+        SettingsField::StepChannels(i) => format!("/escalation/{i}/channels"),
+        SettingsField::PartialAfter => "/partial/after_seconds".to_owned(),
     };
     let message = match problem {
         SettingsProblem::IntervalOutOfRange(s) => format!(
@@ -131,9 +195,25 @@ fn field_error((field, problem): (SettingsField, SettingsProblem)) -> FieldError
         SettingsProblem::TooManyRecipients(n) => {
             format!("must hold at most {MAX_RECIPIENTS} addresses, not {n}")
         }
-        SettingsProblem::NoRecipients => {
-            "must hold at least one address when notifications are enabled".to_owned()
+        SettingsProblem::NoTarget => {
+            "must hold at least one address, or a channel be chosen, when notifications are enabled"
+                .to_owned()
         }
+        SettingsProblem::TooManyChannels(n) => {
+            format!("must hold at most {MAX_CHANNELS} channels, not {n}")
+        }
+        SettingsProblem::DuplicateChannel => "this channel is listed twice".to_owned(),
+        SettingsProblem::NoSuchChannel => "no such channel".to_owned(),
+        SettingsProblem::TooManySteps(n) => {
+            format!("must hold at most {MAX_ESCALATION_STEPS} steps, not {n}")
+        }
+        SettingsProblem::DelayOutOfRange(s) => format!(
+            "must be between {MIN_DELAY_SECONDS} (5 min) and {MAX_DELAY_SECONDS} (30 days) seconds, not {s}"
+        ),
+        SettingsProblem::NotAfterPrevious(previous) => {
+            format!("must be greater than the previous step's {previous}")
+        }
+        SettingsProblem::NoStepChannels => "must hold at least one channel".to_owned(),
     };
     FieldError::new(pointer, message)
 }
@@ -151,9 +231,10 @@ pub struct NotificationParams {
     pub limit: Option<String>,
 }
 
-/// What was sent for the license, when, to whom, and the delivery state; newest first.
+/// What was sent for the license, when, to whom or through which channel, and the delivery
+/// state; newest first.
 #[utoipa::path(get, path = "/licenses/{id}/notifications", tag = "notifications", security(("bearer" = [])), params(("id" = Uuid, Path, description = "License id"), NotificationParams), responses(
-    (status = 200, description = "The e-mails", body = NotificationList),
+    (status = 200, description = "The deliveries", body = NotificationList),
     (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "Not a tenant credential", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "No such license in this tenant", body = Problem, content_type = "application/problem+json"),
@@ -176,6 +257,31 @@ async fn list_notifications(
     let items =
         app::notifications::history(&state, auth.tenant_id, id, limit.unwrap_or(100)).await?;
     Ok(Json(NotificationList { items }))
+}
+
+/// Acknowledges the license's open alert (admin or owner): no more reminders or escalations
+/// in this episode; the recovery is still sent. Acknowledging again keeps the first
+/// acknowledgement.
+#[utoipa::path(post, path = "/licenses/{id}/acknowledge", tag = "notifications", security(("bearer" = [])), params(("id" = Uuid, Path, description = "License id")), responses(
+    (status = 200, description = "The acknowledged episode (also when it was acknowledged before)", body = EpisodeView),
+    (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "Not an admin or owner", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such license in this tenant", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "The license has no open alert", body = Problem, content_type = "application/problem+json"),
+))]
+async fn acknowledge(
+    auth: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<EpisodeView>> {
+    auth.require(Role::Admin)?;
+    let who = match auth.principal {
+        Principal::User(user) => Acknowledger::User(user),
+        Principal::ApiKey(key) => Acknowledger::ApiKey(key),
+    };
+    Ok(Json(
+        app::alerts::acknowledge(&state, auth.tenant_id, id, who).await?,
+    ))
 }
 
 fn require_simulated(state: &AppState) -> ApiResult<()> {
@@ -400,4 +506,179 @@ async fn unsubscribe(
         "Unsubscribed",
         UnsubscribeBody::Says("You will no longer receive these e-mails."),
     ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AcknowledgeParams {
+    /// The signed token from the alert's link. Missing, it is an invalid link like any other.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+/// The form the acknowledgement page posts.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AcknowledgeForm {
+    /// The signed token from the alert's link.
+    pub token: String,
+}
+
+/// The public pages of an acknowledgement link (`templates/acknowledge.html`).
+#[derive(Template, WebTemplate)]
+#[template(path = "acknowledge.html")]
+struct AcknowledgePage<'a> {
+    title: &'a str,
+    body: AcknowledgeBody<'a>,
+}
+
+enum AcknowledgeBody<'a> {
+    /// One paragraph of text.
+    Says(&'a str),
+    /// The alert, and what became of it (`asks`: a button to acknowledge it, with the token).
+    Alert {
+        license: String,
+        kind: &'a str,
+        opened_at: String,
+        status: String,
+        asks: Option<&'a str>,
+    },
+}
+
+fn ack_page(status: StatusCode, title: &str, body: AcknowledgeBody<'_>) -> Response {
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        AcknowledgePage { title, body },
+    )
+        .into_response()
+}
+
+/// How the link pages show a time: UTC, as a person reading any time zone can place it.
+fn utc(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The page for what a verified link points at; `asks` is the token when it may still be
+/// acknowledged (the page then offers the button).
+fn alert_page(target: LinkTarget, asks: Option<&str>) -> Response {
+    let LinkTarget::Episode {
+        license_name,
+        license_key,
+        episode,
+        open,
+    } = target
+    else {
+        return ack_page(
+            StatusCode::NOT_FOUND,
+            "License deleted",
+            AcknowledgeBody::Says(
+                "This alert's license no longer exists, so there is nothing to acknowledge.",
+            ),
+        );
+    };
+    let kind = if episode.kind == "partial" {
+        "some cameras not active"
+    } else {
+        "inactive"
+    };
+    let license = format!("{license_name} ({license_key})");
+    let opened_at = utc(episode.opened_at);
+    if !open {
+        return ack_page(
+            StatusCode::CONFLICT,
+            "Already recovered",
+            AcknowledgeBody::Alert {
+                license,
+                kind,
+                opened_at,
+                status: "Nothing to acknowledge: the license recovered already and this alert is closed."
+                    .to_owned(),
+                asks: None,
+            },
+        );
+    }
+    let (title, status, asks) = match (&episode.acknowledged_at, &episode.acknowledged_by) {
+        (Some(at), by) => (
+            "Acknowledged",
+            format!(
+                "Acknowledged by {} at {}. No more reminders or escalations for this alert; the recovery will still be sent.",
+                by.as_deref().unwrap_or("someone"),
+                utc(*at)
+            ),
+            None,
+        ),
+        (None, _) => (
+            "Acknowledge alert",
+            "Not acknowledged yet. Acknowledging stops the reminders and escalations of this alert; the recovery will still be sent."
+                .to_owned(),
+            asks,
+        ),
+    };
+    ack_page(
+        StatusCode::OK,
+        title,
+        AcknowledgeBody::Alert {
+            license,
+            kind,
+            opened_at,
+            status,
+            asks,
+        },
+    )
+}
+
+fn invalid_ack_link() -> Response {
+    ack_page(
+        StatusCode::BAD_REQUEST,
+        "Invalid link",
+        AcknowledgeBody::Says(
+            "This acknowledgement link is not valid. Copy the whole link from the alert.",
+        ),
+    )
+}
+
+/// The page an acknowledgement link opens: the license and its alert, and one button. Opening
+/// it changes nothing, because chat unfurlers and mail scanners fetch links; the button posts.
+#[utoipa::path(get, path = "/acknowledge", tag = "notifications", params(AcknowledgeParams), responses(
+    (status = 200, description = "The alert, with a button to acknowledge it (or who did)", body = String, content_type = "text/html"),
+    (status = 400, description = "An invalid or tampered link", body = String, content_type = "text/html"),
+    (status = 404, description = "The license was deleted", body = String, content_type = "text/html"),
+    (status = 409, description = "The alert closed: the license recovered already", body = String, content_type = "text/html"),
+))]
+async fn acknowledge_page(
+    State(state): State<AppState>,
+    Query(q): Query<AcknowledgeParams>,
+) -> ApiResult<Response> {
+    let token_text = q.token.unwrap_or_default();
+    let Some(token) = state.ack.verify(&token_text) else {
+        return Ok(invalid_ack_link());
+    };
+    let target = app::alerts::link_target(&state, &token).await?;
+    Ok(alert_page(target, Some(&token_text)))
+}
+
+/// Acknowledges the alert of a signed link (the page's button; no login: the token is the
+/// credential), recorded as `link via <recipient or channel>`.
+#[utoipa::path(post, path = "/acknowledge", tag = "notifications", params(AcknowledgeParams), request_body(content = AcknowledgeForm, content_type = "application/x-www-form-urlencoded"), responses(
+    (status = 200, description = "Acknowledged (also when it was acknowledged before)", body = String, content_type = "text/html"),
+    (status = 400, description = "An invalid or tampered link", body = String, content_type = "text/html"),
+    (status = 404, description = "The license was deleted", body = String, content_type = "text/html"),
+    (status = 409, description = "The alert closed: the license recovered already", body = String, content_type = "text/html"),
+))]
+async fn acknowledge_by_link(
+    State(state): State<AppState>,
+    Query(q): Query<AcknowledgeParams>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    // The form's hidden field; the query as well, for a client that posts the link as it is.
+    let token_text = form_urlencoded::parse(&body)
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+        .or(q.token)
+        .unwrap_or_default();
+    let Some(token) = state.ack.verify(&token_text) else {
+        return Ok(invalid_ack_link());
+    };
+    let target = app::alerts::acknowledge_link(&state, &token).await?;
+    Ok(alert_page(target, None))
 }

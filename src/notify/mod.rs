@@ -6,6 +6,7 @@
 //!   through the [`mailer`] (one digest per recipient), and retries failures with backoff for
 //!   up to 24 h.
 //! - [`email`]: the multipart text + HTML messages, and the signed unsubscribe links.
+//! - [`ack`]: the signed one-click acknowledgement links of alerts (SPEC section 5a).
 //! - [`outbound`] and [`payloads`]: alert channels other than e-mail (SPEC section 5a): the
 //!   SSRF-guarded HTTP client and what each kind (webhook, Slack, Teams, PagerDuty, ntfy) is
 //!   sent.
@@ -16,6 +17,7 @@
 //! Their SQL is in the store (`store::notifications`, `store::outbox`, `store::alive`).
 //! `docs/NOTIFICATIONS.md` explains the rules and the exactly-once design.
 
+pub mod ack;
 pub mod alive;
 pub mod email;
 pub mod mailer;

@@ -13,6 +13,7 @@ pub mod alive;
 pub mod api_keys;
 pub mod channels;
 pub mod credentials;
+pub mod episodes;
 pub mod heartbeats;
 pub mod ingest;
 pub mod instances;

@@ -14,6 +14,31 @@ use std::collections::HashMap;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+/// One escalation step (SPEC section 5a), as stored in `notification_settings.escalation`
+/// (jsonb) and shown by the API.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EscalationStepView {
+    /// After the episode has been open this long without an acknowledgement: 300..2592000 s,
+    /// each step later than the one before.
+    #[schema(example = 14400)]
+    pub after_seconds: i32,
+    /// 1..20 channels of the tenant that get `license.escalated`, once per episode.
+    pub channels: Vec<Uuid>,
+}
+
+/// Camera-level alerts (SPEC section 5a).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct PartialSettings {
+    /// Off by default.
+    #[sqlx(rename = "partial_enabled")]
+    pub enabled: bool,
+    /// A `partial` episode opens once the license has been Partially Active this long without a
+    /// break: 300..2592000 s (default 3600).
+    #[sqlx(rename = "partial_after_seconds")]
+    #[schema(example = 3600)]
+    pub after_seconds: i32,
+}
+
 /// A license's notification settings.
 #[derive(Debug, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct NotificationSettings {
@@ -29,7 +54,19 @@ pub struct NotificationSettings {
     pub recipients: Vec<String>,
     /// One e-mail when activity resumes; on by default.
     pub notify_on_recovery: bool,
+    /// 0..20 channels of the tenant (SPEC section 5a) that get every alert besides the
+    /// recipients. When enabled, recipients and channels together must not be empty.
+    pub channels: Vec<Uuid>,
+    /// 0..3 escalation steps, later and later.
+    #[sqlx(json)]
+    pub escalation: Vec<EscalationStepView>,
+    #[sqlx(flatten)]
+    pub partial: PartialSettings,
 }
+
+/// The columns [`NotificationSettings`] is read from.
+const SETTINGS_COLUMNS: &str = "enabled, inactivity_interval_seconds, notification_interval_seconds, recipients, \
+     notify_on_recovery, channels, escalation, partial_enabled, partial_after_seconds";
 
 impl Default for NotificationSettings {
     fn default() -> Self {
@@ -39,6 +76,12 @@ impl Default for NotificationSettings {
             notification_interval_seconds: notify_settings::DEFAULT_NOTIFICATION_SECONDS,
             recipients: Vec::new(),
             notify_on_recovery: true,
+            channels: Vec::new(),
+            escalation: Vec::new(),
+            partial: PartialSettings {
+                enabled: false,
+                after_seconds: notify_settings::DEFAULT_PARTIAL_AFTER_SECONDS,
+            },
         }
     }
 }
@@ -51,6 +94,19 @@ impl From<NotifySettings> for NotificationSettings {
             notification_interval_seconds: s.notification_interval_seconds,
             recipients: s.recipients.iter().map(|e| e.as_str().to_owned()).collect(),
             notify_on_recovery: s.notify_on_recovery,
+            channels: s.channels,
+            escalation: s
+                .escalation
+                .into_iter()
+                .map(|step| EscalationStepView {
+                    after_seconds: step.after_seconds,
+                    channels: step.channels,
+                })
+                .collect(),
+            partial: PartialSettings {
+                enabled: s.partial.enabled,
+                after_seconds: s.partial.after_seconds,
+            },
         }
     }
 }
@@ -61,10 +117,9 @@ pub async fn get_settings(
     tenant_id: Uuid,
     license_id: Uuid,
 ) -> Result<Option<NotificationSettings>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT enabled, inactivity_interval_seconds, notification_interval_seconds, recipients, notify_on_recovery
-         FROM notification_settings WHERE tenant_id = $1 AND license_id = $2",
-    )
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {SETTINGS_COLUMNS} FROM notification_settings WHERE tenant_id = $1 AND license_id = $2"
+    )))
     .bind(tenant_id)
     .bind(license_id)
     .fetch_optional(conn)
@@ -80,22 +135,29 @@ pub async fn upsert_settings(
     now: DateTime<Utc>,
 ) -> Result<NotificationSettings, sqlx::Error> {
     // enabled_at restarts when notifications are turned on (the baseline of a license that never
-    // reported); next_check_at = now lets the next sweep apply the new settings.
-    sqlx::query_as(
+    // reported); next_check_at = now lets the next sweep apply the new settings. Routing
+    // (channels, escalation, camera-level alerts) is only stored: an open episode keeps going,
+    // and the sweep reads the new routing from these columns. `partial_since` is the sweep's.
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO notification_settings AS s (tenant_id, license_id, enabled, inactivity_interval_seconds,
-             notification_interval_seconds, recipients, notify_on_recovery, enabled_at, next_check_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $3 THEN $8 END, $8, $8)
+             notification_interval_seconds, recipients, notify_on_recovery, channels, escalation,
+             partial_enabled, partial_after_seconds, enabled_at, next_check_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $9, $10, $11, $12, CASE WHEN $3 THEN $8 END, $8, $8)
          ON CONFLICT (tenant_id, license_id) DO UPDATE SET
              enabled = EXCLUDED.enabled,
              inactivity_interval_seconds = EXCLUDED.inactivity_interval_seconds,
              notification_interval_seconds = EXCLUDED.notification_interval_seconds,
              recipients = EXCLUDED.recipients,
              notify_on_recovery = EXCLUDED.notify_on_recovery,
+             channels = EXCLUDED.channels,
+             escalation = EXCLUDED.escalation,
+             partial_enabled = EXCLUDED.partial_enabled,
+             partial_after_seconds = EXCLUDED.partial_after_seconds,
              enabled_at = CASE WHEN EXCLUDED.enabled AND NOT s.enabled THEN $8 ELSE s.enabled_at END,
              next_check_at = $8,
              updated_at = $8
-         RETURNING enabled, inactivity_interval_seconds, notification_interval_seconds, recipients, notify_on_recovery",
-    )
+         RETURNING {SETTINGS_COLUMNS}"
+    )))
     .bind(tenant_id)
     .bind(license_id)
     .bind(settings.enabled)
@@ -104,7 +166,47 @@ pub async fn upsert_settings(
     .bind(&settings.recipients)
     .bind(settings.notify_on_recovery)
     .bind(now)
+    .bind(&settings.channels)
+    .bind(sqlx::types::Json(&settings.escalation))
+    .bind(settings.partial.enabled)
+    .bind(settings.partial.after_seconds)
     .fetch_one(conn)
+    .await
+}
+
+/// A channel a license can route to, as the Setup Notification page offers it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ChannelChoice {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: String,
+}
+
+/// The tenant's channels by name, for the routing choices.
+pub async fn channel_choices(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+) -> Result<Vec<ChannelChoice>, sqlx::Error> {
+    sqlx::query_as("SELECT id, name, kind FROM channels WHERE tenant_id = $1 ORDER BY name, id")
+        .bind(tenant_id)
+        .fetch_all(conn)
+        .await
+}
+
+/// Which of `ids` are channels of the tenant. The rows stay share-locked until the caller's
+/// transaction ends, so a channel deleted meanwhile (which removes itself from every
+/// license's lists) waits for the settings that name it to be saved first.
+pub async fn lock_existing_channels(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM channels WHERE tenant_id = $1 AND id = ANY($2) ORDER BY id FOR SHARE",
+    )
+    .bind(tenant_id)
+    .bind(ids)
+    .fetch_all(conn)
     .await
 }
 

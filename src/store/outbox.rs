@@ -408,16 +408,27 @@ pub async fn email_facts(pool: &PgPool, rows: &[OutboxRow]) -> Result<EmailFacts
 
 // ---- history: what the API and the Activity Status page list ----
 
-/// One e-mail decided for a license, and its delivery state.
+/// One delivery decided for a license (an e-mail to a recipient, or a message to a channel),
+/// and its delivery state.
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
 pub struct NotificationView {
     pub id: Uuid,
     pub episode_id: Uuid,
-    /// `inactive` (the first e-mail), `reminder` or `recovery`.
+    /// `inactive` (the first alert), `reminder`, `recovery`, `escalated`, `partial` or
+    /// `partial_recovered`.
     pub kind: String,
-    /// 0 for the first e-mail, k for reminder k.
+    /// 0 for the first alert, k for reminder k (or escalation step k).
     pub k: i32,
+    /// The e-mail address; for an HTTP channel, the channel id.
     pub recipient: String,
+    /// The channel it went through; `null` for the license's plain recipients.
+    pub channel_id: Option<Uuid>,
+    /// `email` (plain recipients and e-mail channels), `webhook`, `slack`, `teams`,
+    /// `pagerduty` or `ntfy`.
+    #[schema(example = "email")]
+    pub channel_kind: String,
+    /// The channel's name now; `null` for plain recipients or a channel deleted since.
+    pub channel_name: Option<String>,
     /// When the e-mail became due.
     pub due_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
@@ -438,9 +449,12 @@ pub async fn history(
     limit: i64,
 ) -> Result<Vec<NotificationView>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, episode_id, kind, k, recipient, due_at, created_at, state, attempts, next_attempt_at, last_error, sent_at, message_id
-         FROM notification_outbox WHERE tenant_id = $1 AND license_id = $2
-         ORDER BY created_at DESC, id DESC LIMIT $3",
+        "SELECT o.id, o.episode_id, o.kind, o.k, o.recipient, o.channel_id, o.channel_kind, c.name AS channel_name,
+                o.due_at, o.created_at, o.state, o.attempts, o.next_attempt_at, o.last_error, o.sent_at, o.message_id
+         FROM notification_outbox o
+         LEFT JOIN channels c ON c.tenant_id = o.tenant_id AND c.id = o.channel_id
+         WHERE o.tenant_id = $1 AND o.license_id = $2
+         ORDER BY o.created_at DESC, o.id DESC LIMIT $3",
     )
     .bind(tenant_id)
     .bind(license_id)

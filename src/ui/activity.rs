@@ -1,5 +1,6 @@
-//! The Activity Status page of one license: status and reasons, agents, cameras, the 24 h
-//! activity chart, recent notifications and (for editors) the agent tokens.
+//! The Activity Status page of one license: status and reasons, the open alert (with its
+//! Acknowledge button), agents, cameras, the 24 h activity chart, recent notifications and
+//! (for editors) the agent tokens.
 
 use super::{
     login::safe_next,
@@ -10,7 +11,7 @@ use super::{
     session::{self, UiSession},
 };
 use crate::{
-    app::{self, AppError, AppState},
+    app::{self, AppError, AppState, alerts::Acknowledger},
     domain::{
         Role,
         quiet::{Quiet, QuietReason},
@@ -58,9 +59,20 @@ pub struct CameraRow {
 pub struct NotificationRow {
     pub when: String,
     pub kind: String,
-    pub recipient: String,
+    /// The channel's name and kind, or the e-mail address of a plain recipient.
+    pub channel: String,
     pub state: String,
+    pub attempts: i32,
     pub detail: String,
+}
+
+/// The open alert episode, as the page shows it.
+pub struct AlertBox {
+    /// "Inactive" or "Some cameras not active".
+    pub kind: &'static str,
+    pub opened_at: String,
+    /// "Acknowledged by … at …", or `None` while nobody has.
+    pub acknowledged: Option<String>,
 }
 
 pub struct TokenRow {
@@ -88,6 +100,8 @@ pub struct ActivityPage {
     pub quiet: Option<String>,
     /// A snooze is in force (editors get "End snooze").
     pub snoozed: bool,
+    /// The open alert, if any (editors get "Acknowledge" while nobody has).
+    pub alert: Option<AlertBox>,
     pub check_interval: String,
     pub last_activity: String,
     pub last_activity_abs: String,
@@ -164,6 +178,25 @@ pub async fn activity(
         tags: a.tags.iter().map(|t| Tag::new(t)).collect(),
         quiet,
         snoozed,
+        alert: a.alert.map(|e| AlertBox {
+            kind: if e.kind == "partial" {
+                "Some cameras not active"
+            } else {
+                "Inactive"
+            },
+            opened_at: format!(
+                "{} ({})",
+                local(e.opened_at, s.tz),
+                ago(Some(e.opened_at), now)
+            ),
+            acknowledged: e.acknowledged_at.map(|at| {
+                format!(
+                    "Acknowledged by {} at {}",
+                    e.acknowledged_by.as_deref().unwrap_or("someone"),
+                    local(at, s.tz)
+                )
+            }),
+        }),
         check_interval: human_duration(i64::from(a.check_interval_seconds)),
         last_activity: ago(a.last_activity_at, now),
         last_activity_abs: a
@@ -233,12 +266,17 @@ pub async fn activity(
                 } else {
                     n.kind
                 },
-                recipient: n.recipient,
+                channel: match (&n.channel_id, &n.channel_name) {
+                    (None, _) => n.recipient,
+                    (Some(_), Some(name)) => format!("{name} ({})", n.channel_kind),
+                    (Some(_), None) => format!("a deleted channel ({})", n.channel_kind),
+                },
                 detail: match (&n.sent_at, &n.last_error) {
                     (Some(t), _) => format!("sent {}", local(*t, s.tz)),
-                    (None, Some(e)) => format!("{} attempt(s): {e}", n.attempts),
+                    (None, Some(e)) => e.clone(),
                     (None, None) => String::new(),
                 },
+                attempts: n.attempts,
                 state: n.state,
             })
             .collect(),
@@ -287,6 +325,32 @@ async fn quiet_text(state: &AppState, s: &UiSession, q: &Quiet) -> String {
             format!("In maintenance until {until} ({name})")
         }
         (QuietReason::Maintenance, None) => format!("In maintenance until {until}"),
+    }
+}
+
+/// Acknowledges the license's open alert (admin or owner), as the session's user.
+pub async fn acknowledge(
+    State(state): State<AppState>,
+    s: UiSession,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(page) = guard(&s, &f.csrf, Role::Admin) {
+        return page;
+    }
+    let Ok(id) = id.parse::<uuid::Uuid>() else {
+        return not_found(&s);
+    };
+    match app::alerts::acknowledge(&state, s.tenant_id, id, Acknowledger::User(s.user_id)).await {
+        Ok(_) => Redirect::to(&format!("/licenses/{id}")).into_response(),
+        Err(AppError::NotFound) => not_found(&s),
+        Err(AppError::Conflict { .. }) => message(
+            StatusCode::CONFLICT,
+            Some(Nav::new(&s, "monitoring")),
+            "Nothing to acknowledge",
+            "The license has no open alert: it recovered already.",
+        ),
+        Err(e) => failure(e),
     }
 }
 

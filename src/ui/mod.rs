@@ -9,7 +9,7 @@
 //! # Layout
 //!
 //! One module per page, each with its handlers, its template's struct and its form:
-//! `monitoring`, `activity` (Activity Status and its snooze buttons), `notifications` (Setup
+//! `monitoring`, `activity` (Activity Status, its snooze and Acknowledge buttons), `notifications` (Setup
 //! Notification), `licenses` (the license form, delete, agent tokens), `maintenance`
 //! (maintenance windows), `channels` (alert channels), `users`, `api_keys`, `login` (login and logout). `page` holds what they share (navigation, message pages, the CSRF and role check,
 //! the tenant transaction, time formatting), `form` the checking and parsing of posted forms,
@@ -53,6 +53,7 @@ pub const PAGES: &[&str] = &[
     "/licenses/{id}/agent-tokens/{token_id}/revoke",
     "/licenses/{id}/snooze",
     "/licenses/{id}/snooze/end",
+    "/licenses/{id}/acknowledge",
     "/maintenance-windows",
     "/maintenance-windows/{id}/delete",
     "/users",
@@ -99,6 +100,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/licenses/{id}/snooze", post(activity::snooze))
         .route("/licenses/{id}/snooze/end", post(activity::end_snooze))
+        .route("/licenses/{id}/acknowledge", post(activity::acknowledge))
         .route(
             "/maintenance-windows",
             get(maintenance::maintenance_page).post(maintenance::create_window),

@@ -276,6 +276,20 @@ async fn every_documented_operation_is_exercised_and_answers_as_documented(pool:
     app.request(Method::POST, "/api/v1/admin/sweep", Some(ADMIN_TOKEN), None)
         .await
         .assert_status(403);
+    app.request(
+        Method::POST,
+        &format!("/api/v1/licenses/{id}/acknowledge"),
+        Some(owner),
+        None,
+    )
+    .await
+    .assert_status(409);
+    app.request(Method::GET, "/acknowledge?token=forged", None, None)
+        .await
+        .assert_status(400);
+    app.request(Method::POST, "/acknowledge?token=forged", None, None)
+        .await
+        .assert_status(400);
     app.request(Method::GET, "/unsubscribe?token=forged", None, None)
         .await
         .assert_status(400);

@@ -523,6 +523,20 @@ impl TestApp {
     }
 }
 
+/// Notification settings as the API shows them when no routing was chosen: `settings` plus no
+/// channels, no escalation and camera-level alerts off (SPEC section 5a).
+pub fn without_routing(settings: Value) -> Value {
+    let mut settings = settings;
+    let fields = settings.as_object_mut().unwrap();
+    fields.insert("channels".to_owned(), json!([]));
+    fields.insert("escalation".to_owned(), json!([]));
+    fields.insert(
+        "partial".to_owned(),
+        json!({"enabled": false, "after_seconds": 3600}),
+    );
+    settings
+}
+
 fn notification_settings_path(license_id: &str) -> String {
     format!("/api/v1/licenses/{license_id}/notification-settings")
 }

@@ -10,6 +10,7 @@
 mod helpers;
 mod receiver;
 
+mod acknowledge;
 mod agent;
 mod alerting;
 mod bad_input;
@@ -33,6 +34,7 @@ mod quiet;
 mod quiet_notify;
 mod replicas;
 mod retention;
+mod routing_settings;
 mod schema;
 mod smtp;
 mod status;

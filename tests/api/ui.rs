@@ -217,8 +217,10 @@ fn notification_fields(csrf: Option<&str>) -> Vec<(&str, &str)> {
 }
 
 fn default_settings() -> Value {
-    json!({"enabled": false, "inactivity_interval_seconds": 3600,
-           "notification_interval_seconds": 28800, "recipients": [], "notify_on_recovery": true})
+    without_routing(
+        json!({"enabled": false, "inactivity_interval_seconds": 3600,
+           "notification_interval_seconds": 28800, "recipients": [], "notify_on_recovery": true}),
+    )
 }
 
 // --- CSRF ----------------------------------------------------------------------------------------
