@@ -171,6 +171,7 @@ pub fn app_state(settings: Settings, pool: PgPool) -> anyhow::Result<AppState> {
         public_url: settings.public_url(),
         unsubscribe: UnsubscribeKeys::new(&secret),
         outbound: Outbound::new(settings.channels.allow_private_targets),
+        ack: AckKeys::new(&secret),
     };
     let ui = UiKeys::new(
         &secret,

@@ -88,6 +88,8 @@ pub struct Item {
     /// The start of the silence: the last activity, or when notifications were enabled.
     pub baseline_at: DateTime<Utc>,
     pub cameras: Vec<CameraLine>,
+    /// The signed one-click link that acknowledges the episode (`None` for a recovery).
+    pub acknowledge_url: Option<String>,
 }
 
 pub struct Rendered {
@@ -112,6 +114,7 @@ struct HtmlItem<'a> {
     key: &'a str,
     last_activity: String,
     link: String,
+    acknowledge_url: Option<&'a str>,
     cameras: Vec<HtmlCamera<'a>>,
 }
 
@@ -226,13 +229,20 @@ pub fn render(
                 });
             }
         }
-        text.push_str(&format!("Activity Status: {link}\n\n"));
+        text.push_str(&format!("Activity Status: {link}\n"));
+        if let Some(url) = &item.acknowledge_url {
+            text.push_str(&format!(
+                "Acknowledge (stops reminders and escalation): {url}\n"
+            ));
+        }
+        text.push('\n');
         html_items.push(HtmlItem {
             headline: head,
             name: &item.license_name,
             key: &item.license_key,
             last_activity: last,
             link,
+            acknowledge_url: item.acknowledge_url.as_deref(),
             cameras,
         });
     }
@@ -358,6 +368,8 @@ mod tests {
                 status: "offline".to_owned(),
                 health: 0,
             }],
+            acknowledge_url: (!kind.is_recovery())
+                .then(|| "https://sw.example/acknowledge?token=t&x=<1>".to_owned()),
         }
     }
 
@@ -389,6 +401,13 @@ mod tests {
         // askama's escaper writes numeric references: `&#60;` is `&lt;`.
         assert!(r.html.contains("Depot &#60;7&#62;") && !r.html.contains("Depot <7>"));
         assert!(r.html.contains("unsubscribe?token=x"));
+        // The acknowledgement link, in both parts, escaped in the HTML one.
+        assert!(r.text.contains("Acknowledge (stops reminders and escalation): https://sw.example/acknowledge?token=t&x=<1>"));
+        assert!(
+            r.html.contains("acknowledge?token=t&#38;x=&#60;1&#62;"),
+            "{}",
+            r.html
+        );
     }
 
     #[test]

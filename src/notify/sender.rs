@@ -24,6 +24,7 @@
 //! The statements are in `store::outbox`; the lease, the backoff and the grouping are here.
 
 use super::{
+    ack::{self, AckKeys, AckToken},
     email::{self, CameraLine, Item, Kind, Unsubscribe, UnsubscribeKeys},
     mailer::Mailer,
     outbound::{Outbound, Outcome},
@@ -79,6 +80,8 @@ pub struct Sender {
     pub unsubscribe: UnsubscribeKeys,
     /// HTTP channels (webhook, Slack, Teams, PagerDuty, ntfy).
     pub outbound: Outbound,
+    /// Signs the one-click acknowledgement link of every alert.
+    pub ack: AckKeys,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -257,18 +260,22 @@ impl Sender {
                 // Left leased: the next claim after the lease takes it (see the module docs).
                 continue;
             }
-            let outcome = match (
-                row.channel_id
-                    .and_then(|id| context.channels.get(&(row.tenant_id, id))),
-                context.event(&self.public_url, &row),
-            ) {
-                (None, _) => Outcome::Failed {
+            let channel = row
+                .channel_id
+                .and_then(|id| context.channels.get(&(row.tenant_id, id)));
+            let outcome = match channel {
+                None => Outcome::Failed {
                     error: "the channel was deleted".to_owned(),
                 },
-                (_, None) => Outcome::Failed {
-                    error: "the license of this alert no longer exists".to_owned(),
-                },
-                (Some(config), Some(event)) => self.outbound.deliver(config, &event, now).await,
+                Some((name, config)) => {
+                    let via = format!("{} channel {name}", config.kind().label());
+                    match context.event(&self.public_url, &row, self.ack_url(&row, via)) {
+                        None => Outcome::Failed {
+                            error: "the license of this alert no longer exists".to_owned(),
+                        },
+                        Some(event) => self.outbound.deliver(config, &event, now).await,
+                    }
+                }
             };
             let kind = row.channel_kind.clone();
             match outcome {
@@ -315,6 +322,21 @@ impl Sender {
         Ok(report)
     }
 
+    /// The signed one-click link that acknowledges the row's episode, for an alert that is not
+    /// a recovery; `via` says where the alert went.
+    fn ack_url(&self, row: &OutboxRow, via: String) -> Option<String> {
+        let recovery = EventType::from_outbox_kind(&row.kind).is_none_or(EventType::is_recovery);
+        (!recovery).then(|| {
+            let token = self.ack.sign(&AckToken {
+                tenant_id: row.tenant_id,
+                license_id: row.license_id,
+                episode_id: row.episode_id,
+                via,
+            });
+            ack::ack_url(&self.public_url, &token)
+        })
+    }
+
     fn build(
         &self,
         context: &Context,
@@ -345,6 +367,7 @@ impl Sender {
                     last_activity_at: license.last_activity_at,
                     baseline_at: episode.map_or(now, |e| e.baseline_at),
                     cameras: license.cameras.clone(),
+                    acknowledge_url: self.ack_url(r, recipient.to_owned()),
                 })
             })
             .collect();
@@ -410,7 +433,8 @@ struct Context {
     tenants: HashMap<Uuid, TenantFacts>,
     licenses: HashMap<(Uuid, Uuid), LicenseFacts>,
     episodes: HashMap<(Uuid, Uuid), EpisodeFacts>,
-    channels: HashMap<(Uuid, Uuid), ChannelConfig>,
+    /// HTTP channels by (tenant, id): their name and configuration.
+    channels: HashMap<(Uuid, Uuid), (String, ChannelConfig)>,
 }
 
 impl Context {
@@ -432,10 +456,13 @@ impl Context {
         let channels = outbox::channels_of(&mut conn, &channel_keys)
             .await?
             .into_iter()
-            .filter_map(|(t, id, _name, kind, config)| {
+            .filter_map(|(t, id, name, kind, config)| {
                 Some((
                     (t, id),
-                    ChannelConfig::from_stored(ChannelKind::parse(&kind)?, &config.0)?,
+                    (
+                        name,
+                        ChannelConfig::from_stored(ChannelKind::parse(&kind)?, &config.0)?,
+                    ),
                 ))
             })
             .collect();
@@ -537,7 +564,12 @@ impl Context {
 
     /// The event an HTTP row delivers (SPEC section 5a); `None` if its license is gone. Its id
     /// is the row's, so a redelivery carries the same id.
-    fn event(&self, public_url: &str, row: &OutboxRow) -> Option<AlertEvent> {
+    fn event(
+        &self,
+        public_url: &str,
+        row: &OutboxRow,
+        acknowledge_url: Option<String>,
+    ) -> Option<AlertEvent> {
         let license = self.licenses.get(&(row.tenant_id, row.license_id))?;
         let episode = self.episodes.get(&(row.tenant_id, row.episode_id));
         let event_type = EventType::from_outbox_kind(&row.kind)?;
@@ -576,7 +608,7 @@ impl Context {
             }),
             last_activity_at: license.last_activity_at,
             cameras,
-            acknowledge_url: None,
+            acknowledge_url,
         })
     }
 }

@@ -307,12 +307,27 @@ async fn an_acknowledgement_stops_reminders_and_escalation_but_not_the_recovery(
     w.to(1).await;
     w.to(62).await;
     assert_eq!(w.events("/hook").await, ["license.inactive"]);
-    let (episode, _) = w.episode().await;
-    sqlx::query("UPDATE notification_episodes SET acknowledged_at = now(), acknowledged_by = 'ops' WHERE id = $1")
-        .bind(episode)
-        .execute(&w.app.pool)
+    // The alert carries a signed one-click link; pressing its button acknowledges.
+    let alert = w.rx.requests().await.remove(0);
+    let link = alert.json["acknowledge_url"].as_str().unwrap().to_owned();
+    let token = link.split("token=").nth(1).unwrap().to_owned();
+    assert!(link.contains("/acknowledge?token="), "{link}");
+    let pressed = w
+        .app
+        .send(
+            w.app
+                .client
+                .post(format!("{}/acknowledge", w.app.address))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("token={token}")),
+        )
+        .await;
+    pressed.assert_status(200);
+    let by: String = sqlx::query_scalar("SELECT acknowledged_by FROM notification_episodes")
+        .fetch_one(&w.app.pool)
         .await
         .unwrap();
+    assert!(by.contains("Ops hook"), "{by}");
     // Past reminder 1, 2 and the escalation step: nothing.
     for minute in [125, 190, 250] {
         w.to(minute).await;

@@ -1071,6 +1071,9 @@ async fn a_sender_still_sending_when_its_lease_runs_out_does_not_make_another_re
         public_url: "http://127.0.0.1:0".to_owned(),
         unsubscribe: streamwatch::notify::email::UnsubscribeKeys::new(JWT_SECRET.as_bytes()),
         outbound: streamwatch::notify::outbound::Outbound::new(true),
+        ack: streamwatch::notify::ack::AckKeys::new(
+            b"a-test-secret-that-is-long-enough-0123456789",
+        ),
     };
     w.smtp.pause();
     // Replica 1 (the server): claims both rows, then hangs on the first SMTP exchange.
@@ -1079,9 +1082,29 @@ async fn a_sender_still_sending_when_its_lease_runs_out_does_not_make_another_re
         claimed(&w.app.pool, 1).await;
         // Six minutes later, replica 1 is still sending: its lease ran out.
         let later = w.advance(6).await;
-        let claim_again = replica.deliver_due(&w.app.pool, later);
+        // Replica 1 sends its groups concurrently, so it may hold every row locked (replica 2
+        // then claims nothing and returns) or not yet all of them (replica 2 claims the rest
+        // and hangs on SMTP too). Either way SMTP comes back once replica 2 has done what it
+        // can.
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let claim_again = async {
+            let r = replica.deliver_due(&w.app.pool, later).await;
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            r
+        };
         let release = async {
-            claimed(&w.app.pool, 2).await;
+            for _ in 0..400 {
+                let twice: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM notification_outbox WHERE attempts = 2",
+                )
+                .fetch_one(&w.app.pool)
+                .await
+                .unwrap();
+                if done.load(std::sync::atomic::Ordering::SeqCst) || twice > 0 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
             w.smtp.resume();
         };
         tokio::join!(claim_again, release).0.unwrap()

@@ -229,6 +229,9 @@ async fn notify_bench_sweep_over_100000_licenses_and_hand_off_1000_e_mails(pool:
         public_url: "http://127.0.0.1:8080".to_owned(),
         unsubscribe: UnsubscribeKeys::new(b"notify-bench-secret-that-is-long-enough"),
         outbound: streamwatch::notify::outbound::Outbound::new(true),
+        ack: streamwatch::notify::ack::AckKeys::new(
+            b"a-test-secret-that-is-long-enough-0123456789",
+        ),
     };
     let started = Instant::now();
     let delivery = sender.deliver_due(&pool, now).await.unwrap();
