@@ -134,3 +134,34 @@ pub fn violated_constraint(err: &sqlx::Error) -> Option<&str> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_errors_of_a_failover_are_unavailability_and_others_are_not() {
+        for code in [
+            "25006", "57P01", "57P02", "57P03", "08000", "08006", "08001",
+        ] {
+            assert!(failover_sqlstate(code), "{code}");
+        }
+        // A constraint violation, a serialization failure, a syntax error: not a failover.
+        for code in ["23505", "40001", "42601", "25P02"] {
+            assert!(!failover_sqlstate(code), "{code}");
+        }
+        assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
+        assert!(is_unavailable(&sqlx::Error::Protocol(
+            "unexpected response from SSLRequest: 0x00".to_owned()
+        )));
+        assert!(!is_unavailable(&sqlx::Error::Protocol(
+            "license was deleted".to_owned()
+        )));
+        assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+        // Waiting for a connection is not a reason to drop one.
+        assert!(!is_stale_connection(&sqlx::Error::PoolTimedOut));
+        assert!(is_stale_connection(&sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset
+        ))));
+    }
+}
