@@ -76,6 +76,11 @@ pub struct IngestArgs {
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
+    /// Write one CSV line per answered request to this file:
+    /// `sent_unix_ms,answered_unix_ms,status,instance_id,first_seq,heartbeats,accepted,duplicates`
+    /// (status 0: no answer). `scripts/ha-drill` checks every heartbeat of a 2xx line against the database.
+    #[arg(long)]
+    ack_log: Option<PathBuf>,
 }
 
 /// One finished request.
@@ -210,6 +215,8 @@ struct Plan {
     period: Option<Duration>,
     /// Open loop: this agent's first slot.
     offset: Duration,
+    /// Where each request's outcome goes (`--ack-log`).
+    ack_log: Option<tokio::sync::mpsc::UnboundedSender<String>>,
 }
 
 async fn drive(
@@ -278,6 +285,25 @@ async fn drive(
         args.duration,
         args.warmup
     ));
+    // One writer of the ack log, fed by every agent task: the lines of a request are written
+    // after its answer, so a line in the file means the server answered it so.
+    let (ack_log, ack_writer) = match &args.ack_log {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+            let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                use std::io::Write as _;
+                let mut file = std::io::BufWriter::new(file);
+                while let Some(line) = rx.blocking_recv() {
+                    writeln!(file, "{line}")?;
+                }
+                file.flush()
+            });
+            (Some(tx), Some(writer))
+        }
+        None => (None, None),
+    };
     let mut tasks = JoinSet::new();
     let n = sims.len();
     for (i, (sim, cred)) in sims.into_iter().enumerate() {
@@ -289,6 +315,7 @@ async fn drive(
             end,
             period,
             offset: period.map_or(Duration::ZERO, |p| p.mul_f64(i as f64 / n as f64)),
+            ack_log: ack_log.clone(),
         };
         let client = client.clone();
         tasks.spawn(async move { agent_loop(client, sim, cred, plan).await });
@@ -296,6 +323,13 @@ async fn drive(
     let mut samples = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         samples.extend(joined.context("an agent task panicked")?);
+    }
+    drop(ack_log);
+    if let Some(writer) = ack_writer {
+        writer
+            .await
+            .context("the ack log writer panicked")?
+            .context("writing the ack log")?;
     }
     let mut report = summarise(args, licenses, body_bytes, warmup, window, &samples);
     report.window_started_at = (started_at
@@ -350,6 +384,7 @@ async fn agent_loop(
         if plan.gzip {
             request = request.header("Content-Encoding", "gzip");
         }
+        let sent_ms = Utc::now().timestamp_millis();
         let result = request.body(body).send().await;
         let (status, answer, retry_after) = match result {
             Ok(response) => {
@@ -368,6 +403,16 @@ async fn agent_loop(
             Err(_) => (0, None, None),
         };
         let done = Instant::now();
+        if let Some(log) = &plan.ack_log {
+            let _ = log.send(format!(
+                "{sent_ms},{},{status},{},{seq},{},{},{}",
+                Utc::now().timestamp_millis(),
+                sim.instance_id(),
+                plan.batch,
+                answer.as_ref().map_or(0, |a| a.accepted),
+                answer.as_ref().map_or(0, |a| a.duplicates),
+            ));
+        }
         samples.push(Sample {
             done_at_us: stats::micros(done.saturating_duration_since(plan.start)),
             latency_us: stats::micros(done.saturating_duration_since(scheduled)),

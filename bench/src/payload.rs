@@ -224,6 +224,11 @@ fn json_text<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
 }
 
 impl Template {
+    /// The simulated agent's instance id.
+    pub fn instance_id(&self) -> Uuid {
+        self.agent.instance_id
+    }
+
     pub fn new(agent: SimAgent) -> anyhow::Result<Self> {
         let frame = json_text(&sentinel_time(1))?;
         let restart = json_text(&sentinel_time(2))?;

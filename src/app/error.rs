@@ -46,17 +46,16 @@ impl From<Vec<FieldError>> for AppError {
     }
 }
 
-/// Database errors: a lost connection or an exhausted pool is unavailability the client may
-/// retry; anything else is a bug. Constraint violations that are the client's fault are mapped
+/// Database errors: a lost connection, an exhausted pool or a server that cannot take writes (a
+/// failover in progress, `db::is_unavailable`) is unavailability the client may retry; anything
+/// else is a bug. Constraint violations that are the client's fault are mapped
 /// to `Conflict`/`Invalid` at the query site, before they get here.
 impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> Self {
-        match &err {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_) => Self::Unavailable(err.into()),
-            _ => Self::Internal(anyhow::Error::new(err).context("database")),
+        if crate::db::is_unavailable(&err) {
+            Self::Unavailable(err.into())
+        } else {
+            Self::Internal(anyhow::Error::new(err).context("database"))
         }
     }
 }

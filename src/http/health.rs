@@ -1,5 +1,5 @@
-//! `/healthz` (the process is up), `/readyz` (PostgreSQL answers and the schema is current) and
-//! `/metrics` (Prometheus text format).
+//! `/healthz` (the process is up), `/readyz` (a writable PostgreSQL primary answers and the schema
+//! is current) and `/metrics` (Prometheus text format).
 
 use crate::app::AppState;
 use axum::{
@@ -32,7 +32,9 @@ pub struct Health {
 /// The parts the server needs to do its work.
 #[derive(Serialize, ToSchema)]
 pub struct Components {
-    /// PostgreSQL answers and every migration of this build is applied.
+    /// A writable PostgreSQL primary answers (not a standby: during a failover this is
+    /// `database is read-only (no writable primary)` or `database unavailable`) and every
+    /// migration of this build is applied.
     #[schema(example = "ok")]
     pub database: String,
     /// Every heartbeat writer takes work (`restarting` while one waits out its backoff after a
@@ -58,17 +60,27 @@ async fn healthz() -> Json<Health> {
     })
 }
 
-/// Readiness: PostgreSQL answers, every migration of this build is applied, every ingest
-/// writer takes work and the scheduler's last tick succeeded. 503 while any of them cannot
-/// work, with each component's state.
+/// Readiness: a writable PostgreSQL primary answers, every migration of this build is applied,
+/// every ingest writer takes work and the scheduler's last tick succeeded. 503 while any of
+/// them cannot work, with each component's state.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses(
     (status = 200, description = "Ready to serve", body = Health),
-    (status = 503, description = "A component cannot work: PostgreSQL is unreachable or the schema is behind, an ingest writer is restarting, or the scheduler's last tick failed", body = Health),
+    (status = 503, description = "A component cannot work: PostgreSQL is unreachable or read-only (a failover), or the schema is behind, an ingest writer is restarting, or the scheduler's last tick failed", body = Health),
 ))]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let database = match crate::db::migrations_applied(&state.pool).await {
-        Ok(true) => "ok",
-        Ok(false) => "database migrations are pending",
+    let database = match crate::db::writable(&state.pool).await {
+        Ok(crate::db::Writable::Yes) => match crate::db::migrations_applied(&state.pool).await {
+            Ok(true) => "ok",
+            Ok(false) => "database migrations are pending",
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness check: database unavailable");
+                "database unavailable"
+            }
+        },
+        Ok(crate::db::Writable::ReadOnly) => {
+            tracing::warn!("readiness check: the database is read-only (no writable primary)");
+            "database is read-only (no writable primary)"
+        }
         Err(e) => {
             tracing::warn!(error = %e, "readiness check: database unavailable");
             "database unavailable"

@@ -67,7 +67,9 @@ pub enum SubmitError {
     /// The queue is full: shed load (429).
     #[error("the ingest queue is full")]
     Overloaded,
-    /// PostgreSQL is unreachable (503); nothing of the request was committed.
+    /// PostgreSQL is unreachable or cannot take writes (a failover, 503). Not acknowledged; at
+    /// most a commit whose answer was lost with its connection got in, and a retry finds those
+    /// heartbeats duplicates.
     #[error("PostgreSQL is unavailable")]
     Unavailable,
     /// Storing failed for another reason (500); nothing of the request was committed.
@@ -341,14 +343,10 @@ fn submit_error(e: &sqlx::Error) -> SubmitError {
     }
 }
 
+/// No writable primary (PostgreSQL down, a broken connection, a failover): 503, and the batch
+/// is not retried request by request (no request of it is to blame).
 fn is_unavailable(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
-        sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-    )
+    crate::db::is_unavailable(e)
 }
 
 /// The time rules of SPEC section 3, for one request.
@@ -422,7 +420,40 @@ pub async fn write_batch(
     requests: &[&IngestRequest],
     max_instances: usize,
 ) -> Result<Vec<Result<Outcome, InstanceCapReached>>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut attempt = 1;
+    loop {
+        let mut conn = pool.acquire().await?;
+        match write_batch_on(&mut conn, requests, max_instances).await {
+            Err(e) if crate::db::is_stale_connection(&e) => {
+                // The connection broke, or it reaches a server that cannot take writes (a
+                // standby, or a primary shutting down: a failover). Never back into the pool;
+                // a fresh one goes through the proxy to whichever node is primary now. Safe to
+                // repeat: a first attempt that did commit makes the heartbeats duplicates here.
+                conn.close_on_drop();
+                drop(conn);
+                if attempt >= STALE_CONNECTION_ATTEMPTS {
+                    return Err(e);
+                }
+                tracing::warn!(error = %e, attempt, "ingest batch failed on a stale connection; retrying on a fresh one");
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Attempts of one batch while its connection turns out stale (see [`write_batch`]): a failover
+/// that lasts longer is answered 503, and the agents retry after `Retry-After`.
+const STALE_CONNECTION_ATTEMPTS: u32 = 3;
+
+async fn write_batch_on(
+    conn: &mut PgConnection,
+    requests: &[&IngestRequest],
+    max_instances: usize,
+) -> Result<Vec<Result<Outcome, InstanceCapReached>>, sqlx::Error> {
+    use sqlx::Connection as _;
+    let mut tx = conn.begin().await?;
     let (marks, refused) = lock_instances(&mut tx, requests, max_instances).await?;
 
     // Decide, in memory, what is new. Requests of one instance are applied in arrival order.

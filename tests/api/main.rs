@@ -21,6 +21,7 @@ mod compose;
 mod contract;
 mod demo;
 mod durability;
+mod failover;
 mod ingest;
 mod instances;
 mod isolation;
