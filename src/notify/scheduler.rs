@@ -83,31 +83,69 @@ pub async fn maintenance(
     Ok(())
 }
 
+/// How long a tick that found the database unavailable keeps retrying within its minute.
+const RETRY_WITHIN_MINUTE: std::time::Duration = std::time::Duration::from_secs(45);
+/// How often.
+const RETRY_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
+
+enum TickOutcome {
+    Ok,
+    /// The database was unavailable (`db::is_unavailable`): worth retrying soon.
+    Unavailable,
+    Failed,
+}
+
+/// One tick in its own task, so that a panic is caught here, counted and retried next minute
+/// like an error, instead of silently ending this minute's run.
+async fn run_tick(state: &SchedulerDeps) -> TickOutcome {
+    let ticked = {
+        let state = state.clone();
+        tokio::spawn(async move { tick(&state).await }).await
+    };
+    match ticked {
+        Ok(Ok(report)) => {
+            tracing::debug!(?report, "scheduler tick");
+            TickOutcome::Ok
+        }
+        Ok(Err(e)) => {
+            let unavailable = e
+                .chain()
+                .filter_map(|c| c.downcast_ref::<sqlx::Error>())
+                .any(crate::db::is_unavailable);
+            tracing::warn!(error = %e, unavailable, "scheduler tick failed; retrying");
+            if unavailable {
+                TickOutcome::Unavailable
+            } else {
+                TickOutcome::Failed
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "scheduler tick panicked; the next minute retries");
+            metrics::counter!("scheduler_restarts_total").increment(1);
+            TickOutcome::Failed
+        }
+    }
+}
+
 /// Starts the per-minute job. The returned scheduler must be kept alive; `shutdown` it on exit.
 pub async fn start(state: SchedulerDeps) -> anyhow::Result<JobScheduler> {
     let scheduler = JobScheduler::new().await?;
     let job = Job::new_async("0 * * * * *", move |_, _| {
         let state = state.clone();
         Box::pin(async move {
-            // Its own task, so that a panic is caught here, counted and retried next minute
-            // like an error, instead of silently ending this minute's run.
-            let ticked = {
-                let state = state.clone();
-                tokio::spawn(async move { tick(&state).await }).await
-            };
-            let ok = match ticked {
-                Ok(Ok(report)) => {
-                    tracing::debug!(?report, "scheduler tick");
-                    true
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "scheduler tick failed; the next minute retries");
-                    false
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "scheduler tick panicked; the next minute retries");
-                    metrics::counter!("scheduler_restarts_total").increment(1);
-                    false
+            // A tick that failed because the database was unavailable (a failover, a
+            // restart) is retried within the minute, every few seconds: readiness (`/readyz`
+            // counts a failing scheduler) then comes back within seconds of the primary, not
+            // at the next minute. Other failures wait for the next minute.
+            let started = std::time::Instant::now();
+            let ok = loop {
+                match run_tick(&state).await {
+                    TickOutcome::Ok => break true,
+                    TickOutcome::Failed => break false,
+                    TickOutcome::Unavailable if started.elapsed() < RETRY_WITHIN_MINUTE => {
+                        tokio::time::sleep(RETRY_EVERY).await;
+                    }
+                    TickOutcome::Unavailable => break false,
                 }
             };
             state.health.failing.store(!ok, Ordering::Relaxed);
