@@ -31,6 +31,11 @@ impl Mailer {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .context("STREAMWATCH__SMTP__URL is not a valid SMTP URL")?
             .timeout(Some(std::time::Duration::from_secs(20)))
+            // As many pooled connections as the sender sends e-mails at once.
+            .pool_config(
+                lettre::transport::smtp::PoolConfig::new()
+                    .max_size(super::sender::EMAIL_CONCURRENCY as u32),
+            )
             .build();
         Ok(Self::Smtp(transport))
     }

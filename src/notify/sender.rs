@@ -63,7 +63,7 @@ pub const GIVE_UP_AFTER: Duration = Duration::hours(24);
 /// Rows claimed per round.
 const CLAIM_LIMIT: i64 = 500;
 /// E-mail groups sent at once (each holds a pooled SMTP connection and a database connection).
-const EMAIL_CONCURRENCY: usize = 8;
+pub const EMAIL_CONCURRENCY: usize = 8;
 /// HTTP channels served at once (no database connection is held during a request).
 const HTTP_CONCURRENCY: usize = 32;
 /// An HTTP row is started only this long into its claim's lease, so that it ends (10 s at
