@@ -242,7 +242,10 @@ async fn notify_bench_sweep_over_100000_licenses_and_hand_off_1000_e_mails(pool:
         .await
         .unwrap();
     let started = Instant::now();
-    let alone = sender_to(&smtp_alone).deliver_due(&pool, now).await.unwrap();
+    let alone = sender_to(&smtp_alone)
+        .deliver_due(&pool, now)
+        .await
+        .unwrap();
     let emails_alone = started.elapsed().as_secs_f64();
     assert_eq!((alone.emails_sent, smtp_alone.messages().len()), (DUE, DUE));
     report("hand_off_emails_alone_seconds", emails_alone, "s");
@@ -254,9 +257,15 @@ async fn notify_bench_sweep_over_100000_licenses_and_hand_off_1000_e_mails(pool:
         .await
         .unwrap();
     let started = Instant::now();
-    let alone = sender_to(&smtp_alone).deliver_due(&pool, now).await.unwrap();
+    let alone = sender_to(&smtp_alone)
+        .deliver_due(&pool, now)
+        .await
+        .unwrap();
     let webhooks_alone = started.elapsed().as_secs_f64();
-    assert_eq!((alone.requests_delivered, rx.requests().await.len()), (DUE, DUE));
+    assert_eq!(
+        (alone.requests_delivered, rx.requests().await.len()),
+        (DUE, DUE)
+    );
     report("hand_off_webhooks_alone_seconds", webhooks_alone, "s");
     rx.reset().await;
     reset(&pool, now).await;
