@@ -5,7 +5,7 @@
 //! | `GET /status/` | the Heartbeat API, byte-compatible with the established shape; 200 when every camera is functional, else 500 |
 //! | `GET /monitor` | the legacy `{"active": ..., "cameras": {id: {"status": "running" \| "offline"}}}`, always 200 |
 //! | `GET /api/streams/{id}/status` | `{"is_live", "bitrate", "last_frame_time"}`; unknown id: 404 `{"message": "Stream not found"}` |
-//! | `GET /api/streams/-/status` | every camera's stream status, by id |
+//! | `GET /api/streams/-/status` | every camera, the established array `[{"name", "targets": [], "status": {...}}]` in configuration order |
 //! | `GET /api/agent` | the agent itself: version, instance, uptime, pushing, spool (JSON, for the dashboard) |
 //! | `GET /api/connectivity` | tests the way to the central service now (DNS, TCP, TLS, `GET /healthz`) |
 //! | `GET /` | a small dashboard (self-contained HTML, no external assets) |
@@ -28,7 +28,7 @@ use axum::{
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
-use streamwatch_protocol::{MonitorResponse, StreamNotFound, StreamStatuses};
+use streamwatch_protocol::{MonitorResponse, StreamEntry, StreamNotFound, StreamStatuses};
 use uuid::Uuid;
 
 /// Where "now" comes from (the system clock, or a fixed time in tests).
@@ -90,7 +90,11 @@ async fn stream_status(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -
             .cameras
             .entries
             .iter()
-            .map(|e| (e.config.id.clone(), e.stream_status(&e.observe(now))))
+            .map(|e| StreamEntry {
+                name: e.config.id.clone(),
+                targets: Vec::new(),
+                status: e.stream_status(&e.observe(now)),
+            })
             .collect();
         return Json(all).into_response();
     }

@@ -168,10 +168,11 @@ async fn every_stream_status_comes_in_one_answer() {
     assert_eq!(status, 200);
     assert_eq!(
         body,
+        // The established shape (SPEC section 7): an array in configuration order.
         concat!(
-            r#"{"cam-berlin":{"is_live":true,"bitrate":2500.0,"last_frame_time":1800000010},"#,
-            r#""cam-new-york":{"is_live":false,"bitrate":-1.0,"last_frame_time":0},"#,
-            r#""cam-offline":{"is_live":false,"bitrate":-1.0,"last_frame_time":0}}"#
+            r#"[{"name":"cam-berlin","targets":[],"status":{"is_live":true,"bitrate":2500.0,"last_frame_time":1800000010}},"#,
+            r#"{"name":"cam-new-york","targets":[],"status":{"is_live":false,"bitrate":-1.0,"last_frame_time":0}},"#,
+            r#"{"name":"cam-offline","targets":[],"status":{"is_live":false,"bitrate":-1.0,"last_frame_time":0}}]"#
         )
     );
 }

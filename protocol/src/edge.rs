@@ -134,8 +134,20 @@ pub struct StreamStatus {
     pub last_frame_time: i64,
 }
 
-/// `GET /api/streams/-/status`: every camera's [`StreamStatus`], by camera id.
-pub type StreamStatuses = BTreeMap<String, StreamStatus>;
+/// One camera in `GET /api/streams/-/status`: the established shape (SPEC section 7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamEntry {
+    /// The camera id.
+    pub name: String,
+    /// Always empty: the established API lists restream targets here, which the agent has none
+    /// of (kept so that its clients find the field).
+    pub targets: Vec<String>,
+    /// The `/api/streams/{id}/status` body.
+    pub status: StreamStatus,
+}
+
+/// `GET /api/streams/-/status`: every camera, a JSON array in configuration order.
+pub type StreamStatuses = Vec<StreamEntry>;
 
 /// The 404 body of `GET /api/streams/{id}/status` for an unknown id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -292,6 +304,15 @@ mod tests {
         assert_eq!(
             to_json(&StreamNotFound::new()),
             r#"{"message":"Stream not found"}"#
+        );
+        let all: StreamStatuses = vec![StreamEntry {
+            name: "camera-1".to_owned(),
+            targets: Vec::new(),
+            status: live,
+        }];
+        assert_eq!(
+            to_json(&all),
+            r#"[{"name":"camera-1","targets":[],"status":{"is_live":true,"bitrate":4480.5,"last_frame_time":1715599304}}]"#
         );
     }
 }

@@ -26,7 +26,7 @@ pub mod redact;
 
 pub use edge::{
     EdgeCamera, EdgeStatus, LAST_CHECKED_FORMAT, MonitorCamera, MonitorResponse, StreamNotFound,
-    StreamStatus, StreamStatuses, format_last_checked, parse_last_checked,
+    StreamEntry, StreamStatus, StreamStatuses, format_last_checked, parse_last_checked,
 };
 pub use heartbeat::{
     AgentInfo, CAMERA_ID_MAX_LEN, CameraReport, CameraStatus, FileProcessing, Heartbeat,
