@@ -25,8 +25,8 @@ pub mod heartbeat;
 pub mod redact;
 
 pub use edge::{
-    EdgeCamera, EdgeStatus, LAST_CHECKED_FORMAT, MonitorCamera, MonitorResponse, StreamNotFound,
-    StreamEntry, StreamStatus, StreamStatuses, format_last_checked, parse_last_checked,
+    EdgeCamera, EdgeStatus, LAST_CHECKED_FORMAT, MonitorCamera, MonitorResponse, StreamEntry,
+    StreamNotFound, StreamStatus, StreamStatuses, format_last_checked, parse_last_checked,
 };
 pub use heartbeat::{
     AgentInfo, CAMERA_ID_MAX_LEN, CameraReport, CameraStatus, FileProcessing, Heartbeat,
