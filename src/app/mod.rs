@@ -15,6 +15,7 @@ pub mod pagination;
 pub mod quiet;
 pub mod state;
 pub mod status;
+pub mod windows;
 
 pub use error::{AppError, AppResult};
 pub use state::AppState;

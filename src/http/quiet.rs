@@ -10,7 +10,8 @@ use super::{
 use crate::{
     app::{
         AppState, pagination,
-        quiet::{self, ScopeDraft, SnoozeView, WindowDraft, WindowView},
+        quiet::{self, SnoozeView},
+        windows::{self, ScopeDraft, WindowDraft, WindowView},
     },
     domain::Role,
 };
@@ -189,7 +190,7 @@ async fn list_windows(
     let after = pagination::parse_cursor(&mut v, q.cursor.as_deref(), "id");
     v.finish()?;
     let (items, next_cursor) =
-        quiet::list_windows(&state, auth.tenant_id, after.map(|c| c.id), limit).await?;
+        windows::list_windows(&state, auth.tenant_id, after.map(|c| c.id), limit).await?;
     Ok(Json(WindowList { items, next_cursor }))
 }
 
@@ -209,7 +210,7 @@ async fn create_window(
     ApiJson(body): ApiJson<CreateWindow>,
 ) -> ApiResult<(StatusCode, Json<WindowView>)> {
     auth.require(Role::Admin)?;
-    let window = quiet::create_window(&state, auth.tenant_id, &body.into()).await?;
+    let window = windows::create_window(&state, auth.tenant_id, &body.into()).await?;
     Ok((StatusCode::CREATED, Json(window)))
 }
 
@@ -225,7 +226,7 @@ async fn get_window(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<WindowView>> {
-    Ok(Json(quiet::get_window(&state, auth.tenant_id, id).await?))
+    Ok(Json(windows::get_window(&state, auth.tenant_id, id).await?))
 }
 
 /// Changes a maintenance window; the fields left out keep their values.
@@ -247,7 +248,7 @@ async fn update_window(
 ) -> ApiResult<Json<WindowView>> {
     auth.require(Role::Admin)?;
     Ok(Json(
-        quiet::update_window(&state, auth.tenant_id, id, &body.into()).await?,
+        windows::update_window(&state, auth.tenant_id, id, &body.into()).await?,
     ))
 }
 
@@ -264,6 +265,6 @@ async fn delete_window(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
     auth.require(Role::Admin)?;
-    quiet::delete_window(&state, auth.tenant_id, id).await?;
+    windows::delete_window(&state, auth.tenant_id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

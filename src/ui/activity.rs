@@ -317,7 +317,7 @@ async fn quiet_text(state: &AppState, s: &UiSession, q: &Quiet) -> String {
     match (q.reason, q.window_id) {
         (QuietReason::Snooze, _) => format!("Snoozed until {until}"),
         (QuietReason::Maintenance, Some(w)) => {
-            let name = match app::quiet::get_window(state, s.tenant_id, w).await {
+            let name = match app::windows::get_window(state, s.tenant_id, w).await {
                 Ok(w) => w.name,
                 // Deleted since the calendar was read: the quiet time is still the truth.
                 Err(_) => "a window deleted since".to_owned(),

@@ -2,7 +2,7 @@
 //! words, whether one is in force and its next occurrence; a form that creates a window, with
 //! a preview of its next five occurrences that saves nothing; a delete button per window.
 //!
-//! The form's fields become an `app::quiet::WindowDraft`, which `app::quiet` checks exactly as
+//! The form's fields become an `app::windows::WindowDraft`, which `app::windows` checks exactly as
 //! it checks the JSON API's body; its problems (JSON pointers) are shown next to the form
 //! field they name. Times are typed as local times: a one-off window's in the tenant's time
 //! zone, a recurring window's first day in the window's own time zone.
@@ -15,7 +15,7 @@ use super::{
 use crate::{
     app::{
         self, AppError, AppState, pagination,
-        quiet::{Occurrence, ScopeDraft, ScopeView, WindowDraft, WindowView},
+        windows::{Occurrence, ScopeDraft, ScopeView, WindowDraft, WindowView},
     },
     domain::{FieldError, Role, Validation, quiet, status::human_duration},
 };
@@ -179,7 +179,7 @@ fn note_problems(errors: &mut FieldErrors, problems: Vec<FieldError>, recurring:
 
 /// The form as a draft (every field it could read) and the message of each field it could not.
 /// License keys are looked up in the tenant; everything else is checked by
-/// `app::quiet::check_window`, as for the JSON API.
+/// `app::windows::check_window`, as for the JSON API.
 async fn draft_of(
     state: &AppState,
     s: &UiSession,
@@ -294,7 +294,7 @@ async fn draft_of(
     if let Err(problems) = v.finish() {
         note_problems(&mut errors, problems, recurring);
     }
-    if let Err(problems) = app::quiet::check_window(&draft, None, now) {
+    if let Err(problems) = app::windows::check_window(&draft, None, now) {
         note_problems(&mut errors, problems, recurring);
     }
     Ok((draft, errors))
@@ -336,11 +336,11 @@ async fn render(
     let now = state.clock.now();
     // A cursor that does not parse shows the first page.
     let after = pagination::parse_cursor(&mut Validation::new(), cursor, "id").map(|c| c.id);
-    let (windows, next) = match app::quiet::list_windows(state, s.tenant_id, after, PAGE_SIZE).await
-    {
-        Ok(page) => page,
-        Err(e) => return failure(e),
-    };
+    let (windows, next) =
+        match app::windows::list_windows(state, s.tenant_id, after, PAGE_SIZE).await {
+            Ok(page) => page,
+            Err(e) => return failure(e),
+        };
     let ids: Vec<Uuid> = windows
         .iter()
         .flat_map(|w| match &w.scope {
@@ -480,7 +480,7 @@ pub async fn create_window(
     }
     if f.action == "preview" {
         let now = state.clock.now();
-        let preview = match app::quiet::preview(&draft, now) {
+        let preview = match app::windows::preview(&draft, now) {
             Ok(occurrences) => {
                 // A recurring window's times read best in its own zone, a one-off's in the
                 // tenant's (the one its start and end were typed in).
@@ -511,7 +511,7 @@ pub async fn create_window(
         };
         return render(&state, &s, None, StatusCode::OK, f, errors, Some(preview)).await;
     }
-    match app::quiet::create_window(&state, s.tenant_id, &draft).await {
+    match app::windows::create_window(&state, s.tenant_id, &draft).await {
         Ok(_) => Redirect::to("/maintenance-windows").into_response(),
         Err(AppError::Invalid(problems)) => {
             note_problems(&mut errors, problems, f.recurring());
@@ -542,7 +542,7 @@ pub async fn delete_window(
     let Ok(id) = id.parse::<Uuid>() else {
         return not_found(&s);
     };
-    match app::quiet::delete_window(&state, s.tenant_id, id).await {
+    match app::windows::delete_window(&state, s.tenant_id, id).await {
         Ok(()) => Redirect::to("/maintenance-windows").into_response(),
         Err(AppError::NotFound) => not_found(&s),
         Err(e) => failure(e),
