@@ -263,11 +263,19 @@ impl Drop for Browser {
 }
 
 /// Kills chromedriver and everything in its process group (the browser), by its id.
+///
+/// Not `kill -KILL -<pgid>`: Debian 12's procps-ng 4.0.2 `kill` reads that negative pid as -1
+/// and SIGKILLs every process the user may signal (the test runner, PostgreSQL, the CI job).
+/// `pkill -g` takes the group as an option's value, with no sign to misread.
 fn kill_group(driver: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-KILL", &format!("-{}", driver.id())])
-        .stderr(Stdio::null())
-        .status();
+    let pgid = driver.id();
+    // Group 0 would be pkill's own group; chromedriver's id is never 0 or 1, but be certain.
+    if pgid > 1 {
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-g", &pgid.to_string()])
+            .stderr(Stdio::null())
+            .status();
+    }
     let _ = driver.kill();
     let _ = driver.wait();
 }
