@@ -555,7 +555,7 @@ async fn webhook_events_are_signed_cached_while_the_receiver_fails_and_delivered
             r#"
 [[camera]]
 id = "camera-1"
-url = "simulated://?fps=25&faults=offline@2s+2s"
+url = "simulated://?fps=25&faults=offline@6s+2s"
 
 [[webhook]]
 url = "{hook_url}"
@@ -565,6 +565,9 @@ secret = "{WEBHOOK_SECRET}"
     ))
     .await;
 
+    // The outage starts 6 s in: a loaded machine (a CI run) may take a few seconds to start the
+    // agent and see the camera active, and an outage before that would leave out the first
+    // `camera.online` (starting -> offline is one event).
     // While the receiver fails, the events are cached and heartbeats say so.
     let status = eventually(
         "webhooks failing in the license status",
