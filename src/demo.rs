@@ -311,6 +311,7 @@ async fn go_quiet(
     writer::write_batch(
         pool,
         &[&IngestRequest {
+            token_id: None,
             license: AgentLicense {
                 tenant_id,
                 license_id,

@@ -232,6 +232,7 @@ async fn ingest_heartbeats(
         .submit(
             IngestRequest {
                 license: agent.license,
+                token_id: Some(agent.token_id),
                 batch,
                 received_at,
             },
@@ -251,11 +252,20 @@ async fn ingest_heartbeats(
                 detail: refused.to_string(),
                 pointer: "/agent/instance_id".to_owned(),
             },
+            SubmitError::TokenRevoked => AppError::Unauthorized("invalid or revoked agent token"),
+            SubmitError::TenantSuspended => {
+                AppError::Forbidden("this license's tenant is suspended")
+            }
         })?;
     Ok(Json(IngestResponse {
         accepted: outcome.accepted,
         duplicates: outcome.duplicates,
-        next_interval_seconds: next_interval_seconds(agent.check_interval_seconds),
+        // The interval the writer read with the token, else the cached one.
+        next_interval_seconds: next_interval_seconds(
+            outcome
+                .check_interval_seconds
+                .unwrap_or(agent.check_interval_seconds),
+        ),
         server_time: state.clock.now(),
     }))
 }

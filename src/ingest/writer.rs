@@ -51,6 +51,11 @@ pub struct AgentLicense {
 #[derive(Debug)]
 pub struct IngestRequest {
     pub license: AgentLicense,
+    /// The agent token the request came with (of `license.tenant_id`). The writer checks in its
+    /// transaction that it is still valid, so that a revocation takes effect at once on every
+    /// replica even before its token cache hears of it. `None` for the server's own writes
+    /// (the demo's seed, tests of the writer).
+    pub token_id: Option<Uuid>,
     pub batch: HeartbeatBatch,
     /// Server receive time: the only trusted clock for activity.
     pub received_at: DateTime<Utc>,
@@ -60,6 +65,9 @@ pub struct IngestRequest {
 pub struct Outcome {
     pub accepted: u32,
     pub duplicates: u32,
+    /// The license's check interval as the writer's transaction read it with the token (the
+    /// answer's `next_interval_seconds` follows it at once); `None` without a token.
+    pub check_interval_seconds: Option<i32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +91,24 @@ pub enum SubmitError {
     /// (409; nothing of it was stored).
     #[error("{0}")]
     TooManyInstances(InstanceCapReached),
+    /// The agent token was revoked (or its license deleted) after the request was
+    /// authenticated from the token cache (401; nothing stored).
+    #[error("invalid or revoked agent token")]
+    TokenRevoked,
+    /// The tenant was suspended after the request was authenticated (403; nothing stored).
+    #[error("this license's tenant is suspended")]
+    TenantSuspended,
+}
+
+/// Why the writer refused one request of a batch; the batch's other requests are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("{0}")]
+    TooManyInstances(#[from] InstanceCapReached),
+    #[error("invalid or revoked agent token")]
+    TokenRevoked,
+    #[error("this license's tenant is suspended")]
+    TenantSuspended,
 }
 
 /// Why a request of a new agent instance was refused: its license already has the most
@@ -319,7 +345,7 @@ async fn run_jobs(pool: PgPool, jobs: Vec<Job>, max_instances: usize) {
 }
 
 /// One request's outcome as its answer, counted in the metrics.
-fn counted(outcome: Result<Outcome, InstanceCapReached>) -> Result<Outcome, SubmitError> {
+fn counted(outcome: Result<Outcome, Refused>) -> Result<Outcome, SubmitError> {
     match outcome {
         Ok(outcome) => {
             metrics::counter!("ingest_heartbeats_accepted_total")
@@ -328,10 +354,12 @@ fn counted(outcome: Result<Outcome, InstanceCapReached>) -> Result<Outcome, Subm
                 .increment(u64::from(outcome.duplicates));
             Ok(outcome)
         }
-        Err(refused) => {
+        Err(Refused::TooManyInstances(refused)) => {
             metrics::counter!("ingest_instances_refused_total").increment(1);
             Err(SubmitError::TooManyInstances(refused))
         }
+        Err(Refused::TokenRevoked) => Err(SubmitError::TokenRevoked),
+        Err(Refused::TenantSuspended) => Err(SubmitError::TenantSuspended),
     }
 }
 
@@ -412,14 +440,14 @@ struct InstanceUpdate<'a> {
 }
 
 /// Writes a batch of requests in one transaction; returns each request's outcome, in order:
-/// a request of a new agent instance whose license already has `max_instances` instances is
-/// refused, and nothing of it is written. This is the writer's single step, public so that
-/// tests drive it directly.
+/// a request whose agent token is no longer valid, or of a new agent instance whose license
+/// already has `max_instances` instances, is refused, and nothing of it is written. This is the
+/// writer's single step, public so that tests drive it directly.
 pub async fn write_batch(
     pool: &PgPool,
     requests: &[&IngestRequest],
     max_instances: usize,
-) -> Result<Vec<Result<Outcome, InstanceCapReached>>, sqlx::Error> {
+) -> Result<Vec<Result<Outcome, Refused>>, sqlx::Error> {
     let mut attempt = 1;
     loop {
         let mut conn = pool.acquire().await?;
@@ -451,32 +479,48 @@ async fn write_batch_on(
     conn: &mut PgConnection,
     requests: &[&IngestRequest],
     max_instances: usize,
-) -> Result<Vec<Result<Outcome, InstanceCapReached>>, sqlx::Error> {
+) -> Result<Vec<Result<Outcome, Refused>>, sqlx::Error> {
     use sqlx::Connection as _;
     let mut tx = conn.begin().await?;
-    let (marks, refused) = lock_instances(&mut tx, requests, max_instances).await?;
+    // Each request's token, read in this transaction: refused ones take no lock and write
+    // nothing.
+    let (token_refusals, intervals) = check_tokens(&mut tx, requests).await?;
+    let admitted: Vec<&IngestRequest> = requests
+        .iter()
+        .zip(&token_refusals)
+        .filter(|(_, refused)| refused.is_none())
+        .map(|(r, _)| *r)
+        .collect();
+    let (marks, refused) = lock_instances(&mut tx, &admitted, max_instances).await?;
 
     // Decide, in memory, what is new. Requests of one instance are applied in arrival order.
     let mut high_water: HashMap<InstanceKey, i64> = marks;
     let mut updates: BTreeMap<InstanceKey, InstanceUpdate<'_>> = BTreeMap::new();
     let mut outcomes = Vec::with_capacity(requests.len());
     let mut history = ingest::History::default();
-    for req in requests {
+    for (req, token_refusal) in requests.iter().zip(token_refusals) {
+        if let Some(refusal) = token_refusal {
+            outcomes.push(Err(refusal));
+            continue;
+        }
         let key = (
             req.license.tenant_id,
             req.license.license_id,
             req.batch.agent.instance_id,
         );
         if refused.contains(&key) {
-            outcomes.push(Err(InstanceCapReached {
+            outcomes.push(Err(Refused::TooManyInstances(InstanceCapReached {
                 limit: max_instances,
-            }));
+            })));
             continue;
         }
         let offset = clock_offset(&req.batch, req.received_at);
         let mut heartbeats: Vec<&Heartbeat> = req.batch.heartbeats.iter().collect();
         heartbeats.sort_by_key(|h| h.seq);
-        let mut outcome = Outcome::default();
+        let mut outcome = Outcome {
+            check_interval_seconds: req.token_id.and_then(|id| intervals.get(&id).copied()),
+            ..Outcome::default()
+        };
         for hb in heartbeats {
             let seq = i64::try_from(hb.seq).unwrap_or(i64::MAX);
             let mark = high_water.entry(key).or_insert(-1);
@@ -540,6 +584,44 @@ async fn write_batch_on(
     }
     tx.commit().await?;
     Ok(outcomes)
+}
+
+/// Each request's refusal for its token (`None`: valid, or no token) and the check interval
+/// of each valid token's license, read in the writer's transaction.
+async fn check_tokens(
+    conn: &mut PgConnection,
+    requests: &[&IngestRequest],
+) -> Result<(Vec<Option<Refused>>, HashMap<Uuid, i32>), sqlx::Error> {
+    let mut tokens: Vec<(Uuid, Uuid)> = requests
+        .iter()
+        .filter_map(|r| r.token_id.map(|id| (r.license.tenant_id, id)))
+        .collect();
+    if tokens.is_empty() {
+        return Ok((vec![None; requests.len()], HashMap::new()));
+    }
+    tokens.sort();
+    tokens.dedup();
+    let live: HashMap<Uuid, ingest::LiveToken> = ingest::live_tokens(conn, &tokens)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t))
+        .collect();
+    let refusals = requests
+        .iter()
+        .map(|r| {
+            let id = r.token_id?;
+            match live.get(&id) {
+                None => Some(Refused::TokenRevoked),
+                Some(t) if t.suspended => Some(Refused::TenantSuspended),
+                Some(_) => None,
+            }
+        })
+        .collect();
+    let intervals = live
+        .into_values()
+        .map(|t| (t.id, t.check_interval_seconds))
+        .collect();
+    Ok((refusals, intervals))
 }
 
 /// Locks the batch's licenses and all their instance rows, in key order (see
@@ -763,6 +845,7 @@ mod tests {
 
     fn request() -> IngestRequest {
         IngestRequest {
+            token_id: None,
             license: AgentLicense {
                 tenant_id: Uuid::nil(),
                 license_id: Uuid::nil(),

@@ -88,6 +88,39 @@ pub async fn lock_licenses_and_instances(
     Ok(locked)
 }
 
+/// What the writer's transaction sees of an agent token that is still valid: its license's
+/// check interval and whether its tenant is suspended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct LiveToken {
+    pub id: Uuid,
+    pub check_interval_seconds: i32,
+    pub suspended: bool,
+}
+
+/// The agent tokens of `tokens` (tenant, token id) that are still valid (not revoked, their
+/// license not deleted), as the writer's transaction sees them. The token cache answers the
+/// request before its body is read; this read, in the transaction that stores the heartbeats,
+/// is what makes a revocation, a suspension or a license's deletion take effect at once on
+/// every replica, whether or not its cache has heard of it yet. One statement per batch.
+pub async fn live_tokens(
+    conn: &mut PgConnection,
+    tokens: &[(Uuid, Uuid)],
+) -> Result<Vec<LiveToken>, sqlx::Error> {
+    let (t, i): (Vec<Uuid>, Vec<Uuid>) = tokens.iter().copied().unzip();
+    sqlx::query_as(
+        "SELECT a.id, l.check_interval_seconds, t.suspended_at IS NOT NULL AS suspended
+         FROM unnest($1::uuid[], $2::uuid[]) AS u(t, i)
+         JOIN agent_tokens a ON a.tenant_id = u.t AND a.id = u.i
+         JOIN licenses l ON l.tenant_id = a.tenant_id AND l.id = a.license_id
+         JOIN tenants t ON t.id = a.tenant_id
+         WHERE a.revoked_at IS NULL",
+    )
+    .bind(&t)
+    .bind(&i)
+    .fetch_all(conn)
+    .await
+}
+
 /// One column of `rows`, as the array an `unnest` takes.
 fn column<'r, R, T>(rows: &'r [R], field: impl Fn(&'r R) -> T) -> Vec<T> {
     rows.iter().map(field).collect()

@@ -14,7 +14,7 @@ use flate2::{Compression, write::GzEncoder};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::{io::Write, sync::Arc};
-use streamwatch::ingest::writer::{AgentLicense, IngestRequest, Outcome, write_batch};
+use streamwatch::ingest::writer::{AgentLicense, IngestRequest, Outcome, Refused, write_batch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
@@ -769,6 +769,7 @@ fn request(
 ) -> IngestRequest {
     IngestRequest {
         license,
+        token_id: None,
         batch: serde_json::from_value(Batch::new(instance).seqs(seqs).active_camera().to_json())
             .unwrap(),
         received_at: Utc::now(),
@@ -851,11 +852,13 @@ async fn the_writer_applies_two_requests_of_one_instance_in_one_transaction_in_o
         [
             Ok(Outcome {
                 accepted: 3,
-                duplicates: 0
+                duplicates: 0,
+                check_interval_seconds: None,
             }),
             Ok(Outcome {
                 accepted: 2,
-                duplicates: 2
+                duplicates: 2,
+                check_interval_seconds: None,
             }),
         ],
         "the second request sees the first one's mark"
@@ -877,16 +880,101 @@ async fn the_writer_applies_two_requests_of_one_instance_in_one_transaction_in_o
         [
             Ok(Outcome {
                 accepted: 0,
-                duplicates: 3
+                duplicates: 3,
+                check_interval_seconds: None,
             }),
             Ok(Outcome {
                 accepted: 0,
-                duplicates: 4
+                duplicates: 4,
+                check_interval_seconds: None,
             }),
         ]
     );
     assert_eq!(high_water(&app, instance).await, Some(5));
     assert_eq!(stored_rows(&app, instance).await, 5);
+}
+
+#[sqlx::test]
+async fn the_writer_refuses_a_token_revoked_or_a_tenant_suspended_after_authentication_and_writes_the_rest(
+    pool: PgPool,
+) {
+    // A replica whose token cache has not yet heard of a revocation lets the request in; the
+    // writer reads the token again in the transaction that would store it, so nothing of it is
+    // stored and the answer is 401 (403 for a suspended tenant). The batch's other requests
+    // are written, each answered with its license's current check interval.
+    let app = TestApp::spawn(pool).await;
+    let (revoked_t, revoked_s) = app.create_tenant_with_site("revoked", "LIC-R").await;
+    let (suspended_t, suspended_s) = app.create_tenant_with_site("suspended", "LIC-S").await;
+    let (kept_t, kept_s) = app.create_tenant_with_site("kept", "LIC-K").await;
+    let with_token = |(tenant, site): (&TestTenant, &TestSite), token: &str, instance: Uuid| {
+        let mut r = request(
+            AgentLicense {
+                tenant_id: tenant.id.parse().unwrap(),
+                license_id: site.id.parse().unwrap(),
+            },
+            instance,
+            1..=2,
+        );
+        r.token_id = Some(token.parse().unwrap());
+        r
+    };
+    let (revoked_id, _) = app
+        .create_agent_token(&revoked_t.owner_token, &revoked_s.id)
+        .await;
+    let (suspended_id, _) = app
+        .create_agent_token(&suspended_t.owner_token, &suspended_s.id)
+        .await;
+    let (kept_id, _) = app
+        .create_agent_token(&kept_t.owner_token, &kept_s.id)
+        .await;
+    app.delete(
+        &format!(
+            "/api/v1/licenses/{}/agent-tokens/{revoked_id}",
+            revoked_s.id
+        ),
+        &revoked_t.owner_token,
+    )
+    .await
+    .assert_status(204);
+    app.patch(
+        &format!("/api/v1/admin/tenants/{}", suspended_t.id),
+        ADMIN_TOKEN,
+        json!({"suspended": true}),
+    )
+    .await
+    .assert_status(200);
+    app.patch(
+        &format!("/api/v1/licenses/{}", kept_s.id),
+        &kept_t.owner_token,
+        json!({"check_interval_seconds": 90}),
+    )
+    .await
+    .assert_status(200);
+
+    let (i_revoked, i_suspended, i_kept) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let revoked = with_token((&revoked_t, &revoked_s), &revoked_id, i_revoked);
+    let suspended = with_token((&suspended_t, &suspended_s), &suspended_id, i_suspended);
+    let kept = with_token((&kept_t, &kept_s), &kept_id, i_kept);
+    let outcomes = write_batch(&app.pool, &[&revoked, &kept, &suspended], 8)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            Err(Refused::TokenRevoked),
+            Ok(Outcome {
+                accepted: 2,
+                duplicates: 0,
+                check_interval_seconds: Some(90),
+            }),
+            Err(Refused::TenantSuspended),
+        ]
+    );
+    assert_eq!(stored_rows(&app, i_revoked).await, 0);
+    assert_eq!(stored_rows(&app, i_suspended).await, 0);
+    assert_eq!(high_water(&app, i_revoked).await, None);
+    assert_eq!(high_water(&app, i_suspended).await, None);
+    assert_eq!(stored_rows(&app, i_kept).await, 2);
 }
 
 #[sqlx::test]

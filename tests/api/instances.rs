@@ -138,6 +138,7 @@ async fn the_setting_changes_the_cap_and_a_batch_admits_new_instances_in_arrival
     };
     let request = |instance: Uuid, seq: u64| streamwatch::ingest::writer::IngestRequest {
         license,
+        token_id: None,
         batch: serde_json::from_value(Batch::new(instance).seq(seq).to_json()).unwrap(),
         received_at: Utc::now(),
     };
@@ -153,7 +154,9 @@ async fn the_setting_changes_the_cap_and_a_batch_admits_new_instances_in_arrival
     assert_eq!(outcomes[1].unwrap().accepted, 1);
     assert_eq!(
         outcomes[2].unwrap_err(),
-        streamwatch::ingest::writer::InstanceCapReached { limit: 3 }
+        streamwatch::ingest::writer::Refused::TooManyInstances(
+            streamwatch::ingest::writer::InstanceCapReached { limit: 3 }
+        )
     );
     let mut expected = vec![first, second, later];
     expected.sort();
