@@ -484,14 +484,14 @@ async fn write_batch_on(
     let mut tx = conn.begin().await?;
     // Each request's token, read in this transaction: refused ones take no lock and write
     // nothing.
-    let (token_refusals, intervals) = check_tokens(&mut tx, requests).await?;
+    let token_refusals = check_tokens(&mut tx, requests).await?;
     let admitted: Vec<&IngestRequest> = requests
         .iter()
         .zip(&token_refusals)
         .filter(|(_, refused)| refused.is_none())
         .map(|(r, _)| *r)
         .collect();
-    let (marks, refused) = lock_instances(&mut tx, &admitted, max_instances).await?;
+    let (marks, refused, intervals) = lock_instances(&mut tx, &admitted, max_instances).await?;
 
     // Decide, in memory, what is new. Requests of one instance are applied in arrival order.
     let mut high_water: HashMap<InstanceKey, i64> = marks;
@@ -518,7 +518,9 @@ async fn write_batch_on(
         let mut heartbeats: Vec<&Heartbeat> = req.batch.heartbeats.iter().collect();
         heartbeats.sort_by_key(|h| h.seq);
         let mut outcome = Outcome {
-            check_interval_seconds: req.token_id.and_then(|id| intervals.get(&id).copied()),
+            check_interval_seconds: req
+                .token_id
+                .and_then(|_| intervals.get(&(key.0, key.1)).copied()),
             ..Outcome::default()
         };
         for hb in heartbeats {
@@ -586,18 +588,18 @@ async fn write_batch_on(
     Ok(outcomes)
 }
 
-/// Each request's refusal for its token (`None`: valid, or no token) and the check interval
-/// of each valid token's license, read in the writer's transaction.
+/// Each request's refusal for its token (`None`: valid, or no token), read in the writer's
+/// transaction.
 async fn check_tokens(
     conn: &mut PgConnection,
     requests: &[&IngestRequest],
-) -> Result<(Vec<Option<Refused>>, HashMap<Uuid, i32>), sqlx::Error> {
+) -> Result<Vec<Option<Refused>>, sqlx::Error> {
     let mut tokens: Vec<(Uuid, Uuid)> = requests
         .iter()
         .filter_map(|r| r.token_id.map(|id| (r.license.tenant_id, id)))
         .collect();
     if tokens.is_empty() {
-        return Ok((vec![None; requests.len()], HashMap::new()));
+        return Ok(vec![None; requests.len()]);
     }
     tokens.sort();
     tokens.dedup();
@@ -606,7 +608,7 @@ async fn check_tokens(
         .into_iter()
         .map(|t| (t.id, t))
         .collect();
-    let refusals = requests
+    Ok(requests
         .iter()
         .map(|r| {
             let id = r.token_id?;
@@ -616,18 +618,20 @@ async fn check_tokens(
                 Some(_) => None,
             }
         })
-        .collect();
-    let intervals = live
-        .into_values()
-        .map(|t| (t.id, t.check_interval_seconds))
-        .collect();
-    Ok((refusals, intervals))
+        .collect())
 }
+
+/// What [`lock_instances`] locked: each instance's high-water mark (-1 for a new one), the new
+/// instances refused by the cap, and each license's check interval.
+type Locked = (
+    HashMap<InstanceKey, i64>,
+    HashSet<InstanceKey>,
+    HashMap<(Uuid, Uuid), i32>,
+);
 
 /// Locks the batch's licenses and all their instance rows, in key order (see
 /// [`ingest::lock_licenses_and_instances`] for why all of them, and licenses first), and
-/// creates missing instance rows, at most up to `max_instances` per license. Returns the
-/// high-water marks (-1 for a new instance) and the new instances refused by the cap.
+/// creates missing instance rows, at most up to `max_instances` per license.
 ///
 /// The cap (SPEC section 2) is checked here, in the writer's transaction, under the license
 /// locks: every writer of every replica takes a license's lock before it creates an instance
@@ -639,7 +643,7 @@ async fn lock_instances(
     conn: &mut PgConnection,
     requests: &[&IngestRequest],
     max_instances: usize,
-) -> Result<(HashMap<InstanceKey, i64>, HashSet<InstanceKey>), sqlx::Error> {
+) -> Result<Locked, sqlx::Error> {
     // In arrival order: when a batch holds more new instances of a license than there is room
     // for, the first ones get in.
     let arrival: Vec<InstanceKey> = requests
@@ -664,7 +668,7 @@ async fn lock_instances(
     // fail the batch, so that the other requests are written one by one without it. (The
     // placeholder insert below would fail on its foreign key too; this says why, and spares
     // the statement.)
-    if let Some((t, l, _)) = keys.iter().find(|k| !licenses.contains(&(k.0, k.1))) {
+    if let Some((t, l, _)) = keys.iter().find(|k| !licenses.contains_key(&(k.0, k.1))) {
         return Err(sqlx::Error::Protocol(format!(
             "license {l} of tenant {t} was deleted while its heartbeats were being written"
         )));
@@ -677,7 +681,7 @@ async fn lock_instances(
         }
     }
     if new.is_empty() {
-        return Ok((marks, refused));
+        return Ok((marks, refused, licenses));
     }
     // The instances the new ones' licenses have now. A fresh statement, run holding the
     // license locks: the statement above took its snapshot before it waited for them, so it
@@ -720,7 +724,7 @@ async fn lock_instances(
             }
         }
     }
-    Ok((marks, refused))
+    Ok((marks, refused, licenses))
 }
 
 /// Each instance's row as the batch leaves it.
@@ -741,7 +745,7 @@ async fn update_instances(
                 activity_at: u.activity_at,
                 offset_ms: u.offset_ms,
                 observed_at: u.newest_observed_at,
-                cameras: serde_json::to_value(&u.newest.cameras).unwrap_or_default(),
+                cameras: &u.newest.cameras,
                 accepted: u.accepted,
                 webhooks_failing: i32::try_from(
                     cams.clone()

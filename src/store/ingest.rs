@@ -20,7 +20,8 @@
 use crate::domain::status::CameraState;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+use streamwatch_protocol::CameraReport;
 use uuid::Uuid;
 
 /// (tenant, license, instance): the key of an agent instance row.
@@ -29,8 +30,8 @@ pub type InstanceKey = (Uuid, Uuid, Uuid);
 /// What [`lock_licenses_and_instances`] locked.
 #[derive(Debug, Default)]
 pub struct Locked {
-    /// The license rows that still exist, as (tenant, license).
-    pub licenses: HashSet<(Uuid, Uuid)>,
+    /// The license rows that still exist, as (tenant, license), with their check intervals.
+    pub licenses: HashMap<(Uuid, Uuid), i32>,
     /// Every instance of those licenses, with its high-water mark.
     pub marks: HashMap<InstanceKey, i64>,
 }
@@ -54,9 +55,12 @@ pub async fn lock_licenses_and_instances(
     licenses: &[(Uuid, Uuid)],
 ) -> Result<Locked, sqlx::Error> {
     let (t, l): (Vec<Uuid>, Vec<Uuid>) = licenses.iter().copied().unzip();
-    let rows: Vec<(Uuid, Uuid, Option<Uuid>, Option<i64>)> = sqlx::query_as(
+    // (tenant, license, instance, high-water mark, check interval): a license row has no
+    // instance and no mark, an instance row no interval.
+    type Row = (Uuid, Uuid, Option<Uuid>, Option<i64>, Option<i32>);
+    let rows: Vec<Row> = sqlx::query_as(
         "WITH locked_licenses AS MATERIALIZED (
-             SELECT l.tenant_id, l.id FROM licenses l
+             SELECT l.tenant_id, l.id, l.check_interval_seconds FROM licenses l
              WHERE (l.tenant_id, l.id) IN (SELECT u.t, u.l FROM unnest($1::uuid[], $2::uuid[]) AS u(t, l))
              ORDER BY l.tenant_id, l.id
              FOR NO KEY UPDATE OF l),
@@ -66,54 +70,56 @@ pub async fn lock_licenses_and_instances(
              WHERE (a.tenant_id, a.license_id) IN (SELECT tenant_id, id FROM locked_licenses)
              ORDER BY a.tenant_id, a.license_id, a.instance_id
              FOR UPDATE OF a)
-         SELECT tenant_id, id, NULL::uuid, NULL::int8 FROM locked_licenses
+         SELECT tenant_id, id, NULL::uuid, NULL::int8, check_interval_seconds FROM locked_licenses
          UNION ALL
-         SELECT tenant_id, license_id, instance_id, high_water_seq FROM locked_instances",
+         SELECT tenant_id, license_id, instance_id, high_water_seq, NULL::int4 FROM locked_instances",
     )
     .bind(&t)
     .bind(&l)
     .fetch_all(conn)
     .await?;
     let mut locked = Locked::default();
-    for (t, l, i, hw) in rows {
+    for (t, l, i, hw, interval) in rows {
         match (i, hw) {
             (Some(i), Some(hw)) => {
                 locked.marks.insert((t, l, i), hw);
             }
             _ => {
-                locked.licenses.insert((t, l));
+                locked.licenses.insert((t, l), interval.unwrap_or_default());
             }
         }
     }
     Ok(locked)
 }
 
-/// What the writer's transaction sees of an agent token that is still valid: its license's
-/// check interval and whether its tenant is suspended.
+/// What the writer's transaction sees of an agent token that is still valid: whether its
+/// tenant is suspended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct LiveToken {
     pub id: Uuid,
-    pub check_interval_seconds: i32,
     pub suspended: bool,
 }
 
 /// The agent tokens of `tokens` (tenant, token id) that are still valid (not revoked, their
-/// license not deleted), as the writer's transaction sees them. The token cache answers the
-/// request before its body is read; this read, in the transaction that stores the heartbeats,
-/// is what makes a revocation, a suspension or a license's deletion take effect at once on
-/// every replica, whether or not its cache has heard of it yet. One statement per batch.
+/// license not deleted: a license's tokens go with it), as the writer's transaction sees them.
+/// The token cache answers the request before its body is read; this read, in the transaction
+/// that stores the heartbeats, is what makes a revocation, a suspension or a license's deletion
+/// take effect at once on every replica, whether or not its cache has heard of it yet. One
+/// statement per batch: a primary-key lookup per token (LATERAL, so that the planner cannot
+/// pick a scan) and one per tenant.
 pub async fn live_tokens(
     conn: &mut PgConnection,
     tokens: &[(Uuid, Uuid)],
 ) -> Result<Vec<LiveToken>, sqlx::Error> {
     let (t, i): (Vec<Uuid>, Vec<Uuid>) = tokens.iter().copied().unzip();
     sqlx::query_as(
-        "SELECT a.id, l.check_interval_seconds, t.suspended_at IS NOT NULL AS suspended
+        "SELECT a.id, s.suspended
          FROM unnest($1::uuid[], $2::uuid[]) AS u(t, i)
-         JOIN agent_tokens a ON a.tenant_id = u.t AND a.id = u.i
-         JOIN licenses l ON l.tenant_id = a.tenant_id AND l.id = a.license_id
-         JOIN tenants t ON t.id = a.tenant_id
-         WHERE a.revoked_at IS NULL",
+         CROSS JOIN LATERAL (
+             SELECT a.id FROM agent_tokens a
+             WHERE a.tenant_id = u.t AND a.id = u.i AND a.revoked_at IS NULL) a
+         CROSS JOIN LATERAL (
+             SELECT t.suspended_at IS NOT NULL AS suspended FROM tenants t WHERE t.id = u.t) s",
     )
     .bind(&t)
     .bind(&i)
@@ -271,8 +277,9 @@ pub struct InstanceRow<'a> {
     pub offset_ms: i64,
     /// The newest heartbeat's observation time, corrected to the server's clock.
     pub observed_at: DateTime<Utc>,
-    /// The newest heartbeat's camera reports.
-    pub cameras: serde_json::Value,
+    /// The newest heartbeat's camera reports, serialized straight into the `jsonb` parameter
+    /// (no `serde_json::Value` tree in between).
+    pub cameras: &'a BTreeMap<String, CameraReport>,
     /// Heartbeats accepted, added to `heartbeats_total`.
     pub accepted: i64,
     pub webhooks_failing: i32,
@@ -315,7 +322,7 @@ pub async fn update_instances(
     .bind(column(rows, |u| u.activity_at))
     .bind(column(rows, |u| u.offset_ms))
     .bind(column(rows, |u| u.observed_at))
-    .bind(column(rows, |u| &u.cameras))
+    .bind(column(rows, |u| sqlx::types::Json(u.cameras)))
     .bind(column(rows, |u| u.accepted))
     .bind(column(rows, |u| u.high_water))
     .bind(column(rows, |u| u.webhooks_failing))
@@ -455,7 +462,7 @@ pub async fn prune_silent_instances(
         let locked = lock_licenses_and_instances(&mut tx, &licenses).await?;
         let licenses: Vec<(Uuid, Uuid)> = licenses
             .into_iter()
-            .filter(|l| locked.licenses.contains(l))
+            .filter(|l| locked.licenses.contains_key(l))
             .collect();
         let (t, l): (Vec<Uuid>, Vec<Uuid>) = licenses.iter().copied().unzip();
         // Decided again under the locks: an instance may have reported since the scan.
@@ -530,7 +537,10 @@ mod tests {
         let locked = lock_licenses_and_instances(&mut tx, &[(t, l)])
             .await
             .unwrap();
-        assert_eq!(locked.licenses, HashSet::from([(t, l)]));
+        assert_eq!(
+            locked.licenses.keys().copied().collect::<Vec<_>>(),
+            [(t, l)]
+        );
         assert_eq!(locked.marks, HashMap::from([(theirs, 7)]));
         assert_eq!(
             insert_new_instances(&mut tx, &[mine, theirs])
@@ -554,7 +564,10 @@ mod tests {
         let locked = lock_licenses_and_instances(&mut tx, &[(t, l), (t, gone)])
             .await
             .unwrap();
-        assert_eq!(locked.licenses, HashSet::from([(t, l)]));
+        assert_eq!(
+            locked.licenses.keys().copied().collect::<Vec<_>>(),
+            [(t, l)]
+        );
         assert!(locked.marks.is_empty());
     }
 }
