@@ -179,8 +179,8 @@ pub fn app_state(settings: Settings, pool: PgPool) -> anyhow::Result<AppState> {
         settings.public_url().starts_with("https://"),
     );
     Ok(AppState {
-        ui,
-        ack: AckKeys::new(&secret),
+        ui: Arc::new(ui),
+        ack: Arc::new(AckKeys::new(&secret)),
         sender: Arc::new(sender),
         pool,
         admin_token: auth.admin_token.clone().map(|t: SecretString| Arc::new(t)),

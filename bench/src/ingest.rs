@@ -152,7 +152,7 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     if args.setup_only {
         return Ok(());
     }
-    let report = drive(&client, &args, &setup).await?;
+    let report = drive(&args, &setup).await?;
     print_report(&report);
     let json = serde_json::to_string(&report)?;
     if let Some(path) = &args.json_out {
@@ -206,7 +206,10 @@ async fn load_or_setup(client: &reqwest::Client, args: &IngestArgs) -> anyhow::R
 }
 
 struct Plan {
+    /// The server's base URL.
     url: String,
+    /// Per-request timeout.
+    timeout: Duration,
     batch: usize,
     gzip: bool,
     start: Instant,
@@ -219,11 +222,7 @@ struct Plan {
     ack_log: Option<tokio::sync::mpsc::UnboundedSender<String>>,
 }
 
-async fn drive(
-    client: &reqwest::Client,
-    args: &IngestArgs,
-    setup: &SetupState,
-) -> anyhow::Result<IngestReport> {
+async fn drive(args: &IngestArgs, setup: &SetupState) -> anyhow::Result<IngestReport> {
     let per = args.agents_per_license.max(1);
     let sims: Vec<(Template, AgentCredentials)> = setup
         .agents
@@ -308,7 +307,8 @@ async fn drive(
     let n = sims.len();
     for (i, (sim, cred)) in sims.into_iter().enumerate() {
         let plan = Plan {
-            url: format!("{}/ingest/heartbeats", api::api_base(&args.url)),
+            url: args.url.clone(),
+            timeout: Duration::from_secs(args.timeout),
             batch: args.batch,
             gzip: args.gzip,
             start,
@@ -317,8 +317,7 @@ async fn drive(
             offset: period.map_or(Duration::ZERO, |p| p.mul_f64(i as f64 / n as f64)),
             ack_log: ack_log.clone(),
         };
-        let client = client.clone();
-        tasks.spawn(async move { agent_loop(client, sim, cred, plan).await });
+        tasks.spawn(async move { agent_loop(sim, cred, plan).await });
     }
     let mut samples = Vec::new();
     while let Some(joined) = tasks.join_next().await {
@@ -338,13 +337,26 @@ async fn drive(
     Ok(report)
 }
 
-async fn agent_loop(
-    client: reqwest::Client,
-    sim: Template,
-    cred: AgentCredentials,
-    plan: Plan,
-) -> Vec<Sample> {
+async fn agent_loop(sim: Template, cred: AgentCredentials, plan: Plan) -> Vec<Sample> {
     let mut samples = Vec::new();
+    // The agent's own keep-alive connection (crate::raw says why not reqwest).
+    let authorization = format!("Bearer {}", cred.token);
+    let mut headers = vec![
+        ("Authorization", authorization.as_str()),
+        ("Content-Type", "application/json"),
+        ("Streamwatch-Protocol", "1"),
+    ];
+    if plan.gzip {
+        headers.push(("Content-Encoding", "gzip"));
+    }
+    let path = format!("{}/ingest/heartbeats", api::api_base(""));
+    let mut conn = match crate::raw::Conn::new(&plan.url, &path, &headers, plan.timeout) {
+        Ok(c) => c,
+        Err(e) => {
+            crate::note(&format!("{e:#}"));
+            return samples;
+        }
+    };
     let mut seq: u64 = 1;
     let mut slot: u32 = 0;
     tokio::time::sleep_until((plan.start + plan.offset).into()).await;
@@ -376,29 +388,13 @@ async fn agent_loop(
                 break;
             }
         };
-        let mut request = client
-            .post(&plan.url)
-            .bearer_auth(&cred.token)
-            .header("Content-Type", "application/json")
-            .header("Streamwatch-Protocol", "1");
-        if plan.gzip {
-            request = request.header("Content-Encoding", "gzip");
-        }
         let sent_ms = Utc::now().timestamp_millis();
-        let result = request.body(body).send().await;
-        let (status, answer, retry_after) = match result {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let retry_after = response
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<u64>().ok());
-                let bytes = response.bytes().await.unwrap_or_default();
-                let answer = (status == 200)
-                    .then(|| serde_json::from_slice::<IngestResponse>(&bytes).ok())
+        let (status, answer, retry_after) = match conn.post(&body).await {
+            Ok(a) => {
+                let answer = (a.status == 200)
+                    .then(|| serde_json::from_slice::<IngestResponse>(&a.body).ok())
                     .flatten();
-                (status, answer, retry_after)
+                (a.status, answer, a.retry_after)
             }
             Err(_) => (0, None, None),
         };

@@ -4,6 +4,8 @@
 //!   `POST /api/v1/ingest/heartbeats`, closed loop (as fast as the server answers) or open loop
 //!   at a target rate. Each agent has its own instance id, agent token and increasing `seq`;
 //!   every heartbeat lists every camera with the fields of the SPEC's example.
+//!   Each agent holds one keep-alive connection of its own (`raw`: a minimal HTTP/1.1 client,
+//!   so that the generator takes little of the CPU the server and PostgreSQL need).
 //! - `list`: seeds a tenant with thousands of licenses and cameras in varied states, then times
 //!   `GET /api/v1/licenses?...` requests.
 //!
@@ -14,6 +16,7 @@ mod api;
 mod ingest;
 mod list;
 mod payload;
+mod raw;
 mod stats;
 
 use clap::{Parser, Subcommand};

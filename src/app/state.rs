@@ -33,13 +33,15 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// What "now" is for activity and status.
     pub clock: Clock,
-    /// The web UI's session and CSRF keys.
-    pub ui: UiKeys,
+    /// The web UI's session and CSRF keys. Behind an `Arc`, like everything here that is not a
+    /// handle already: axum clones the state for every request, and a by-value copy of the
+    /// keys (with their `jsonwebtoken` validation sets) showed in the live-ingest profile.
+    pub ui: Arc<UiKeys>,
     /// Sends notification e-mails from the outbox.
     pub sender: Arc<Sender>,
     /// Signs and checks the one-click acknowledgement links of alerts (derived from the same
     /// secret as the unsubscribe keys, under another label).
-    pub ack: AckKeys,
+    pub ack: Arc<AckKeys>,
     /// The group-commit heartbeat writer.
     pub ingest: Writer,
     /// Ingest rate limits per agent token and per license.
