@@ -23,7 +23,7 @@ use crate::{
         CheckInterval, DisplayName, EmailAddress, LicenseKey, LicenseKind, Password, TimeZoneName,
         notify_settings::{self, SettingsDraft},
     },
-    ingest::writer::{self, AgentLicense, IngestRequest},
+    ingest::batch::{self, AgentLicense, IngestRequest},
     notify,
     private_pg::PrivatePostgres,
     startup::{self, Application},
@@ -308,7 +308,7 @@ async fn go_quiet(
         "agent": {"instance_id": Uuid::new_v4(), "version": env!("CARGO_PKG_VERSION"), "hostname": "night-shift-box"},
         "heartbeats": [{"seq": 1, "observed_at": now, "cameras": cams}]
     }))?;
-    writer::write_batch(
+    batch::write_batch(
         pool,
         &[&IngestRequest {
             token_id: None,

@@ -12,7 +12,7 @@ use crate::{
         quiet::Quiet,
         status::{self, AgentClock, CameraState, HealthGrade, LicenseFacts, LicenseStatus},
     },
-    ingest::writer::{offset_from_ms, on_server_clock},
+    ingest::batch::{offset_from_ms, on_server_clock},
     store::{
         self,
         episodes::{self, EpisodeView},

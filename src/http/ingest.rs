@@ -9,9 +9,10 @@ use crate::{
     app::AppState,
     auth::token::{self, TokenKind},
     ingest::{
+        batch::{AgentLicense, IngestRequest},
         token_cache::{self, VerifiedAgent},
         validate,
-        writer::{AgentLicense, IngestRequest, SubmitError},
+        writer::SubmitError,
     },
     store::credentials,
 };

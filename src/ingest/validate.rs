@@ -856,8 +856,8 @@ mod tests {
                         cam.last_frame_at,
                     ]));
                     // The writer's time arithmetic on it cannot overflow either.
-                    let offset = crate::ingest::writer::clock_offset(&batch, received());
-                    let _ = crate::ingest::writer::activity_time(
+                    let offset = crate::ingest::batch::clock_offset(&batch, received());
+                    let _ = crate::ingest::batch::activity_time(
                         batch.heartbeats[0].observed_at,
                         offset,
                         received(),

@@ -1,4 +1,4 @@
-//! The statements of the ingest writer's transaction (`ingest::writer::write_batch`), which
+//! The statements of the ingest writer's transaction (`ingest::batch::write_batch`), which
 //! spans tenants by design and so runs on the owner's connection, not in a tenant transaction.
 //! They are set-based: each takes column arrays and writes every row of a batch at once
 //! (`unnest`). Together with [`crate::store::rollup`], in this order:
@@ -377,7 +377,7 @@ pub struct CameraRow {
 /// activity than the owner's. Returns how many rows it inserted or updated.
 ///
 /// It relies on the caller holding the locks of every instance of these licenses
-/// (`ingest::writer::lock_instances`), so that no other writer changes these rows meanwhile.
+/// (`ingest::batch::lock_instances`), so that no other writer changes these rows meanwhile.
 pub async fn write_camera_states(
     conn: &mut PgConnection,
     cameras: &[CameraRow],
@@ -418,7 +418,7 @@ pub async fn write_camera_states(
 
 /// Agent instances silent (no request received) for this many days are deleted by the hourly
 /// maintenance ([`prune_silent_instances`]), which frees their places under the instance cap
-/// (`ingest::writer::InstanceCapReached`).
+/// (`ingest::batch::InstanceCapReached`).
 pub const PRUNE_SILENT_INSTANCES_AFTER_DAYS: i64 = 7;
 
 /// Licenses handled per transaction by [`prune_silent_instances`], so that no transaction holds
@@ -519,7 +519,7 @@ mod tests {
     }
 
     // The writer's path for a new instance whose row another writer committed meanwhile
-    // (`ingest::writer::lock_instances`), which only a race reaches through the API.
+    // (`ingest::batch::lock_instances`), which only a race reaches through the API.
     #[sqlx::test]
     async fn a_new_instance_that_already_exists_is_not_inserted_again_but_locked_with_its_mark(
         pool: PgPool,

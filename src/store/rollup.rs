@@ -3,7 +3,7 @@
 //! license's roll-up of its instances (migration `license_rollup`).
 //!
 //! The ingest writer keeps both exact, in the transaction that changed what they count
-//! (`ingest::writer::write_batch`). The benchmarks that seed rows directly in SQL call the same
+//! (`ingest::batch::write_batch`). The benchmarks that seed rows directly in SQL call the same
 //! functions afterwards, so that their rows have exactly the shape the writer gives them. (The
 //! two migrations computed them once for existing rows with their own, older copies of these
 //! statements; migrations are append-only.)

@@ -14,7 +14,7 @@ use flate2::{Compression, write::GzEncoder};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::{io::Write, sync::Arc};
-use streamwatch::ingest::writer::{AgentLicense, IngestRequest, Outcome, Refused, write_batch};
+use streamwatch::ingest::batch::{AgentLicense, IngestRequest, Outcome, Refused, write_batch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 

@@ -132,18 +132,18 @@ async fn the_setting_changes_the_cap_and_a_batch_admits_new_instances_in_arrival
             .fetch_one(&app.pool)
             .await
             .unwrap();
-    let license = streamwatch::ingest::writer::AgentLicense {
+    let license = streamwatch::ingest::batch::AgentLicense {
         tenant_id,
         license_id,
     };
-    let request = |instance: Uuid, seq: u64| streamwatch::ingest::writer::IngestRequest {
+    let request = |instance: Uuid, seq: u64| streamwatch::ingest::batch::IngestRequest {
         license,
         token_id: None,
         batch: serde_json::from_value(Batch::new(instance).seq(seq).to_json()).unwrap(),
         received_at: Utc::now(),
     };
     let (late, later) = (Uuid::new_v4(), Uuid::new_v4());
-    let outcomes = streamwatch::ingest::writer::write_batch(
+    let outcomes = streamwatch::ingest::batch::write_batch(
         &app.pool,
         &[&request(later, 1), &request(first, 2), &request(late, 1)],
         3,
@@ -154,8 +154,8 @@ async fn the_setting_changes_the_cap_and_a_batch_admits_new_instances_in_arrival
     assert_eq!(outcomes[1].unwrap().accepted, 1);
     assert_eq!(
         outcomes[2].unwrap_err(),
-        streamwatch::ingest::writer::Refused::TooManyInstances(
-            streamwatch::ingest::writer::InstanceCapReached { limit: 3 }
+        streamwatch::ingest::batch::Refused::TooManyInstances(
+            streamwatch::ingest::batch::InstanceCapReached { limit: 3 }
         )
     );
     let mut expected = vec![first, second, later];
