@@ -15,7 +15,7 @@
 use crate::{
     domain::status::{self, CameraState},
     store::{
-        ingest::{self, InstanceKey},
+        ingest::{self, CameraKey, InstanceKey},
         rollup,
     },
 };
@@ -472,15 +472,18 @@ async fn update_instances(
 /// the instance with the state its report implies, written only when that changes; a camera
 /// the instance reported before but no longer lists is retired. Returns whether any camera row
 /// changed.
+///
+/// The rows are read once (`camera_rows_of`) and compared in memory, so that the steady state
+/// (every camera with the same owner and state) runs no write statement at all; a row that does
+/// change still goes through `write_camera_states`, whose SQL keeps the takeover rule.
 async fn update_cameras(
     conn: &mut PgConnection,
     updates: &[&InstanceUpdate<'_>],
 ) -> Result<bool, sqlx::Error> {
     // One row per (license, camera): if two instances of a license list the same camera in
     // one batch, the later activity wins (ON CONFLICT cannot touch a row twice).
-    type CameraKey = (Uuid, Uuid, String);
     let mut cameras: BTreeMap<CameraKey, (Uuid, CameraState, DateTime<Utc>)> = BTreeMap::new();
-    let mut listed = Vec::with_capacity(updates.len());
+    let mut listed: HashMap<InstanceKey, HashSet<&str>> = HashMap::with_capacity(updates.len());
     for u in updates {
         for (id, state) in camera_states(u.newest, u.newest_observed_at) {
             let entry =
@@ -491,21 +494,41 @@ async fn update_cameras(
                 *entry = (u.key.2, state, u.activity_at);
             }
         }
-        listed.push((
-            u.key,
-            u.newest
-                .cameras
-                .keys()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-        ));
+        listed.insert(u.key, u.newest.cameras.keys().map(String::as_str).collect());
     }
-    let retired = ingest::retire_unlisted_cameras(conn, &listed).await?;
-    if cameras.is_empty() {
-        return Ok(retired > 0);
+    // The licenses' rows as they are now: every writer of these licenses holds the locks of all
+    // their instances (`lock_instances`), and so does the pruning, so nobody else changes them
+    // until we commit. `updates` is in key order, so `licenses` is sorted.
+    let mut licenses: Vec<(Uuid, Uuid)> = updates.iter().map(|u| (u.key.0, u.key.1)).collect();
+    licenses.dedup();
+    let mut current: HashMap<CameraKey, (Uuid, String)> = ingest::camera_rows_of(conn, &licenses)
+        .await?
+        .into_iter()
+        .map(|(key, instance, state)| (key, (instance, state)))
+        .collect();
+    // Retired: a row owned by an instance of this batch whose newest heartbeat leaves it out.
+    let retired: Vec<CameraKey> = current
+        .iter()
+        .filter(|((t, l, camera), (owner, _))| {
+            listed
+                .get(&(*t, *l, *owner))
+                .is_some_and(|ids| !ids.contains(camera.as_str()))
+        })
+        .map(|(key, _)| key.clone())
+        .collect();
+    if !retired.is_empty() {
+        ingest::delete_cameras(conn, &retired).await?;
+        for key in &retired {
+            current.remove(key);
+        }
     }
     let rows: Vec<ingest::CameraRow> = cameras
         .into_iter()
+        .filter(|(key, (instance, state, _))| {
+            current
+                .get(key)
+                .is_none_or(|(owner, stored)| owner != instance || stored != state.as_str())
+        })
         .map(
             |((tenant_id, license_id, camera_id), (instance_id, state, changed_at))| {
                 ingest::CameraRow {
@@ -519,8 +542,12 @@ async fn update_cameras(
             },
         )
         .collect();
-    let written = ingest::write_camera_states(conn, &rows).await?;
-    Ok(retired > 0 || written > 0)
+    let written = if rows.is_empty() {
+        0
+    } else {
+        ingest::write_camera_states(conn, &rows).await?
+    };
+    Ok(!retired.is_empty() || written > 0)
 }
 
 #[cfg(test)]

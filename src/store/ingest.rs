@@ -8,8 +8,8 @@
 //!    the instance cap), [`insert_new_instances`] and [`lock_instances`];
 //! 2. [`History::insert`]: the accepted heartbeats, appended to `heartbeats`;
 //! 3. [`update_instances`]: each instance's mark, activity and newest reports;
-//! 4. [`retire_unlisted_cameras`] and [`write_camera_states`]: camera rows, written only when
-//!    their owner or state changes;
+//! 4. [`camera_rows_of`], then [`delete_cameras`] and [`write_camera_states`] for the rows
+//!    that change: camera rows, written only when their owner or state changes;
 //! 5. if a camera row changed, `rollup::recount_instances`; always `rollup::refresh_licenses`.
 //!
 //! What is new, which instance owns a camera and the time rules are the writer's to decide.
@@ -337,23 +337,50 @@ pub async fn update_instances(
     Ok(())
 }
 
-/// Deletes the camera rows each instance owns but no longer lists (`listed`: the instance and
-/// the ids of the cameras in its newest heartbeat). Returns how many it deleted.
-pub async fn retire_unlisted_cameras(
+/// (tenant, license, camera): the key of a camera row.
+pub type CameraKey = (Uuid, Uuid, String);
+
+/// Every camera row of `licenses` (tenant, license), with its owner instance and its
+/// `state_if_fresh`. The writer reads them once per batch, holding the locks of every instance
+/// of these licenses (which every writer of them takes first), and decides in memory which rows
+/// change; in the steady state none does, and no camera statement writes anything. Each
+/// license's rows are a primary-key range, read by a fenced lookup per license.
+pub async fn camera_rows_of(
     conn: &mut PgConnection,
-    listed: &[(InstanceKey, Vec<&str>)],
+    licenses: &[(Uuid, Uuid)],
+) -> Result<Vec<(CameraKey, Uuid, String)>, sqlx::Error> {
+    let (t, l): (Vec<Uuid>, Vec<Uuid>) = licenses.iter().copied().unzip();
+    let rows: Vec<(Uuid, Uuid, String, Uuid, String)> = sqlx::query_as(
+        "SELECT c.tenant_id, c.license_id, c.camera_id, c.instance_id, c.state_if_fresh
+         FROM unnest($1::uuid[], $2::uuid[]) AS u(t, l)
+         CROSS JOIN LATERAL (
+             SELECT c.tenant_id, c.license_id, c.camera_id, c.instance_id, c.state_if_fresh
+             FROM camera_state c WHERE c.tenant_id = u.t AND c.license_id = u.l
+             OFFSET 0) c",
+    )
+    .bind(&t)
+    .bind(&l)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(t, l, camera, instance, state)| ((t, l, camera), instance, state))
+        .collect())
+}
+
+/// Deletes the camera rows `keys` (retired cameras). Returns how many it deleted.
+pub async fn delete_cameras(
+    conn: &mut PgConnection,
+    keys: &[CameraKey],
 ) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
         "DELETE FROM camera_state c
-         USING unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[]) AS u(t, l, i, ids)
-         WHERE c.tenant_id = u.t AND c.license_id = u.l AND c.instance_id = u.i
-           AND NOT (c.camera_id = ANY (string_to_array(u.ids, ',')))",
+         USING unnest($1::uuid[], $2::uuid[], $3::text[]) AS u(t, l, id)
+         WHERE c.tenant_id = u.t AND c.license_id = u.l AND c.camera_id = u.id",
     )
-    .bind(column(listed, |(key, _)| key.0))
-    .bind(column(listed, |(key, _)| key.1))
-    .bind(column(listed, |(key, _)| key.2))
-    // Camera ids are [A-Za-z0-9._-], so a comma cannot occur in one.
-    .bind(column(listed, |(_, ids)| ids.join(",")))
+    .bind(column(keys, |k| k.0))
+    .bind(column(keys, |k| k.1))
+    .bind(column(keys, |k| k.2.as_str()))
     .execute(conn)
     .await?
     .rows_affected())
