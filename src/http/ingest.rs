@@ -9,7 +9,7 @@ use crate::{
     app::AppState,
     auth::token::{self, TokenKind},
     ingest::{
-        batch::{AgentLicense, IngestRequest},
+        batch::{AgentLicense, IngestRequest, Refused},
         token_cache::{self, VerifiedAgent},
         validate,
         writer::SubmitError,
@@ -249,12 +249,14 @@ async fn ingest_heartbeats(
             SubmitError::Stopped => {
                 AppError::Unavailable(anyhow::anyhow!("the ingest writer failed or is stopping"))
             }
-            SubmitError::TooManyInstances(refused) => AppError::Conflict {
+            SubmitError::Refused(Refused::TooManyInstances(refused)) => AppError::Conflict {
                 detail: refused.to_string(),
                 pointer: "/agent/instance_id".to_owned(),
             },
-            SubmitError::TokenRevoked => AppError::Unauthorized("invalid or revoked agent token"),
-            SubmitError::TenantSuspended => {
+            SubmitError::Refused(Refused::TokenRevoked) => {
+                AppError::Unauthorized("invalid or revoked agent token")
+            }
+            SubmitError::Refused(Refused::TenantSuspended) => {
                 AppError::Forbidden("this license's tenant is suspended")
             }
         })?;

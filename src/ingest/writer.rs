@@ -9,7 +9,7 @@
 //! load a batch is one request and nothing waits; under heavy load batches grow by themselves.
 //! This file is the queue, its byte budget, the writer tasks and their supervision.
 
-use super::batch::{self, IngestRequest, InstanceCapReached, Outcome, Refused};
+use super::batch::{self, IngestRequest, Outcome, Refused};
 use crate::config::IngestFaults;
 use sqlx::PgPool;
 use std::{
@@ -39,17 +39,11 @@ pub enum SubmitError {
     /// failed (503; nothing of it was committed).
     #[error("the ingest writer has stopped")]
     Stopped,
-    /// The request's agent instance is new and its license already has `limit` instances
-    /// (409; nothing of it was stored).
+    /// The batch's transaction refused this request and stored nothing of it: a new instance
+    /// over the cap (409), or a token revoked (401) or a tenant suspended (403) after the token
+    /// cache let the request in.
     #[error("{0}")]
-    TooManyInstances(InstanceCapReached),
-    /// The agent token was revoked (or its license deleted) after the request was
-    /// authenticated from the token cache (401; nothing stored).
-    #[error("invalid or revoked agent token")]
-    TokenRevoked,
-    /// The tenant was suspended after the request was authenticated (403; nothing stored).
-    #[error("this license's tenant is suspended")]
-    TenantSuspended,
+    Refused(Refused),
 }
 
 /// One queued request and where its answer goes.
@@ -279,12 +273,12 @@ fn counted(outcome: Result<Outcome, Refused>) -> Result<Outcome, SubmitError> {
                 .increment(u64::from(outcome.duplicates));
             Ok(outcome)
         }
-        Err(Refused::TooManyInstances(refused)) => {
-            metrics::counter!("ingest_instances_refused_total").increment(1);
-            Err(SubmitError::TooManyInstances(refused))
+        Err(refused) => {
+            if matches!(refused, Refused::TooManyInstances(_)) {
+                metrics::counter!("ingest_instances_refused_total").increment(1);
+            }
+            Err(SubmitError::Refused(refused))
         }
-        Err(Refused::TokenRevoked) => Err(SubmitError::TokenRevoked),
-        Err(Refused::TenantSuspended) => Err(SubmitError::TenantSuspended),
     }
 }
 
