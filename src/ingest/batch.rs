@@ -285,7 +285,7 @@ async fn write_batch_on(
         // row changed (every instance of the licenses, since a camera taken over moves from a
         // sibling); and, as the last statement, the licenses' roll-up of their instances. All
         // these rows were locked by `lock_instances`.
-        if update_cameras(&mut tx, &updates).await? {
+        if update_cameras(&mut tx, &updates, &licenses).await? {
             rollup::recount_instances(&mut tx, &licenses).await?;
         }
         rollup::refresh_licenses(&mut tx, &licenses).await?;
@@ -479,6 +479,7 @@ async fn update_instances(
 async fn update_cameras(
     conn: &mut PgConnection,
     updates: &[&InstanceUpdate<'_>],
+    licenses: &[(Uuid, Uuid)],
 ) -> Result<bool, sqlx::Error> {
     // One row per (license, camera): if two instances of a license list the same camera in
     // one batch, the later activity wins (ON CONFLICT cannot touch a row twice).
@@ -496,12 +497,10 @@ async fn update_cameras(
         }
         listed.insert(u.key, u.newest.cameras.keys().map(String::as_str).collect());
     }
-    // The licenses' rows as they are now: every writer of these licenses holds the locks of all
-    // their instances (`lock_instances`), and so does the pruning, so nobody else changes them
-    // until we commit. `updates` is in key order, so `licenses` is sorted.
-    let mut licenses: Vec<(Uuid, Uuid)> = updates.iter().map(|u| (u.key.0, u.key.1)).collect();
-    licenses.dedup();
-    let mut current: HashMap<CameraKey, (Uuid, String)> = ingest::camera_rows_of(conn, &licenses)
+    // The batch's licenses' rows (`licenses`) as they are now: every writer of these licenses
+    // holds the locks of all their instances (`lock_instances`), and so does the pruning, so
+    // nobody else changes them until we commit.
+    let mut current: HashMap<CameraKey, (Uuid, String)> = ingest::camera_rows_of(conn, licenses)
         .await?
         .into_iter()
         .map(|(key, instance, state)| (key, (instance, state)))

@@ -399,11 +399,14 @@ pub struct CameraRow {
     pub changed_at: DateTime<Utc>,
 }
 
-/// Upserts the camera rows (at most one per license and camera), writing only those whose
-/// owner or state changes. An instance takes a camera over from another only with newer
-/// activity than the owner's. Returns how many rows it inserted or updated.
+/// Upserts the camera rows (at most one per license and camera). An instance takes a camera
+/// over from another only with newer activity than the owner's. Returns how many rows it
+/// inserted or updated.
 ///
-/// It relies on the caller holding the locks of every instance of these licenses
+/// The caller passes only rows whose owner or state differs from the stored one (read with
+/// [`camera_rows_of`]): `ON CONFLICT DO UPDATE` locks a conflicting row (a write and a WAL
+/// record) even when its `WHERE` rejects the update, so unchanged rows must not come here. It
+/// relies on the caller holding the locks of every instance of these licenses
 /// (`ingest::batch::lock_instances`), so that no other writer changes these rows meanwhile.
 pub async fn write_camera_states(
     conn: &mut PgConnection,
@@ -414,13 +417,6 @@ pub async fn write_camera_states(
         "INSERT INTO camera_state (tenant_id, license_id, camera_id, instance_id, state_if_fresh, changed_at)
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::timestamptz[])
                  AS u(t, l, id, i, state, at)
-         -- The steady state: same owner, same state. Left out here, because ON CONFLICT DO
-         -- UPDATE locks a conflicting row (a write and a WAL record) even when its WHERE
-         -- rejects the update. No other writer can change these rows meanwhile: each holds
-         -- the locks of every instance of its licenses (lock_instances).
-         WHERE NOT EXISTS (SELECT 1 FROM camera_state c
-                           WHERE c.tenant_id = u.t AND c.license_id = u.l AND c.camera_id = u.id
-                             AND c.instance_id = u.i AND c.state_if_fresh = u.state)
          ON CONFLICT (tenant_id, license_id, camera_id) DO UPDATE
              SET instance_id = EXCLUDED.instance_id, state_if_fresh = EXCLUDED.state_if_fresh, changed_at = EXCLUDED.changed_at
              WHERE (camera_state.instance_id, camera_state.state_if_fresh) IS DISTINCT FROM (EXCLUDED.instance_id, EXCLUDED.state_if_fresh)
