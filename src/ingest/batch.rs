@@ -2,8 +2,9 @@
 //! time rules of SPEC section 3 it applies.
 //!
 //! Exactly-once: each agent instance has a sequence high-water mark. The batch locks the
-//! instance rows it touches (in key order, so two writers cannot deadlock), drops every
-//! heartbeat at or below the mark as a duplicate, and raises the mark in the same transaction.
+//! license rows it touches (in key order, so two writers cannot deadlock), reads the marks of
+//! their instances after it holds the locks, drops every heartbeat at or below the mark as a
+//! duplicate, and raises the mark in the same transaction.
 //! A retry of a committed request therefore finds its heartbeats duplicates, and a retry of a
 //! failed one finds nothing of it stored. Each request's agent token is read again in the same
 //! transaction, so a revocation acts even before the token cache hears of it.
@@ -188,16 +189,15 @@ async fn write_batch_on(
 ) -> Result<Vec<Result<Outcome, Refused>>, sqlx::Error> {
     use sqlx::Connection as _;
     let mut tx = conn.begin().await?;
-    // Each request's token, read in this transaction: refused ones take no lock and write
-    // nothing.
-    let token_refusals = check_tokens(&mut tx, requests).await?;
-    let admitted: Vec<&IngestRequest> = requests
-        .iter()
-        .zip(&token_refusals)
-        .filter(|(_, refused)| refused.is_none())
-        .map(|(r, _)| *r)
-        .collect();
-    let (marks, refused, intervals) = lock_instances(&mut tx, &admitted, max_instances).await?;
+    let Admitted {
+        tokens: token_refusals,
+        marks,
+        refused,
+        intervals,
+        totals,
+        cameras: camera_rows,
+        instances_added,
+    } = admit(&mut tx, requests, max_instances).await?;
 
     // Decide, in memory, what is new. Requests of one instance are applied in arrival order.
     let mut high_water: HashMap<InstanceKey, i64> = marks;
@@ -283,78 +283,94 @@ async fn write_batch_on(
         licenses.dedup();
         // The counts the license list reads: each instance's cameras, recounted when a camera
         // row changed (every instance of the licenses, since a camera taken over moves from a
-        // sibling); and, as the last statement, the licenses' roll-up of their instances. All
-        // these rows were locked by `lock_instances`.
-        if update_cameras(&mut tx, &updates, &licenses).await? {
+        // sibling); and, as the last statement, the licenses' roll-up of their instances. The
+        // license locks taken by `admit` keep every other writer away from all these rows.
+        let cameras_changed = update_cameras(&mut tx, &updates, camera_rows).await?;
+        if cameras_changed {
             rollup::recount_instances(&mut tx, &licenses).await?;
         }
-        rollup::refresh_licenses(&mut tx, &licenses).await?;
+        // The steady state: the writer read every instance of these licenses with its roll-up
+        // columns and knows what it changed in them (activity, webhooks), so it computes the
+        // same roll-up in memory and writes it by primary key. Instance rows written in ways
+        // it does not track (camera counts, placeholders) are read back by the SQL roll-up.
+        match license_totals(&licenses, totals, &updates) {
+            Some(rows) if !cameras_changed && !instances_added => {
+                rollup::write_licenses(&mut tx, &rows).await?;
+            }
+            _ => rollup::refresh_licenses(&mut tx, &licenses).await?,
+        }
     }
     tx.commit().await?;
     Ok(outcomes)
 }
 
-/// Each request's refusal for its token (`None`: valid, or no token), read in the writer's
-/// transaction.
-async fn check_tokens(
+/// What [`admit`] decided and read, holding the batch's license locks.
+struct Admitted {
+    /// Each request's refusal for its token (`None`: valid, or no token).
+    tokens: Vec<Option<Refused>>,
+    /// Each instance's high-water mark (-1 for a new one).
+    marks: HashMap<InstanceKey, i64>,
+    /// The new instances refused by the cap.
+    refused: HashSet<InstanceKey>,
+    /// Each license's check interval.
+    intervals: HashMap<(Uuid, Uuid), i32>,
+    /// Each instance that existed before the batch, with its roll-up columns (`None`: see
+    /// [`ingest::InstanceNow`]).
+    totals: HashMap<InstanceKey, Option<rollup::InstanceTotals>>,
+    /// Every camera row of the batch's licenses, as (key, owner, state).
+    cameras: Vec<(CameraKey, Uuid, String)>,
+    /// Whether the batch inserted an instance row (its license's roll-up is then read back).
+    instances_added: bool,
+}
+
+/// Locks the batch's licenses (see [`ingest::lock_licenses`]: the ingest path's one lock) and
+/// checks its tokens, reads the licenses' instance and camera rows, and creates missing
+/// instance rows, at most up to `max_instances` per license.
+///
+/// A request whose token is no longer valid is refused; the license of every request is
+/// locked, whether or not its token holds (a lock more is harmless; a second statement would
+/// not be). A license deleted since its request was authenticated fails the batch.
+///
+/// The cap (SPEC section 2) is checked here, under the license locks: every writer of every
+/// replica takes a license's lock before it creates an instance of it, so two new instances can
+/// never both see room for one. A known instance (the steady state, one heartbeat per request)
+/// costs nothing more: only a batch with a new instance runs the insert.
+async fn admit(
     conn: &mut PgConnection,
     requests: &[&IngestRequest],
-) -> Result<Vec<Option<Refused>>, sqlx::Error> {
+    max_instances: usize,
+) -> Result<Admitted, sqlx::Error> {
+    let mut licenses: Vec<(Uuid, Uuid)> = requests
+        .iter()
+        .map(|r| (r.license.tenant_id, r.license.license_id))
+        .collect();
+    licenses.sort();
+    licenses.dedup();
     let mut tokens: Vec<(Uuid, Uuid)> = requests
         .iter()
         .filter_map(|r| r.token_id.map(|id| (r.license.tenant_id, id)))
         .collect();
-    if tokens.is_empty() {
-        return Ok(vec![None; requests.len()]);
-    }
     tokens.sort();
     tokens.dedup();
-    let live: HashMap<Uuid, ingest::LiveToken> = ingest::live_tokens(conn, &tokens)
-        .await?
-        .into_iter()
-        .map(|t| (t.id, t))
-        .collect();
-    Ok(requests
+    let locked = ingest::lock_licenses(conn, &licenses, &tokens).await?;
+    let token_refusals: Vec<Option<Refused>> = requests
         .iter()
         .map(|r| {
             let id = r.token_id?;
-            match live.get(&id) {
+            match locked.live_tokens.get(&id) {
                 None => Some(Refused::TokenRevoked),
-                Some(t) if t.suspended => Some(Refused::TenantSuspended),
-                Some(_) => None,
+                Some(true) => Some(Refused::TenantSuspended),
+                Some(false) => None,
             }
         })
-        .collect())
-}
-
-/// What [`lock_instances`] locked: each instance's high-water mark (-1 for a new one), the new
-/// instances refused by the cap, and each license's check interval.
-type Locked = (
-    HashMap<InstanceKey, i64>,
-    HashSet<InstanceKey>,
-    HashMap<(Uuid, Uuid), i32>,
-);
-
-/// Locks the batch's licenses and all their instance rows, in key order (see
-/// [`ingest::lock_licenses_and_instances`] for why all of them, and licenses first), and
-/// creates missing instance rows, at most up to `max_instances` per license.
-///
-/// The cap (SPEC section 2) is checked here, in the writer's transaction, under the license
-/// locks: every writer of every replica takes a license's lock before it creates an instance
-/// of it, so two new instances can never both see room for one. A known instance (the steady
-/// state, one heartbeat per request) costs nothing more: the lock statement already returns
-/// the license's instances, and only a batch with a new instance runs the one extra statement
-/// that counts them.
-async fn lock_instances(
-    conn: &mut PgConnection,
-    requests: &[&IngestRequest],
-    max_instances: usize,
-) -> Result<Locked, sqlx::Error> {
-    // In arrival order: when a batch holds more new instances of a license than there is room
-    // for, the first ones get in.
+        .collect();
+    // The admitted requests' instances, in arrival order: when a batch holds more new
+    // instances of a license than there is room for, the first ones get in.
     let arrival: Vec<InstanceKey> = requests
         .iter()
-        .map(|r| {
+        .zip(&token_refusals)
+        .filter(|(_, refused)| refused.is_none())
+        .map(|(r, _)| {
             (
                 r.license.tenant_id,
                 r.license.license_id,
@@ -362,75 +378,126 @@ async fn lock_instances(
             )
         })
         .collect();
-    let mut keys = arrival.clone();
-    keys.sort();
-    keys.dedup();
-    let licenses: Vec<(Uuid, Uuid)> = keys.iter().map(|k| (k.0, k.1)).collect();
-    let ingest::Locked {
-        licenses,
-        mut marks,
-    } = ingest::lock_licenses_and_instances(conn, &licenses).await?;
     // A license deleted since its request was authenticated (its instance rows went with it):
     // fail the batch, so that the other requests are written one by one without it. (The
     // placeholder insert below would fail on its foreign key too; this says why, and spares
     // the statement.)
-    if let Some((t, l, _)) = keys.iter().find(|k| !licenses.contains_key(&(k.0, k.1))) {
+    if let Some((t, l, _)) = arrival
+        .iter()
+        .find(|k| !locked.licenses.contains_key(&(k.0, k.1)))
+    {
         return Err(sqlx::Error::Protocol(format!(
             "license {l} of tenant {t} was deleted while its heartbeats were being written"
         )));
     }
+    let mut admitted_licenses: Vec<(Uuid, Uuid)> = arrival.iter().map(|k| (k.0, k.1)).collect();
+    admitted_licenses.sort();
+    admitted_licenses.dedup();
+    let rows = if admitted_licenses.is_empty() {
+        ingest::LicenseRows::default()
+    } else {
+        ingest::rows_of(conn, &admitted_licenses).await?
+    };
+    let mut marks: HashMap<InstanceKey, i64> = HashMap::with_capacity(rows.instances.len());
+    let mut totals = HashMap::with_capacity(rows.instances.len());
+    let mut present: HashMap<(Uuid, Uuid), usize> = HashMap::new();
+    for (key, now) in rows.instances {
+        marks.insert(key, now.high_water);
+        totals.insert(key, now.totals);
+        *present.entry((key.0, key.1)).or_default() += 1;
+    }
     let mut refused = HashSet::new();
     let mut new: Vec<InstanceKey> = Vec::new();
     for key in arrival {
-        if !marks.contains_key(&key) && !new.contains(&key) {
+        if marks.contains_key(&key) || new.contains(&key) || refused.contains(&key) {
+            continue;
+        }
+        let count = present.entry((key.0, key.1)).or_default();
+        if *count >= max_instances {
+            refused.insert(key);
+        } else {
+            *count += 1;
             new.push(key);
         }
     }
-    if new.is_empty() {
-        return Ok((marks, refused, licenses));
-    }
-    // The instances the new ones' licenses have now. A fresh statement, run holding the
-    // license locks: the statement above took its snapshot before it waited for them, so it
-    // may have missed an instance that a writer holding one of them a moment ago committed.
-    // Nobody can add one now until we commit.
-    let mut present: HashMap<(Uuid, Uuid), HashSet<Uuid>> = HashMap::new();
-    let mut new_licenses: Vec<(Uuid, Uuid)> = new.iter().map(|k| (k.0, k.1)).collect();
-    new_licenses.sort();
-    new_licenses.dedup();
-    for (t, l, i) in ingest::instances_of(conn, &new_licenses).await? {
-        present.entry((t, l)).or_default().insert(i);
-    }
-    new.retain(|key| {
-        let ids = present.entry((key.0, key.1)).or_default();
-        if ids.contains(&key.2) {
-            return true; // committed meanwhile: locked below with its mark
-        }
-        if ids.len() >= max_instances {
-            refused.insert(*key);
-            return false;
-        }
-        ids.insert(key.2);
-        true
-    });
-    new.sort();
     // A placeholder row for each admitted new instance; it gets real values below, in this
-    // transaction. Only now, and only when there is one (the steady state has none): the
-    // license locks taken above keep every other writer away from these licenses until we
-    // commit. A row committed meanwhile (see above) conflicts here, and a fresh statement
-    // locks it.
-    if !new.is_empty() {
-        for k in ingest::insert_new_instances(conn, &new).await? {
+    // transaction. Nobody else can have inserted one: the rows above were read holding the
+    // license locks that every writer takes first.
+    let instances_added = !new.is_empty();
+    if instances_added {
+        new.sort();
+        let inserted = ingest::insert_new_instances(conn, &new).await?;
+        if inserted.len() != new.len() {
+            return Err(sqlx::Error::Protocol(
+                "an agent instance row appeared under its license's lock".to_owned(),
+            ));
+        }
+        for k in inserted {
             marks.insert(k, -1);
         }
-        let existing: Vec<InstanceKey> =
-            new.into_iter().filter(|k| !marks.contains_key(k)).collect();
-        if !existing.is_empty() {
-            for (k, hw) in ingest::lock_instances(conn, &existing).await? {
-                marks.insert(k, hw);
-            }
+    }
+    Ok(Admitted {
+        tokens: token_refusals,
+        marks,
+        refused,
+        intervals: locked.licenses,
+        totals,
+        cameras: rows.cameras,
+        instances_added,
+    })
+}
+
+/// The roll-up of each of `licenses` (every one has an instance in `updates`): the instances
+/// as `admit` read them (`read`), with the activity and webhook columns `update_instances`
+/// gives the batch's instances; `None` if an instance came without totals. Only valid when the
+/// batch inserted no instance and changed no camera row (the camera counts are then as read).
+fn license_totals(
+    licenses: &[(Uuid, Uuid)],
+    read: HashMap<InstanceKey, Option<rollup::InstanceTotals>>,
+    updates: &[&InstanceUpdate<'_>],
+) -> Option<Vec<((Uuid, Uuid), rollup::LicenseTotals)>> {
+    let mut by_license: BTreeMap<(Uuid, Uuid), Vec<rollup::InstanceTotals>> =
+        licenses.iter().map(|k| (*k, Vec::new())).collect();
+    let mut locked: HashMap<InstanceKey, rollup::InstanceTotals> = HashMap::new();
+    for (key, totals) in read {
+        if by_license.contains_key(&(key.0, key.1)) {
+            locked.insert(key, totals?);
         }
     }
-    Ok((marks, refused, licenses))
+    for u in updates {
+        if let Some(t) = locked.get_mut(&u.key) {
+            // As `update_instances` writes them.
+            t.last_activity_at = t.last_activity_at.max(u.activity_at);
+            let (failing, cached) = webhook_counts(u.newest);
+            t.webhooks_failing = failing;
+            t.webhooks_cached = cached;
+        }
+    }
+    for ((t, l, _), totals) in locked {
+        if let Some(v) = by_license.get_mut(&(t, l)) {
+            v.push(totals);
+        }
+    }
+    Some(
+        by_license
+            .into_iter()
+            .filter_map(|(k, v)| rollup::LicenseTotals::of(&v).map(|r| (k, r)))
+            .collect(),
+    )
+}
+
+/// An instance's webhook columns from its newest heartbeat: cameras whose webhooks are failing,
+/// and the deliveries they hold cached.
+fn webhook_counts(newest: &Heartbeat) -> (i32, i64) {
+    let cams = newest.cameras.values();
+    let failing = cams
+        .clone()
+        .filter(|c| c.webhooks.status == streamwatch_protocol::WebhookStatus::Failing)
+        .count();
+    (
+        i32::try_from(failing).unwrap_or(i32::MAX),
+        cams.map(|c| c.webhooks.cached.max(0)).sum(),
+    )
 }
 
 /// Each instance's row as the batch leaves it.
@@ -441,7 +508,7 @@ async fn update_instances(
     let rows: Vec<ingest::InstanceRow<'_>> = updates
         .iter()
         .map(|u| {
-            let cams = u.newest.cameras.values();
+            let (webhooks_failing, webhooks_cached) = webhook_counts(u.newest);
             ingest::InstanceRow {
                 key: u.key,
                 hostname: u.hostname,
@@ -453,15 +520,8 @@ async fn update_instances(
                 observed_at: u.newest_observed_at,
                 cameras: &u.newest.cameras,
                 accepted: u.accepted,
-                webhooks_failing: i32::try_from(
-                    cams.clone()
-                        .filter(|c| {
-                            c.webhooks.status == streamwatch_protocol::WebhookStatus::Failing
-                        })
-                        .count(),
-                )
-                .unwrap_or(i32::MAX),
-                webhooks_cached: cams.map(|c| c.webhooks.cached.max(0)).sum(),
+                webhooks_failing,
+                webhooks_cached,
             }
         })
         .collect();
@@ -473,13 +533,15 @@ async fn update_instances(
 /// the instance reported before but no longer lists is retired. Returns whether any camera row
 /// changed.
 ///
-/// The rows are read once (`camera_rows_of`) and compared in memory, so that the steady state
-/// (every camera with the same owner and state) runs no write statement at all; a row that does
-/// change still goes through `write_camera_states`, whose SQL keeps the takeover rule.
+/// The rows (`current`: every camera row of the batch's licenses, read by `admit` under their
+/// locks, so nobody else changes them until we commit) are compared in memory, so that the
+/// steady state (every camera with the same owner and state) runs no write statement at all; a
+/// row that does change still goes through `write_camera_states`, whose SQL keeps the takeover
+/// rule.
 async fn update_cameras(
     conn: &mut PgConnection,
     updates: &[&InstanceUpdate<'_>],
-    licenses: &[(Uuid, Uuid)],
+    current: Vec<(CameraKey, Uuid, String)>,
 ) -> Result<bool, sqlx::Error> {
     // One row per (license, camera): if two instances of a license list the same camera in
     // one batch, the later activity wins (ON CONFLICT cannot touch a row twice).
@@ -497,11 +559,7 @@ async fn update_cameras(
         }
         listed.insert(u.key, u.newest.cameras.keys().map(String::as_str).collect());
     }
-    // The batch's licenses' rows (`licenses`) as they are now: every writer of these licenses
-    // holds the locks of all their instances (`lock_instances`), and so does the pruning, so
-    // nobody else changes them until we commit.
-    let mut current: HashMap<CameraKey, (Uuid, String)> = ingest::camera_rows_of(conn, licenses)
-        .await?
+    let mut current: HashMap<CameraKey, (Uuid, String)> = current
         .into_iter()
         .map(|(key, instance, state)| (key, (instance, state)))
         .collect();

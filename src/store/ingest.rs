@@ -3,21 +3,24 @@
 //! They are set-based: each takes column arrays and writes every row of a batch at once
 //! (`unnest`). Together with [`crate::store::rollup`], in this order:
 //!
-//! 1. [`lock_licenses_and_instances`]: the batch's license rows, then every instance row of
-//!    those licenses, each in key order; then, for new instances only, [`instances_of`] (for
-//!    the instance cap), [`insert_new_instances`] and [`lock_instances`];
-//! 2. [`History::insert`]: the accepted heartbeats, appended to `heartbeats`;
-//! 3. [`update_instances`]: each instance's mark, activity and newest reports;
-//! 4. [`camera_rows_of`], then [`delete_cameras`] and [`write_camera_states`] for the rows
-//!    that change: camera rows, written only when their owner or state changes;
-//! 5. if a camera row changed, `rollup::recount_instances`; always `rollup::refresh_licenses`.
+//! 1. [`lock_licenses`]: the batch's license rows, in key order, and its agent tokens;
+//! 2. [`rows_of`]: every instance and camera row of those licenses; then, for new instances
+//!    only, [`insert_new_instances`];
+//! 3. [`History::insert`]: the accepted heartbeats, appended to `heartbeats`;
+//! 4. [`update_instances`]: each instance's mark, activity and newest reports;
+//! 5. [`delete_cameras`] and [`write_camera_states`] for the camera rows that change (their
+//!    owner or state), none in the steady state;
+//! 6. if a camera row changed or an instance is new, `rollup::recount_instances` (camera rows
+//!    only) and `rollup::refresh_licenses`; else `rollup::write_licenses`, the roll-up the
+//!    writer computed from the rows of step 2.
 //!
 //! What is new, which instance owns a camera and the time rules are the writer's to decide.
 //!
-//! [`prune_silent_instances`], run by the hourly maintenance, takes the same locks in the same
-//! order.
+//! [`prune_silent_instances`], run by the hourly maintenance, takes the same license locks in
+//! the same order.
 
 use crate::domain::status::CameraState;
+use crate::store::rollup::InstanceTotals;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use std::collections::{BTreeMap, HashMap};
@@ -27,97 +30,52 @@ use uuid::Uuid;
 /// (tenant, license, instance): the key of an agent instance row.
 pub type InstanceKey = (Uuid, Uuid, Uuid);
 
-/// What [`lock_licenses_and_instances`] locked.
+/// What [`lock_licenses`] locked and read.
 #[derive(Debug, Default)]
 pub struct Locked {
     /// The license rows that still exist, as (tenant, license), with their check intervals.
     pub licenses: HashMap<(Uuid, Uuid), i32>,
-    /// Every instance of those licenses, with its high-water mark.
-    pub marks: HashMap<InstanceKey, i64>,
+    /// The agent tokens asked about that are still valid (not revoked, their license not
+    /// deleted: a license's tokens go with it), with whether their tenant is suspended.
+    pub live_tokens: HashMap<Uuid, bool>,
 }
 
-/// Locks the license rows of `licenses` (tenant, license) and then every instance row of those
-/// licenses, each in key order, in one statement; returns what it locked.
+/// Locks the license rows of `licenses` (tenant, license), in key order, and reads the agent
+/// tokens `tokens` (tenant, token id), in one statement.
 ///
-/// Every instance of the licenses, not only the batch's own: `rollup::recount_instances` may
-/// write a sibling instance (one that lost a camera to an instance of the batch), and taking
-/// all of these locks here, in one global key order, is what keeps two writers from
-/// deadlocking on each other's siblings.
+/// The license lock is the one lock of the ingest path: every writer of a license's instance
+/// and camera rows (the ingest writer, the instance pruning) and the license's deletion take it
+/// first, so whoever holds it may read and write those rows without locking them one by one,
+/// and nobody else changes them until it commits. Read them in a later statement
+/// ([`rows_of`]): this statement's snapshot was taken before it waited for the locks.
 ///
-/// The license rows come first, because `rollup::refresh_licenses` writes them at the end: a
-/// license delete locks its row and then (cascading) its instances, so a writer that held
-/// instance locks while waiting for the license row could deadlock with it. Licenses, then
-/// instances, each in key order, is the one order everybody follows. Both CTEs are
-/// materialized, the licenses first (the first branch of the UNION ALL), each sorted before it
-/// locks.
-pub async fn lock_licenses_and_instances(
+/// The tokens: the token cache answers a request before its body is read; this read, in the
+/// transaction that stores the heartbeats, is what makes a revocation, a suspension or a
+/// license's deletion take effect at once on every replica, whether or not its cache has heard
+/// of it yet. (Its snapshot is older than the lock wait, but newer than the request: anything
+/// committed before the request arrived is seen.) Each lookup is a LATERAL subquery fenced with
+/// `OFFSET 0`, so that the planner cannot flatten it into a join: flattened, it once took
+/// `agent_tokens_license_idx` on `tenant_id` alone and filtered every token of the tenant for
+/// each request (50 to 100 ms per batch for one tenant with 1,000 agents, seen with auto_explain
+/// in `scripts/bench`).
+pub async fn lock_licenses(
     conn: &mut PgConnection,
     licenses: &[(Uuid, Uuid)],
+    tokens: &[(Uuid, Uuid)],
 ) -> Result<Locked, sqlx::Error> {
-    let (t, l): (Vec<Uuid>, Vec<Uuid>) = licenses.iter().copied().unzip();
-    // (tenant, license, instance, high-water mark, check interval): a license row has no
-    // instance and no mark, an instance row no interval.
-    type Row = (Uuid, Uuid, Option<Uuid>, Option<i64>, Option<i32>);
+    // (tenant, license or token id, check interval, suspended): a license row has no
+    // `suspended`, a token row no interval.
+    type Row = (Uuid, Uuid, Option<i32>, Option<bool>);
     let rows: Vec<Row> = sqlx::query_as(
         "WITH locked_licenses AS MATERIALIZED (
              SELECT l.tenant_id, l.id, l.check_interval_seconds FROM licenses l
              WHERE (l.tenant_id, l.id) IN (SELECT u.t, u.l FROM unnest($1::uuid[], $2::uuid[]) AS u(t, l))
              ORDER BY l.tenant_id, l.id
-             FOR NO KEY UPDATE OF l),
-         locked_instances AS MATERIALIZED (
-             SELECT a.tenant_id, a.license_id, a.instance_id, a.high_water_seq
-             FROM agent_instances a
-             WHERE (a.tenant_id, a.license_id) IN (SELECT tenant_id, id FROM locked_licenses)
-             ORDER BY a.tenant_id, a.license_id, a.instance_id
-             FOR UPDATE OF a)
-         SELECT tenant_id, id, NULL::uuid, NULL::int8, check_interval_seconds FROM locked_licenses
+             FOR NO KEY UPDATE OF l)
+         SELECT tenant_id, id, check_interval_seconds, NULL::bool FROM locked_licenses
          UNION ALL
-         SELECT tenant_id, license_id, instance_id, high_water_seq, NULL::int4 FROM locked_instances",
-    )
-    .bind(&t)
-    .bind(&l)
-    .fetch_all(conn)
-    .await?;
-    let mut locked = Locked::default();
-    for (t, l, i, hw, interval) in rows {
-        match (i, hw) {
-            (Some(i), Some(hw)) => {
-                locked.marks.insert((t, l, i), hw);
-            }
-            _ => {
-                locked.licenses.insert((t, l), interval.unwrap_or_default());
-            }
-        }
-    }
-    Ok(locked)
-}
-
-/// What the writer's transaction sees of an agent token that is still valid: whether its
-/// tenant is suspended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
-pub struct LiveToken {
-    pub id: Uuid,
-    pub suspended: bool,
-}
-
-/// The agent tokens of `tokens` (tenant, token id) that are still valid (not revoked, their
-/// license not deleted: a license's tokens go with it), as the writer's transaction sees them.
-/// The token cache answers the request before its body is read; this read, in the transaction
-/// that stores the heartbeats, is what makes a revocation, a suspension or a license's deletion
-/// take effect at once on every replica, whether or not its cache has heard of it yet. One
-/// statement per batch: a primary-key lookup per token and one per tenant. Each lookup is a
-/// LATERAL subquery fenced with `OFFSET 0`, so that the planner cannot flatten it into a join:
-/// flattened, it once took `agent_tokens_license_idx` on `tenant_id` alone and filtered every
-/// token of the tenant for each request (50 to 100 ms per batch for one tenant with 1,000
-/// agents, seen with auto_explain in `scripts/bench`).
-pub async fn live_tokens(
-    conn: &mut PgConnection,
-    tokens: &[(Uuid, Uuid)],
-) -> Result<Vec<LiveToken>, sqlx::Error> {
-    let (t, i): (Vec<Uuid>, Vec<Uuid>) = tokens.iter().copied().unzip();
-    sqlx::query_as(
-        "SELECT a.id, s.suspended
-         FROM unnest($1::uuid[], $2::uuid[]) AS u(t, i)
+         SELECT u.t, a.id, NULL::int4, s.suspended
+         FROM unnest($3::uuid[], $4::uuid[]) AS u(t, i)
          CROSS JOIN LATERAL (
              SELECT a.id FROM agent_tokens a
              WHERE a.tenant_id = u.t AND a.id = u.i AND a.revoked_at IS NULL
@@ -126,10 +84,119 @@ pub async fn live_tokens(
              SELECT t.suspended_at IS NOT NULL AS suspended FROM tenants t WHERE t.id = u.t
              OFFSET 0) s",
     )
-    .bind(&t)
-    .bind(&i)
+    .bind(column(licenses, |k| k.0))
+    .bind(column(licenses, |k| k.1))
+    .bind(column(tokens, |k| k.0))
+    .bind(column(tokens, |k| k.1))
     .fetch_all(conn)
-    .await
+    .await?;
+    let mut locked = Locked::default();
+    for (t, id, interval, suspended) in rows {
+        match (interval, suspended) {
+            (_, Some(suspended)) => {
+                locked.live_tokens.insert(id, suspended);
+            }
+            (interval, None) => {
+                locked
+                    .licenses
+                    .insert((t, id), interval.unwrap_or_default());
+            }
+        }
+    }
+    Ok(locked)
+}
+
+/// An instance row as [`rows_of`] reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstanceNow {
+    pub high_water: i64,
+    /// What it contributes to its license's roll-up; `None` for a row whose activity is not a
+    /// finite time (a placeholder of [`insert_new_instances`]), which only the SQL roll-up
+    /// handles.
+    pub totals: Option<InstanceTotals>,
+}
+
+/// What [`rows_of`] read.
+#[derive(Debug, Default)]
+pub struct LicenseRows {
+    /// Every instance of the licenses.
+    pub instances: HashMap<InstanceKey, InstanceNow>,
+    /// Every camera row of the licenses, with its owner instance and its `state_if_fresh`.
+    pub cameras: Vec<(CameraKey, Uuid, String)>,
+}
+
+/// Every instance row and every camera row of `licenses` (tenant, license), in one statement.
+/// The caller holds the licenses' locks ([`lock_licenses`], an earlier statement), so this
+/// statement sees everything committed by whoever held them before, and these rows stay as
+/// read until it commits: the writer decides in memory what is new, which instance is new,
+/// and which camera rows change (none in the steady state). Each license's rows are a
+/// primary-key range, read by a fenced lookup per license.
+pub async fn rows_of(
+    conn: &mut PgConnection,
+    licenses: &[(Uuid, Uuid)],
+) -> Result<LicenseRows, sqlx::Error> {
+    // (tenant, license, instance, then the instance's mark and roll-up columns, or the camera's
+    // id and state): an instance row has no camera, a camera row no mark.
+    type Row = (
+        Uuid,
+        Uuid,
+        Uuid,
+        Option<i64>,
+        Option<DateTime<Utc>>,
+        Option<i32>,
+        Option<i32>,
+        Option<i32>,
+        Option<i32>,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+    );
+    let (t, l): (Vec<Uuid>, Vec<Uuid>) = licenses.iter().copied().unzip();
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT a.tenant_id, a.license_id, a.instance_id, a.high_water_seq,
+                -- A placeholder's '-infinity' has no chrono value.
+                CASE WHEN isfinite(a.last_activity_at) THEN a.last_activity_at END,
+                a.cameras_total, a.cameras_active_if_fresh, a.cameras_working_if_fresh,
+                a.webhooks_failing, a.webhooks_cached, NULL::text, NULL::text
+         FROM unnest($1::uuid[], $2::uuid[]) AS u(t, l)
+         CROSS JOIN LATERAL (
+             SELECT * FROM agent_instances a WHERE a.tenant_id = u.t AND a.license_id = u.l
+             OFFSET 0) a
+         UNION ALL
+         SELECT c.tenant_id, c.license_id, c.instance_id, NULL::int8, NULL::timestamptz,
+                NULL::int4, NULL::int4, NULL::int4, NULL::int4, NULL::int8,
+                c.camera_id, c.state_if_fresh
+         FROM unnest($1::uuid[], $2::uuid[]) AS u(t, l)
+         CROSS JOIN LATERAL (
+             SELECT c.tenant_id, c.license_id, c.camera_id, c.instance_id, c.state_if_fresh
+             FROM camera_state c WHERE c.tenant_id = u.t AND c.license_id = u.l
+             OFFSET 0) c",
+    )
+    .bind(&t)
+    .bind(&l)
+    .fetch_all(conn)
+    .await?;
+    let mut read = LicenseRows::default();
+    for (t, l, i, hw, activity, total, active, working, failing, cached, camera, state) in rows {
+        match (hw, camera, state) {
+            (Some(high_water), _, _) => {
+                let totals = activity.map(|last_activity_at| InstanceTotals {
+                    last_activity_at,
+                    // NOT NULL columns: the defaults are for the type only.
+                    cameras_total: total.unwrap_or_default(),
+                    cameras_active: active.unwrap_or_default(),
+                    cameras_working: working.unwrap_or_default(),
+                    webhooks_failing: failing.unwrap_or_default(),
+                    webhooks_cached: cached.unwrap_or_default(),
+                });
+                read.instances
+                    .insert((t, l, i), InstanceNow { high_water, totals });
+            }
+            (None, Some(camera), Some(state)) => read.cameras.push(((t, l, camera), i, state)),
+            (None, _, _) => {}
+        }
+    }
+    Ok(read)
 }
 
 /// One column of `rows`, as the array an `unnest` takes.
@@ -158,48 +225,6 @@ pub async fn insert_new_instances(
     .bind(column(keys, |k| k.2))
     .fetch_all(conn)
     .await
-}
-
-/// Every instance of `licenses` (tenant, license), committed by now. The writer reads it, holding
-/// the license locks, only for a batch with a new instance: the instance cap counts these.
-pub async fn instances_of(
-    conn: &mut PgConnection,
-    licenses: &[(Uuid, Uuid)],
-) -> Result<Vec<InstanceKey>, sqlx::Error> {
-    let (t, l): (Vec<Uuid>, Vec<Uuid>) = licenses.iter().copied().unzip();
-    sqlx::query_as(
-        "SELECT a.tenant_id, a.license_id, a.instance_id
-         FROM agent_instances a
-         JOIN unnest($1::uuid[], $2::uuid[]) AS u(t, l) ON a.tenant_id = u.t AND a.license_id = u.l",
-    )
-    .bind(&t)
-    .bind(&l)
-    .fetch_all(conn)
-    .await
-}
-
-/// Locks the instance rows `keys`, in key order, and returns their high-water marks.
-pub async fn lock_instances(
-    conn: &mut PgConnection,
-    keys: &[InstanceKey],
-) -> Result<Vec<(InstanceKey, i64)>, sqlx::Error> {
-    let rows: Vec<(Uuid, Uuid, Uuid, i64)> = sqlx::query_as(
-        "SELECT a.tenant_id, a.license_id, a.instance_id, a.high_water_seq
-         FROM agent_instances a
-         JOIN unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS u(t, l, i)
-           ON a.tenant_id = u.t AND a.license_id = u.l AND a.instance_id = u.i
-         ORDER BY a.tenant_id, a.license_id, a.instance_id
-         FOR UPDATE OF a",
-    )
-    .bind(column(keys, |k| k.0))
-    .bind(column(keys, |k| k.1))
-    .bind(column(keys, |k| k.2))
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(t, l, i, hw)| ((t, l, i), hw))
-        .collect())
 }
 
 /// Rows for the `heartbeats` history, as column arrays for one `unnest` insert.
@@ -340,34 +365,6 @@ pub async fn update_instances(
 /// (tenant, license, camera): the key of a camera row.
 pub type CameraKey = (Uuid, Uuid, String);
 
-/// Every camera row of `licenses` (tenant, license), with its owner instance and its
-/// `state_if_fresh`. The writer reads them once per batch, holding the locks of every instance
-/// of these licenses (which every writer of them takes first), and decides in memory which rows
-/// change; in the steady state none does, and no camera statement writes anything. Each
-/// license's rows are a primary-key range, read by a fenced lookup per license.
-pub async fn camera_rows_of(
-    conn: &mut PgConnection,
-    licenses: &[(Uuid, Uuid)],
-) -> Result<Vec<(CameraKey, Uuid, String)>, sqlx::Error> {
-    let (t, l): (Vec<Uuid>, Vec<Uuid>) = licenses.iter().copied().unzip();
-    let rows: Vec<(Uuid, Uuid, String, Uuid, String)> = sqlx::query_as(
-        "SELECT c.tenant_id, c.license_id, c.camera_id, c.instance_id, c.state_if_fresh
-         FROM unnest($1::uuid[], $2::uuid[]) AS u(t, l)
-         CROSS JOIN LATERAL (
-             SELECT c.tenant_id, c.license_id, c.camera_id, c.instance_id, c.state_if_fresh
-             FROM camera_state c WHERE c.tenant_id = u.t AND c.license_id = u.l
-             OFFSET 0) c",
-    )
-    .bind(&t)
-    .bind(&l)
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(t, l, camera, instance, state)| ((t, l, camera), instance, state))
-        .collect())
-}
-
 /// Deletes the camera rows `keys` (retired cameras). Returns how many it deleted.
 pub async fn delete_cameras(
     conn: &mut PgConnection,
@@ -404,10 +401,10 @@ pub struct CameraRow {
 /// inserted or updated.
 ///
 /// The caller passes only rows whose owner or state differs from the stored one (read with
-/// [`camera_rows_of`]): `ON CONFLICT DO UPDATE` locks a conflicting row (a write and a WAL
-/// record) even when its `WHERE` rejects the update, so unchanged rows must not come here. It
-/// relies on the caller holding the locks of every instance of these licenses
-/// (`ingest::batch::lock_instances`), so that no other writer changes these rows meanwhile.
+/// [`rows_of`]): `ON CONFLICT DO UPDATE` locks a conflicting row (a write and a WAL record)
+/// even when its `WHERE` rejects the update, so unchanged rows must not come here. It relies on
+/// the caller holding the locks of these licenses ([`lock_licenses`]), so that no other writer
+/// changes these rows meanwhile.
 pub async fn write_camera_states(
     conn: &mut PgConnection,
     cameras: &[CameraRow],
@@ -487,7 +484,7 @@ pub async fn prune_silent_instances(
             return Ok(deleted);
         }
         let mut tx = pool.begin().await?;
-        let locked = lock_licenses_and_instances(&mut tx, &licenses).await?;
+        let locked = lock_licenses(&mut tx, &licenses, &[]).await?;
         let licenses: Vec<(Uuid, Uuid)> = licenses
             .into_iter()
             .filter(|l| locked.licenses.contains_key(l))
@@ -541,61 +538,112 @@ mod tests {
         (tenant, license)
     }
 
-    // The writer's path for a new instance whose row another writer committed meanwhile
-    // (`ingest::batch::lock_instances`), which only a race reaches through the API.
+    // What the writer reads after taking a license's lock: rows committed while it waited
+    // for the lock are there (the lock statement's own snapshot is older), and a placeholder
+    // row's infinite activity comes without roll-up totals instead of failing to decode.
     #[sqlx::test]
-    async fn a_new_instance_that_already_exists_is_not_inserted_again_but_locked_with_its_mark(
+    async fn rows_read_after_the_license_lock_include_what_the_previous_holder_committed(
         pool: PgPool,
     ) {
         let (t, l) = license(&pool).await;
-        let (mine, theirs) = ((t, l, Uuid::now_v7()), (t, l, Uuid::now_v7()));
+        let (old, theirs) = ((t, l, Uuid::now_v7()), (t, l, Uuid::now_v7()));
+        insert_new_instances(&mut pool.acquire().await.unwrap(), &[old])
+            .await
+            .unwrap();
+
+        // Another writer holds the license's lock and adds an instance and a camera row.
         let mut other = pool.begin().await.unwrap();
+        let locked = lock_licenses(&mut other, &[(t, l)], &[]).await.unwrap();
+        assert_eq!(
+            locked.licenses.keys().copied().collect::<Vec<_>>(),
+            [(t, l)]
+        );
         assert_eq!(
             insert_new_instances(&mut other, &[theirs]).await.unwrap(),
             vec![theirs]
         );
-        sqlx::query("UPDATE agent_instances SET high_water_seq = 7 WHERE instance_id = $1")
-            .bind(theirs.2)
-            .execute(&mut *other)
-            .await
-            .unwrap();
-        other.commit().await.unwrap();
+        sqlx::query(
+            "UPDATE agent_instances SET high_water_seq = 7, last_activity_at = now(),
+                                        webhooks_failing = 2
+             WHERE instance_id = $1",
+        )
+        .bind(theirs.2)
+        .execute(&mut *other)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO camera_state (tenant_id, license_id, camera_id, instance_id, state_if_fresh, changed_at)
+             VALUES ($1, $2, 'cam-1', $3, 'active', now())",
+        )
+        .bind(t)
+        .bind(l)
+        .bind(theirs.2)
+        .execute(&mut *other)
+        .await
+        .unwrap();
 
-        let mut tx = pool.begin().await.unwrap();
-        let locked = lock_licenses_and_instances(&mut tx, &[(t, l)])
-            .await
-            .unwrap();
-        assert_eq!(
-            locked.licenses.keys().copied().collect::<Vec<_>>(),
-            [(t, l)]
+        // We ask for the same lock meanwhile, and get it once they commit.
+        let mine = tokio::spawn({
+            let pool = pool.clone();
+            async move {
+                let mut tx = pool.begin().await.unwrap();
+                lock_licenses(&mut tx, &[(t, l)], &[]).await.unwrap();
+                let rows = rows_of(&mut tx, &[(t, l)]).await.unwrap();
+                tx.commit().await.unwrap();
+                rows
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(
+            !mine.is_finished(),
+            "the license lock must hold the second writer"
         );
-        assert_eq!(locked.marks, HashMap::from([(theirs, 7)]));
+        other.commit().await.unwrap();
+        let rows = mine.await.unwrap();
+
+        assert_eq!(rows.instances.len(), 2);
+        assert_eq!(rows.instances[&old].high_water, -1);
         assert_eq!(
-            insert_new_instances(&mut tx, &[mine, theirs])
-                .await
-                .unwrap(),
-            vec![mine],
-            "only the missing row is inserted"
+            rows.instances[&old].totals, None,
+            "a placeholder's activity is -infinity"
+        );
+        assert_eq!(rows.instances[&theirs].high_water, 7);
+        assert_eq!(
+            rows.instances[&theirs].totals.map(|t| t.webhooks_failing),
+            Some(2)
         );
         assert_eq!(
-            lock_instances(&mut tx, &[theirs]).await.unwrap(),
-            vec![(theirs, 7)]
+            rows.cameras,
+            vec![((t, l, "cam-1".to_owned()), theirs.2, "active".to_owned())]
         );
-        tx.commit().await.unwrap();
     }
 
     #[sqlx::test]
-    async fn a_deleted_license_is_missing_from_what_is_locked(pool: PgPool) {
+    async fn a_deleted_license_is_missing_from_what_is_locked_and_a_revoked_token_from_the_live_ones(
+        pool: PgPool,
+    ) {
         let (t, l) = license(&pool).await;
         let gone = Uuid::now_v7();
-        let mut tx = pool.begin().await.unwrap();
-        let locked = lock_licenses_and_instances(&mut tx, &[(t, l), (t, gone)])
+        let (live, revoked) = (Uuid::now_v7(), Uuid::now_v7());
+        for (id, revoked_at) in [(live, None), (revoked, Some(chrono::Utc::now()))] {
+            sqlx::query(
+                "INSERT INTO agent_tokens (tenant_id, license_id, id, name, secret_hash, prefix, revoked_at)
+                 VALUES ($1, $2, $3, 'agent', $4, 'swa_test', $5)",
+            )
+            .bind(t)
+            .bind(l)
+            .bind(id)
+            .bind(id.as_bytes().to_vec())
+            .bind(revoked_at)
+            .execute(&pool)
             .await
             .unwrap();
-        assert_eq!(
-            locked.licenses.keys().copied().collect::<Vec<_>>(),
-            [(t, l)]
-        );
-        assert!(locked.marks.is_empty());
+        }
+        let mut tx = pool.begin().await.unwrap();
+        let locked = lock_licenses(&mut tx, &[(t, l), (t, gone)], &[(t, live), (t, revoked)])
+            .await
+            .unwrap();
+        assert_eq!(locked.licenses, HashMap::from([((t, l), 600)]));
+        assert_eq!(locked.live_tokens, HashMap::from([(live, false)]));
     }
 }

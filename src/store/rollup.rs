@@ -8,6 +8,7 @@
 //! two migrations computed them once for existing rows with their own, older copies of these
 //! statements; migrations are append-only.)
 
+use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -16,10 +17,9 @@ use uuid::Uuid;
 /// instance of those licenses, because a camera taken over moves from a sibling instance. Only rows
 /// whose counts differ are written.
 ///
-/// It writes instance rows without locking them first: the writer calls it holding the locks
-/// of every instance of these licenses, taken in its one lock order
-/// (`store::ingest::lock_licenses_and_instances`). Any other caller must be alone with these
-/// licenses (a seed).
+/// It writes instance rows without locking them one by one: the writer calls it holding these
+/// licenses' locks (`store::ingest::lock_licenses`), which every writer of their instance rows
+/// takes first. Any other caller must be alone with these licenses (a seed).
 pub async fn recount_instances(
     conn: &mut PgConnection,
     licenses: &[(Uuid, Uuid)],
@@ -57,9 +57,7 @@ pub async fn recount_instances(
 /// webhook counts. A license without instances is left as it is.
 ///
 /// The writer calls it as the last statement of its transaction, after [`recount_instances`]
-/// when cameras changed, holding the license locks
-/// (`store::ingest::lock_licenses_and_instances`). The rows are updated in key order, like every
-/// other lock the writer takes, whatever order `licenses` comes in.
+/// when cameras changed, holding the license locks (`store::ingest::lock_licenses`).
 pub async fn refresh_licenses(
     conn: &mut PgConnection,
     licenses: &[(Uuid, Uuid)],
@@ -92,4 +90,137 @@ pub async fn refresh_licenses(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// What one instance row contributes to its license's roll-up: the columns
+/// [`refresh_licenses`] aggregates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstanceTotals {
+    pub last_activity_at: DateTime<Utc>,
+    pub cameras_total: i32,
+    pub cameras_active: i32,
+    pub cameras_working: i32,
+    pub webhooks_failing: i32,
+    pub webhooks_cached: i64,
+}
+
+/// A license's roll-up of its instances, as [`refresh_licenses`] computes it in SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LicenseTotals {
+    pub instances: i32,
+    pub newest: DateTime<Utc>,
+    pub oldest: DateTime<Utc>,
+    pub cameras_total: i32,
+    pub cameras_active: i32,
+    pub cameras_working: i32,
+    pub webhooks_failing: i32,
+    pub webhooks_cached: i64,
+}
+
+impl LicenseTotals {
+    /// The roll-up of `instances` (all of a license's instances); `None` for none, where
+    /// [`refresh_licenses`] leaves the license as it is. The same aggregates as its SQL:
+    /// count, max and min of the activity, sums (saturating, where SQL's `int` sum would fail
+    /// the transaction: four billion cameras do not happen).
+    pub fn of<'a>(instances: impl IntoIterator<Item = &'a InstanceTotals>) -> Option<Self> {
+        let mut it = instances.into_iter();
+        let first = it.next()?;
+        let mut sum = LicenseTotals {
+            instances: 1,
+            newest: first.last_activity_at,
+            oldest: first.last_activity_at,
+            cameras_total: first.cameras_total,
+            cameras_active: first.cameras_active,
+            cameras_working: first.cameras_working,
+            webhooks_failing: first.webhooks_failing,
+            webhooks_cached: first.webhooks_cached,
+        };
+        for i in it {
+            sum.instances = sum.instances.saturating_add(1);
+            sum.newest = sum.newest.max(i.last_activity_at);
+            sum.oldest = sum.oldest.min(i.last_activity_at);
+            sum.cameras_total = sum.cameras_total.saturating_add(i.cameras_total);
+            sum.cameras_active = sum.cameras_active.saturating_add(i.cameras_active);
+            sum.cameras_working = sum.cameras_working.saturating_add(i.cameras_working);
+            sum.webhooks_failing = sum.webhooks_failing.saturating_add(i.webhooks_failing);
+            sum.webhooks_cached = sum.webhooks_cached.saturating_add(i.webhooks_cached);
+        }
+        Some(sum)
+    }
+}
+
+/// Writes roll-ups the caller computed (the writer's steady state: it holds every instance row
+/// of these licenses locked and knows what it wrote to them, so the aggregate of
+/// [`refresh_licenses`], which reads those rows again, is spared). Primary-key updates; the
+/// license rows must be locked by the caller, like there.
+pub async fn write_licenses(
+    conn: &mut PgConnection,
+    rows: &[((Uuid, Uuid), LicenseTotals)],
+) -> Result<(), sqlx::Error> {
+    fn col<T>(rows: &[((Uuid, Uuid), LicenseTotals)], f: impl Fn(&LicenseTotals) -> T) -> Vec<T> {
+        rows.iter().map(|(_, r)| f(r)).collect()
+    }
+    sqlx::query(
+        "UPDATE licenses l
+         SET instances = r.instances, activity_newest = r.newest, activity_oldest = r.oldest,
+             cameras_total = r.total, cameras_active_if_fresh = r.active,
+             cameras_working_if_fresh = r.working, webhooks_failing = r.failing,
+             webhooks_cached = r.cached
+         FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::timestamptz[], $5::timestamptz[],
+                     $6::int4[], $7::int4[], $8::int4[], $9::int4[], $10::int8[])
+              AS r(tenant_id, license_id, instances, newest, oldest, total, active, working,
+                   failing, cached)
+         WHERE l.tenant_id = r.tenant_id AND l.id = r.license_id",
+    )
+    .bind(rows.iter().map(|(k, _)| k.0).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(k, _)| k.1).collect::<Vec<_>>())
+    .bind(col(rows, |r| r.instances))
+    .bind(col(rows, |r| r.newest))
+    .bind(col(rows, |r| r.oldest))
+    .bind(col(rows, |r| r.cameras_total))
+    .bind(col(rows, |r| r.cameras_active))
+    .bind(col(rows, |r| r.cameras_working))
+    .bind(col(rows, |r| r.webhooks_failing))
+    .bind(col(rows, |r| r.webhooks_cached))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn instance(activity: i64, cameras: i32, failing: i32, cached: i64) -> InstanceTotals {
+        InstanceTotals {
+            last_activity_at: Utc.timestamp_opt(1_800_000_000 + activity, 0).unwrap(),
+            cameras_total: cameras,
+            cameras_active: cameras - 1,
+            cameras_working: cameras,
+            webhooks_failing: failing,
+            webhooks_cached: cached,
+        }
+    }
+
+    #[test]
+    fn no_instances_roll_up_to_nothing() {
+        assert_eq!(LicenseTotals::of(&[]), None);
+    }
+
+    #[test]
+    fn instances_roll_up_to_count_newest_oldest_and_sums() {
+        let a = instance(10, 4, 1, 7);
+        let b = instance(-5, 2, 0, 3);
+        let c = instance(3, 1, 2, 0);
+        let r = LicenseTotals::of(&[a, b, c]).unwrap();
+        assert_eq!(r.instances, 3);
+        assert_eq!(r.newest, a.last_activity_at);
+        assert_eq!(r.oldest, b.last_activity_at);
+        assert_eq!(
+            (r.cameras_total, r.cameras_active, r.cameras_working),
+            (7, 4, 7)
+        );
+        assert_eq!((r.webhooks_failing, r.webhooks_cached), (3, 10));
+    }
 }

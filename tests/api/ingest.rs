@@ -1054,3 +1054,119 @@ async fn a_token_past_its_rate_limit_gets_429_while_other_tokens_are_served(pool
         .await;
     app.push_ok(&second, &Batch::one_active_camera()).await;
 }
+
+/// The license's roll-up columns, and the same aggregate computed from its instance rows now
+/// (what `rollup::refresh_licenses` writes).
+async fn rollup_and_recomputed(app: &TestApp, license: Uuid) -> (Value, Value) {
+    let row: (Value, Value) = sqlx::query_as(
+        "SELECT to_jsonb(l) - ARRAY(SELECT c FROM jsonb_object_keys(to_jsonb(l)) c
+                                   WHERE c NOT IN ('instances', 'activity_newest', 'activity_oldest',
+                                                   'cameras_total', 'cameras_active_if_fresh',
+                                                   'cameras_working_if_fresh', 'webhooks_failing',
+                                                   'webhooks_cached')),
+                jsonb_build_object(
+                    'instances', count(a.*), 'activity_newest', max(a.last_activity_at),
+                    'activity_oldest', min(a.last_activity_at), 'cameras_total', sum(a.cameras_total),
+                    'cameras_active_if_fresh', sum(a.cameras_active_if_fresh),
+                    'cameras_working_if_fresh', sum(a.cameras_working_if_fresh),
+                    'webhooks_failing', sum(a.webhooks_failing), 'webhooks_cached', sum(a.webhooks_cached))
+         FROM licenses l JOIN agent_instances a ON a.tenant_id = l.tenant_id AND a.license_id = l.id
+         WHERE l.id = $1 GROUP BY l.*",
+    )
+    .bind(license)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    row
+}
+
+#[sqlx::test]
+async fn the_license_roll_up_computed_in_memory_equals_the_aggregate_of_its_instances(
+    pool: PgPool,
+) {
+    // In the steady state (no new instance, no camera row changed) the writer computes the
+    // license's roll-up from the instance rows it locked instead of reading them back. Every
+    // shape of batch below must leave the same columns as the SQL aggregate.
+    let app = TestApp::spawn(pool).await;
+    let (tenant, site) = app.create_tenant_with_site("acme", "LIC-acme").await;
+    let license = AgentLicense {
+        tenant_id: tenant.id.parse().unwrap(),
+        license_id: site.id.parse().unwrap(),
+    };
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let now = Utc::now();
+    let failing = |cached: i64| {
+        Camera::active().with(json!({"webhooks": {"status": "failing", "cached": cached}}))
+    };
+    let req =
+        |instance: Uuid, seq: u64, at: DateTime<Utc>, cams: Vec<(&str, Camera)>| IngestRequest {
+            license,
+            token_id: None,
+            batch: serde_json::from_value(
+                Batch::new(instance)
+                    .seq(seq)
+                    .observed_at(at)
+                    .cameras(cams)
+                    .to_json(),
+            )
+            .unwrap(),
+            received_at: Utc::now(),
+        };
+    let steps: Vec<Vec<IngestRequest>> = vec![
+        // New instances (the SQL path).
+        vec![
+            req(
+                a,
+                1,
+                now - Duration::seconds(30),
+                vec![("cam-a1", Camera::active()), ("cam-a2", failing(3))],
+            ),
+            req(
+                b,
+                1,
+                now - Duration::seconds(20),
+                vec![("cam-b1", Camera::active())],
+            ),
+        ],
+        // Steady state, one instance: only its activity and webhooks change.
+        vec![req(
+            a,
+            2,
+            now - Duration::seconds(10),
+            vec![("cam-a1", failing(5)), ("cam-a2", failing(4))],
+        )],
+        // Steady state, both, the older one replayed (its activity must not go back).
+        vec![
+            req(
+                b,
+                2,
+                now - Duration::seconds(25),
+                vec![("cam-b1", failing(1))],
+            ),
+            req(
+                a,
+                3,
+                now,
+                vec![("cam-a1", Camera::active()), ("cam-a2", Camera::active())],
+            ),
+        ],
+        // A camera dropped (a camera row changes: the SQL path again), then steady again.
+        vec![req(a, 4, now, vec![("cam-a1", failing(2))])],
+        vec![req(b, 3, now, vec![("cam-b1", Camera::active())])],
+    ];
+    for (i, step) in steps.iter().enumerate() {
+        let refs: Vec<&IngestRequest> = step.iter().collect();
+        let outcomes = write_batch(&app.pool, &refs, 8).await.unwrap();
+        assert!(
+            outcomes.iter().all(|o| o.unwrap().accepted == 1),
+            "step {i}: {outcomes:?}"
+        );
+        let (stored, recomputed) = rollup_and_recomputed(&app, site.id.parse().unwrap()).await;
+        assert_eq!(stored, recomputed, "step {i}");
+    }
+    let (stored, _) = rollup_and_recomputed(&app, site.id.parse().unwrap()).await;
+    assert_eq!(stored["instances"], 2);
+    assert_eq!(stored["webhooks_failing"], 1, "{stored}");
+    assert_eq!(stored["webhooks_cached"], 2, "{stored}");
+    assert_eq!(stored["cameras_total"], 2, "{stored}");
+}
