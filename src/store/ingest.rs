@@ -160,7 +160,12 @@ pub async fn rows_of(
                 a.webhooks_failing, a.webhooks_cached, NULL::text, NULL::text
          FROM unnest($1::uuid[], $2::uuid[]) AS u(t, l)
          CROSS JOIN LATERAL (
-             SELECT * FROM agent_instances a WHERE a.tenant_id = u.t AND a.license_id = u.l
+             -- The columns it needs only: the fenced subquery would carry every column of the
+             -- row, the camera reports (jsonb) among them.
+             SELECT a.tenant_id, a.license_id, a.instance_id, a.high_water_seq,
+                    a.last_activity_at, a.cameras_total, a.cameras_active_if_fresh,
+                    a.cameras_working_if_fresh, a.webhooks_failing, a.webhooks_cached
+             FROM agent_instances a WHERE a.tenant_id = u.t AND a.license_id = u.l
              OFFSET 0) a
          UNION ALL
          SELECT c.tenant_id, c.license_id, c.instance_id, NULL::int8, NULL::timestamptz,
