@@ -125,6 +125,7 @@ impl SimAgent {
                     last_error: None,
                 },
                 timezone: Some("Europe/Berlin".to_owned()),
+                picture: None,
             };
         }
         CameraReport {
@@ -160,6 +161,7 @@ impl SimAgent {
                 last_error: None,
             },
             timezone: Some("Europe/Berlin".to_owned()),
+            picture: None,
         }
     }
 }

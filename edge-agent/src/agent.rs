@@ -2,7 +2,9 @@
 //!
 //! ```text
 //!   sources (one task per camera) ──writes──▶ CameraMetrics
-//!                                                │ observe (health, liveness, condition)
+//!        ▲ └── a picture when asked ──▶ snapshot sampler (one per camera): picture state,
+//!        └──────── asks every interval ─┘  JPEG in memory and in state_dir/snapshots/
+//!                                                │ observe (health, liveness, condition, picture)
 //!            ┌───────────────────────────────────┼─────────────────────────────┐
 //!   monitor (1 Hz): condition changes       pusher: heartbeat every interval   local API
 //!     ├─▶ webhook workers (signed POSTs,      ├─▶ state (seq) + spool (fsync)   /status/ /monitor
@@ -18,6 +20,7 @@ use crate::cameras::Cameras;
 use crate::config::Config;
 use crate::local_api::{self, ApiState};
 use crate::push::{Pusher, SharedPushStatus, Store};
+use crate::snapshots::Sampler;
 use crate::spool::{Spool, SpoolLimits};
 use crate::state::AgentState;
 use crate::webhooks::{
@@ -143,12 +146,26 @@ impl Agent {
         } = self;
         let mut tasks = Vec::new();
 
+        let snapshot_dir = config.agent.state_dir.join(crate::snapshots::SNAPSHOT_DIR);
         for entry in &cameras.entries {
             tasks.push(crate::sources::spawn(
                 &entry.config,
                 entry.metrics.clone(),
+                entry.picture.slot.clone(),
                 shutdown.child_token(),
             ));
+            if entry.takes_snapshots() {
+                let sampler = Sampler::new(
+                    entry.config.id.clone(),
+                    entry.config.picture.clone(),
+                    entry.config.snapshot_interval,
+                    entry.picture.clone(),
+                    snapshot_dir.clone(),
+                );
+                tasks.push(tokio::spawn(
+                    sampler.run(entry.config.snapshot_interval, shutdown.child_token()),
+                ));
+            }
         }
 
         let (dispatcher, webhook_tasks) = webhooks::start(

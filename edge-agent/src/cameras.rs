@@ -7,12 +7,15 @@
 use crate::config::Camera;
 use crate::health::{self, Condition, FpsHistory, HealthInputs};
 use crate::metrics::{CameraMetrics, Snapshot};
+use crate::snapshots::CameraPicture;
 use crate::webhooks::WebhookBoard;
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use streamwatch_protocol::{
-    CameraReport, EdgeCamera, EdgeStatus, FileProcessing, StreamStatus, WebhookReport,
+    CameraReport, EdgeCamera, EdgeStatus, FileProcessing, PictureReport, StreamStatus,
+    WebhookReport,
 };
 
 /// The longest `last_error` the server keeps.
@@ -23,6 +26,8 @@ const MAX_ERROR_CHARS: usize = 1024;
 pub struct CameraEntry {
     pub config: Camera,
     pub metrics: CameraMetrics,
+    /// Picture health and the latest snapshot, written by the camera's sampler.
+    pub picture: Arc<CameraPicture>,
     /// Received-fps samples for the median fallback of the expected rate.
     history: Mutex<FpsHistory>,
 }
@@ -36,6 +41,35 @@ pub struct Observation {
     pub is_live: bool,
     pub health: i32,
     pub condition: Condition,
+    /// The latest picture check; `None` before the first and for relayed cameras.
+    pub picture: Option<PictureReport>,
+}
+
+/// One camera in the agent's `GET /status/`: the established fields, in their order, then the
+/// agent's own additions (absent when unknown, so that the established bytes stay as they
+/// were).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusCamera {
+    #[serde(flatten)]
+    pub camera: EdgeCamera,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub picture: Option<PictureReport>,
+}
+
+/// The agent's `GET /status/`: [`EdgeStatus`] with [`StatusCamera`]s.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusDocument {
+    pub version: String,
+    pub cameras: BTreeMap<String, StatusCamera>,
+}
+
+impl StatusDocument {
+    /// The same rule as [`EdgeStatus::all_functional`]: the 200/500 of `/status/`.
+    pub fn all_functional(&self) -> bool {
+        self.cameras
+            .values()
+            .all(|c| c.camera.status.is_functional())
+    }
 }
 
 impl CameraEntry {
@@ -43,8 +77,18 @@ impl CameraEntry {
         Self {
             config,
             metrics: CameraMetrics::new(),
+            picture: Arc::default(),
             history: Mutex::default(),
         }
+    }
+
+    /// Whether the camera's source can ever hand over a picture: a relayed engine's
+    /// `/status/` carries none, so such a camera gets no sampler and no `picture`.
+    pub fn takes_snapshots(&self) -> bool {
+        !matches!(
+            self.config.source,
+            crate::config::Source::StreamStatus { .. }
+        )
     }
 
     /// The camera as of `now` (and one received-fps sample for its history).
@@ -87,6 +131,7 @@ impl CameraEntry {
             expected_fps,
             is_live,
             health,
+            picture: self.picture.report(),
         }
     }
 
@@ -135,6 +180,7 @@ impl CameraEntry {
                 .config
                 .timezone_configured
                 .then(|| self.config.timezone.name().to_owned()),
+            picture: o.picture.clone(),
         }
     }
 
@@ -150,6 +196,14 @@ impl CameraEntry {
             received_fps: rate(o.snapshot.received_fps),
             buffered_frames: round2(o.snapshot.buffered_frames),
             file_processing: file_processing(&o.snapshot),
+        }
+    }
+
+    /// The camera's entry in the agent's own `/status/`: [`Self::edge_camera`] and its picture.
+    pub fn status_camera(&self, o: &Observation) -> StatusCamera {
+        StatusCamera {
+            camera: self.edge_camera(o),
+            picture: o.picture.clone(),
         }
     }
 
@@ -217,7 +271,20 @@ impl Cameras {
             .collect()
     }
 
-    /// `GET /status/` as of `now`.
+    /// The agent's `GET /status/` as of `now`: the established shape plus each camera's
+    /// `picture`.
+    pub fn status(&self, now: DateTime<Utc>, version: &str) -> StatusDocument {
+        StatusDocument {
+            version: version.to_owned(),
+            cameras: self
+                .entries
+                .iter()
+                .map(|e| (e.config.id.clone(), e.status_camera(&e.observe(now))))
+                .collect(),
+        }
+    }
+
+    /// `GET /status/` as of `now`, in the established shape only.
     pub fn edge_status(&self, now: DateTime<Utc>, version: &str) -> EdgeStatus {
         EdgeStatus {
             version: version.to_owned(),

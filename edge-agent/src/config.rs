@@ -32,6 +32,13 @@
 //! # tls_verify = true               # rtsps only: false accepts any certificate (encrypted, unauthenticated)
 //! # speed = 1.0                     # file only: 1.0 = real time
 //! # loop = true                     # file only: start again at the end
+//! # snapshot_interval_seconds = 60  # one decoded picture per interval (at least 5): snapshot + picture health
+//! # static_scene = false            # true: the scene never moves, so no frozen check
+//! # picture_checks = ["black", "uniform", "frozen"]  # the picture checks that apply
+//! # frozen_after_seconds = 300      # unchanged this long: frozen
+//! # black_max_luma = 20             # black below this mean luma (0..255)
+//! # uniform_max_stddev = 3          # uniform below this spread of luma (0..128)
+//! # frozen_max_change_pct = 1       # a snapshot with less than this % of the picture changed is "unchanged"
 //!
 //! [[webhook]]
 //! url = "https://hooks.example.com/streamwatch"   # required
@@ -41,6 +48,7 @@
 //!
 //! `docs/AGENT.md` is the operator's reference for the same fields.
 
+use crate::picture::{self, Check, PictureSettings};
 use crate::sources::{simulated::SimulatedSpec, tls::TlsOptions};
 use crate::webhooks::EventKind;
 use serde::Deserialize;
@@ -73,6 +81,11 @@ pub const DEFAULT_RETRY_MAX_SECONDS: u64 = 300;
 pub const MIN_SPOOL_MAX_BYTES: u64 = 1024;
 /// The camera id `-` is reserved: `/api/streams/-/status` means "every camera".
 pub const RESERVED_CAMERA_ID: &str = "-";
+/// Default `[[camera]] snapshot_interval_seconds`.
+pub const DEFAULT_SNAPSHOT_INTERVAL_SECONDS: u64 = 60;
+/// The shortest `snapshot_interval_seconds`: decoding a picture costs far more than counting
+/// frames, and picture states are meant to change over minutes.
+pub const MIN_SNAPSHOT_INTERVAL_SECONDS: u64 = 5;
 
 /// A secret (agent token, webhook key): shown as `[redacted]` by `Debug`, never logged.
 #[derive(Clone, PartialEq, Eq)]
@@ -227,6 +240,10 @@ pub struct Camera {
     pub timezone: chrono_tz::Tz,
     /// Whether `timezone` was configured (heartbeats send `null` when it was not).
     pub timezone_configured: bool,
+    /// How often one picture is decoded, classified and kept as the snapshot. Default 60 s.
+    pub snapshot_interval: Duration,
+    /// How the pictures are judged (`static_scene`, `picture_checks`, the bounds).
+    pub picture: PictureSettings,
 }
 
 impl Camera {
@@ -350,6 +367,13 @@ const CAMERA_KEYS: &[&str] = &[
     "tls_verify",
     "speed",
     "loop",
+    "snapshot_interval_seconds",
+    "static_scene",
+    "picture_checks",
+    "frozen_after_seconds",
+    "black_max_luma",
+    "uniform_max_stddev",
+    "frozen_max_change_pct",
 ];
 const WEBHOOK_KEYS: &[&str] = &["url", "secret", "events"];
 
@@ -464,6 +488,13 @@ struct RawCamera {
     speed: Option<f64>,
     #[serde(rename = "loop")]
     looped: Option<bool>,
+    snapshot_interval_seconds: Option<u64>,
+    static_scene: Option<bool>,
+    picture_checks: Option<Vec<String>>,
+    frozen_after_seconds: Option<u64>,
+    black_max_luma: Option<f64>,
+    uniform_max_stddev: Option<f64>,
+    frozen_max_change_pct: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -726,7 +757,7 @@ impl RawCamera {
         };
         let before = problems.len();
         let source_options = self.source_options();
-        let id = match self.id {
+        let id = match self.id.clone() {
             None => {
                 problems.push(format!("{label}: id is missing"));
                 None
@@ -774,6 +805,14 @@ impl RawCamera {
                 }
             },
         };
+        let snapshot_interval = bounded_seconds(
+            self.snapshot_interval_seconds,
+            DEFAULT_SNAPSHOT_INTERVAL_SECONDS,
+            MIN_SNAPSHOT_INTERVAL_SECONDS,
+            &format!("{label}: snapshot_interval_seconds"),
+            problems,
+        );
+        let picture = self.picture_settings(&label, problems);
         if problems.len() > before {
             return None;
         }
@@ -784,7 +823,78 @@ impl RawCamera {
             expected_fps: self.expected_fps,
             timezone: timezone?,
             timezone_configured: self.timezone.is_some(),
+            snapshot_interval,
+            picture,
         })
+    }
+
+    /// The picture-health keys, checked; mistakes go to `problems`.
+    fn picture_settings(&self, label: &str, problems: &mut Vec<String>) -> PictureSettings {
+        let mut checks = Vec::new();
+        match &self.picture_checks {
+            None => checks = Check::ALL.to_vec(),
+            Some(names) => {
+                for name in names {
+                    match Check::parse(name) {
+                        Some(c) if !checks.contains(&c) => checks.push(c),
+                        Some(_) => {}
+                        None => problems.push(format!(
+                            "{label}: unknown picture check \"{name}\" (known: {})",
+                            Check::ALL.map(Check::as_str).join(", ")
+                        )),
+                    }
+                }
+            }
+        }
+        let static_scene = self.static_scene.unwrap_or(false);
+        if static_scene && self.picture_checks.is_some() && checks.contains(&Check::Frozen) {
+            problems.push(format!(
+                "{label}: static_scene = true turns the frozen check off: remove \"frozen\" from picture_checks"
+            ));
+        }
+        let mut bound = |value: Option<f64>, default: f64, max: f64, key: &str| match value {
+            Some(v) if !(0.0..=max).contains(&v) => {
+                problems.push(format!(
+                    "{label}: {key} must be between 0 and {max}, not {v}"
+                ));
+                default
+            }
+            Some(v) => v,
+            None => default,
+        };
+        let black_max_luma = bound(
+            self.black_max_luma,
+            picture::DEFAULT_BLACK_MAX_LUMA,
+            255.0,
+            "black_max_luma",
+        );
+        let uniform_max_stddev = bound(
+            self.uniform_max_stddev,
+            picture::DEFAULT_UNIFORM_MAX_STDDEV,
+            128.0,
+            "uniform_max_stddev",
+        );
+        let frozen_max_change_pct = bound(
+            self.frozen_max_change_pct,
+            picture::DEFAULT_FROZEN_MAX_CHANGE_PCT,
+            100.0,
+            "frozen_max_change_pct",
+        );
+        let frozen_after = bounded_seconds(
+            self.frozen_after_seconds,
+            picture::DEFAULT_FROZEN_AFTER.as_secs(),
+            1,
+            &format!("{label}: frozen_after_seconds"),
+            problems,
+        );
+        PictureSettings {
+            checks,
+            static_scene,
+            frozen_after,
+            black_max_luma,
+            uniform_max_stddev,
+            frozen_max_change_pct,
+        }
     }
 }
 
@@ -1094,6 +1204,27 @@ timezone = "UTC"                   # optional, IANA name, for last_checked
             }
         );
         assert_eq!(config.cameras[0].display_url(), "rtsp://10.0.0.5/stream1");
+        assert_eq!(config.cameras[0].snapshot_interval, Duration::from_secs(60));
+        assert_eq!(config.cameras[0].picture, PictureSettings::default());
+        assert_eq!(
+            config.cameras[0].picture.checks,
+            vec![Check::Black, Check::Uniform, Check::Frozen]
+        );
+        assert_eq!(
+            config.cameras[0].picture.frozen_after,
+            Duration::from_secs(300)
+        );
+        assert!(!config.cameras[0].picture.static_scene);
+    }
+
+    #[test]
+    fn a_static_scene_keeps_the_other_checks_and_an_empty_list_turns_them_all_off() {
+        let config = parse(&format!(
+            "{MINIMAL}static_scene = true\n[[camera]]\nid = \"b\"\nurl = \"simulated://\"\npicture_checks = []\n"
+        ));
+        assert!(config.cameras[0].picture.static_scene);
+        assert_eq!(config.cameras[0].picture.checks, Check::ALL.to_vec());
+        assert!(config.cameras[1].picture.checks.is_empty());
     }
 
     #[test]
@@ -1135,7 +1266,14 @@ url = "stream-status+http://engine:8001/status/#camera-7"
 
 [[camera]]
 id = "d"
-url = "simulated://?fps=10&faults=stall@30s+5s"
+url = "simulated://?fps=10&faults=stall@30s+5s&picture=frozen"
+snapshot_interval_seconds = 5
+static_scene = false
+picture_checks = ["black", "frozen"]
+frozen_after_seconds = 600
+black_max_luma = 30.5
+uniform_max_stddev = 6
+frozen_max_change_pct = 2.5
 
 [[webhook]]
 url = "https://hooks.example.com/x"
@@ -1179,6 +1317,18 @@ events = ["camera.offline", "camera.online", "camera.starving", "camera.degraded
             other => panic!("{other:?}"),
         }
         assert_eq!(config.cameras[3].source.kind(), "simulated");
+        assert_eq!(config.cameras[3].snapshot_interval, Duration::from_secs(5));
+        assert_eq!(
+            config.cameras[3].picture,
+            PictureSettings {
+                checks: vec![Check::Black, Check::Frozen],
+                static_scene: false,
+                frozen_after: Duration::from_secs(600),
+                black_max_luma: 30.5,
+                uniform_max_stddev: 6.0,
+                frozen_max_change_pct: 2.5,
+            }
+        );
         assert_eq!(config.webhooks[0].events.as_ref().map(Vec::len), Some(4));
     }
 
@@ -1208,8 +1358,8 @@ events = ["camera.offline", "camera.online", "camera.starving", "camera.degraded
             (
                 camera("id = \"a\"\nurl = \"rtsp://h/s\"\nfsp = 25\nzone = \"UTC\""),
                 vec![
-                    "unknown key \"fsp\" in [[camera]] #1 (known: id, url, expected_fps, timezone, transport, tls_ca_file, tls_verify, speed, loop)",
-                    "unknown key \"zone\" in [[camera]] #1 (known: id, url, expected_fps, timezone, transport, tls_ca_file, tls_verify, speed, loop)",
+                    "unknown key \"fsp\" in [[camera]] #1 (known: id, url, expected_fps, timezone, transport, tls_ca_file, tls_verify, speed, loop, snapshot_interval_seconds, static_scene, picture_checks, frozen_after_seconds, black_max_luma, uniform_max_stddev, frozen_max_change_pct)",
+                    "unknown key \"zone\" in [[camera]] #1 (known: id, url, expected_fps, timezone, transport, tls_ca_file, tls_verify, speed, loop, snapshot_interval_seconds, static_scene, picture_checks, frozen_after_seconds, black_max_luma, uniform_max_stddev, frozen_max_change_pct)",
                 ],
             ),
             (
@@ -1303,6 +1453,47 @@ events = ["camera.offline", "camera.online", "camera.starving", "camera.degraded
                 vec![
                     "[[camera]] #1 \"a\": tls_ca_file \"/nonexistent/ca.pem\": No such file or directory (os error 2)",
                 ],
+            ),
+            (
+                camera("id = \"a\"\nurl = \"simulated://\"\nsnapshot_interval_seconds = 2"),
+                vec!["[[camera]] #1 \"a\": snapshot_interval_seconds must be at least 5"],
+            ),
+            (
+                camera(
+                    "id = \"a\"\nurl = \"simulated://\"\npicture_checks = [\"black\", \"blurry\"]\nfrozen_after_seconds = 0",
+                ),
+                vec![
+                    "[[camera]] #1 \"a\": unknown picture check \"blurry\" (known: black, uniform, frozen)",
+                    "[[camera]] #1 \"a\": frozen_after_seconds must be at least 1",
+                ],
+            ),
+            (
+                camera(
+                    "id = \"a\"\nurl = \"simulated://\"\nblack_max_luma = 300\nuniform_max_stddev = -1\nfrozen_max_change_pct = nan",
+                ),
+                vec![
+                    "[[camera]] #1 \"a\": black_max_luma must be between 0 and 255, not 300",
+                    "[[camera]] #1 \"a\": uniform_max_stddev must be between 0 and 128, not -1",
+                    "[[camera]] #1 \"a\": frozen_max_change_pct must be between 0 and 100, not NaN",
+                ],
+            ),
+            (
+                camera(
+                    "id = \"a\"\nurl = \"simulated://\"\nstatic_scene = true\npicture_checks = [\"frozen\"]",
+                ),
+                vec![
+                    "[[camera]] #1 \"a\": static_scene = true turns the frozen check off: remove \"frozen\" from picture_checks",
+                ],
+            ),
+            (
+                camera("id = \"a\"\nurl = \"simulated://?picture=grey\""),
+                vec![
+                    "[[camera]] #1 \"a\": bad url \"simulated://?[redacted]\": picture \"grey\" is not ok, black, uniform or frozen",
+                ],
+            ),
+            (
+                camera("id = \"a\"\nurl = \"simulated://\"\nstatic_scene = \"yes\""),
+                vec!["line 8: invalid type: string \"yes\", expected a boolean"],
             ),
             (
                 camera("id = \"a\"\nurl = \"rtsp://h/s\"\nexpected_fps = \"fast\""),
@@ -1441,7 +1632,14 @@ transport = "tcp"
 
 [[camera]]
 id = "cam-2"
-url = "simulated://?fps=25"
+url = "simulated://?fps=25&picture=black"
+snapshot_interval_seconds = 60
+static_scene = false
+picture_checks = ["black", "uniform", "frozen"]
+frozen_after_seconds = 300
+black_max_luma = 20.0
+uniform_max_stddev = 3.0
+frozen_max_change_pct = 1.0
 
 [[webhook]]
 url = "https://u:HOOKPWSECRET@hooks.example/services/HOOKPATHSECRET?t=HOOKQSECRET"
@@ -1646,6 +1844,14 @@ events = ["camera.offline"]
                         config.agent.spool_max_age,
                     ] {
                         prop_assert!(now.checked_add(d).is_some(), "{d:?}");
+                    }
+                    for camera in &config.cameras {
+                        for d in [camera.snapshot_interval, camera.picture.frozen_after] {
+                            prop_assert!(now.checked_add(d).is_some(), "{d:?}");
+                        }
+                        prop_assert!(
+                            camera.snapshot_interval.as_secs() >= MIN_SNAPSHOT_INTERVAL_SECONDS
+                        );
                     }
                 }
                 Err(e) => {

@@ -4,7 +4,8 @@
 //! It runs unattended at hundreds of sites for months, so three rules shape it: it never loses
 //! a heartbeat the server has not acknowledged (the spool is written before anything is sent),
 //! it never wedges (every loop has a shutdown, a timeout and a backoff, and corrupt files are
-//! skipped with a log line), and it stays small (no decoding; one task per camera; plain files).
+//! skipped with a log line), and it stays small (one task per camera; plain files; at most one
+//! decoded picture per camera per snapshot interval).
 //!
 //! # Layout
 //!
@@ -14,6 +15,10 @@
 //!   relayed engine's `/status/`, and simulated cameras with scripted faults.
 //! - [`metrics`]: what a source measures, read as snapshots.
 //! - [`health`]: the SPEC section 4 score, liveness and camera condition (pure).
+//! - [`picture`]: picture health (`ok`, `black`, `uniform`, `frozen`, `unknown`) from decoded
+//!   luma planes (pure).
+//! - [`snapshots`]: once per interval, one picture per camera: classified, kept as JPEG in
+//!   memory and in `state_dir/snapshots/`.
 //! - [`cameras`]: snapshot + health → the shapes of heartbeats and of the local API.
 //! - [`state`] and [`spool`]: the instance id, the sequence, and the on-disk spool.
 //! - [`push`]: heartbeats every interval, batches to the server, backoff.
@@ -31,7 +36,9 @@ pub mod config;
 pub mod health;
 pub mod local_api;
 pub mod metrics;
+pub mod picture;
 pub mod push;
+pub mod snapshots;
 pub mod sources;
 pub mod spool;
 pub mod state;

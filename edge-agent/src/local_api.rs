@@ -2,10 +2,11 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `GET /status/` | the Heartbeat API, byte-compatible with the established shape; 200 when every camera is functional, else 500 |
+//! | `GET /status/` | the Heartbeat API, byte-compatible with the established shape (plus each camera's `picture` once it was checked); 200 when every camera is functional, else 500 |
 //! | `GET /monitor` | the legacy `{"active": ..., "cameras": {id: {"status": "running" \| "offline"}}}`, always 200 |
 //! | `GET /api/streams/{id}/status` | `{"is_live", "bitrate", "last_frame_time"}`; unknown id: 404 `{"message": "Stream not found"}` |
 //! | `GET /api/streams/-/status` | every camera, the established array `[{"name", "targets": [], "status": {...}}]` in configuration order |
+//! | `GET /api/streams/{id}/snapshot` | the camera's latest snapshot, `image/jpeg`; unknown id: 404 `{"message": "Stream not found"}`; none yet: 404 `{"message": "No snapshot yet"}` |
 //! | `GET /api/agent` | the agent itself: version, instance, uptime, pushing, spool (JSON, for the dashboard) |
 //! | `GET /api/connectivity` | tests the way to the central service now (DNS, TCP, TLS, `GET /healthz`) |
 //! | `GET /` | a small dashboard (self-contained HTML, no external assets) |
@@ -63,13 +64,14 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/status", get(status))
         .route("/monitor", get(monitor))
         .route("/api/streams/{id}/status", get(stream_status))
+        .route("/api/streams/{id}/snapshot", get(snapshot))
         .route("/api/agent", get(agent))
         .route("/api/connectivity", get(connectivity))
         .with_state(state)
 }
 
 async fn status(State(s): State<Arc<ApiState>>) -> Response {
-    let status = s.cameras.edge_status(s.now(), &s.version);
+    let status = s.cameras.status(s.now(), &s.version);
     let code = if status.all_functional() {
         StatusCode::OK
     } else {
@@ -101,6 +103,38 @@ async fn stream_status(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -
     match s.cameras.get(&id) {
         Some(e) => Json(e.stream_status(&e.observe(now))).into_response(),
         None => (StatusCode::NOT_FOUND, Json(StreamNotFound::new())).into_response(),
+    }
+}
+
+/// `GET /api/streams/{id}/snapshot`: the latest JPEG, never cached (it changes every
+/// interval).
+async fn snapshot(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> Response {
+    let Some(entry) = s.cameras.get(&id) else {
+        return (StatusCode::NOT_FOUND, Json(StreamNotFound::new())).into_response();
+    };
+    match entry.picture.snapshot() {
+        Some(snapshot) => (
+            [
+                (header::CONTENT_TYPE, "image/jpeg".to_owned()),
+                (header::CACHE_CONTROL, "no-store".to_owned()),
+                (
+                    header::LAST_MODIFIED,
+                    snapshot
+                        .taken_at
+                        .format("%a, %d %b %Y %H:%M:%S GMT")
+                        .to_string(),
+                ),
+            ],
+            snapshot.jpeg,
+        )
+            .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(StreamNotFound {
+                message: "No snapshot yet".to_owned(),
+            }),
+        )
+            .into_response(),
     }
 }
 
@@ -294,9 +328,27 @@ fn render_dashboard(s: &ApiState) -> String {
                 format!("failing ({} cached)", r.webhooks.cached)
             }
         };
+        let picture = match (&o.picture, e.picture.snapshot()) {
+            (None, _) => "–".to_owned(),
+            (Some(p), snapshot) => {
+                let state = p.state.as_str();
+                let thumb = match snapshot {
+                    // Camera ids are URL-safe (`is_valid_camera_id`).
+                    Some(_) => format!(
+                        "<br><a href=\"/api/streams/{id}/snapshot\"><img class=\"thumb\" src=\"/api/streams/{id}/snapshot\" alt=\"latest snapshot of {id}\"></a>",
+                        id = escape(&e.config.id)
+                    ),
+                    None => String::new(),
+                };
+                format!(
+                    "<span class=\"pill pic-{state}\" title=\"since {since}\">{state}</span>{thumb}",
+                    since = escape(&p.since.to_rfc3339()),
+                )
+            }
+        };
         rows.push_str(&format!(
             "<tr><td>{id}</td><td class=\"url\">{url}</td><td>{status}</td><td><span class=\"pill {condition}\">{condition}</span></td>\
-             <td>{health}</td><td>{fps} / {expected}</td><td>{bitrate}</td><td>{frame}</td><td>{restarts}</td><td>{webhooks}</td><td class=\"err\">{error}</td></tr>\n",
+             <td>{health}</td><td>{fps} / {expected}</td><td>{bitrate}</td><td>{frame}</td><td>{restarts}</td><td>{webhooks}</td><td>{picture}</td><td class=\"err\">{error}</td></tr>\n",
             id = escape(&e.config.id),
             url = escape(&e.config.display_url()),
             status = escape(r.status.as_str()),
@@ -311,7 +363,7 @@ fn render_dashboard(s: &ApiState) -> String {
         ));
     }
     if rows.is_empty() {
-        rows.push_str("<tr><td colspan=\"11\">No cameras are configured.</td></tr>\n");
+        rows.push_str("<tr><td colspan=\"12\">No cameras are configured.</td></tr>\n");
     }
     let p = &view.push;
     let push_line = match (&p.last_error, p.last_success_at) {
@@ -358,6 +410,8 @@ th {{ background: #eef0f4; font-weight: 600; }}
 .err {{ color: #a02020; }} .bad {{ color: #a02020; font-weight: 600; }}
 .pill {{ padding: 0 .45rem; border-radius: .6rem; font-size: 12px; background: #dde1e7; }}
 .pill.active {{ background: #c9efd3; }} .pill.degraded, .pill.starving {{ background: #fbe7b5; }} .pill.offline {{ background: #f6c8c8; }}
+.pill.pic-ok {{ background: #c9efd3; }} .pill.pic-black, .pill.pic-uniform, .pill.pic-frozen {{ background: #f6c8c8; }}
+.thumb {{ width: 160px; margin-top: .3rem; border: 1px solid #e3e6eb; }}
 button {{ font: inherit; padding: .35rem .8rem; }}
 #conn {{ white-space: pre-wrap; background: #fff; border: 1px solid #e3e6eb; padding: .5rem; display: none; }}
 </style></head>
@@ -366,7 +420,7 @@ button {{ font: inherit; padding: .35rem .8rem; }}
 <dl>{facts}</dl>
 <h2>Cameras</h2>
 <table>
-<thead><tr><th>camera</th><th>url</th><th>status</th><th>condition</th><th>health</th><th>fps (received / expected)</th><th>bitrate</th><th>last frame</th><th>restarts</th><th>webhooks</th><th>last error</th></tr></thead>
+<thead><tr><th>camera</th><th>url</th><th>status</th><th>condition</th><th>health</th><th>fps (received / expected)</th><th>bitrate</th><th>last frame</th><th>restarts</th><th>webhooks</th><th>picture</th><th>last error</th></tr></thead>
 <tbody>
 {rows}</tbody>
 </table>

@@ -231,3 +231,80 @@ async fn the_connectivity_check_explains_a_refused_connection() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn a_checked_picture_shows_in_status_and_its_snapshot_is_served() {
+    use streamwatch_agent::snapshots::Sampler;
+    use streamwatch_agent::sources::simulated::{PictureKind, synthetic_picture};
+    let (base, cameras) = serve_cameras(CAMERAS).await;
+    let entry = &cameras.entries[0];
+    let dir = std::env::temp_dir().join(format!(
+        "streamwatch-agent-local-api-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4()
+    ));
+    let mut sampler = Sampler::new(
+        entry.config.id.clone(),
+        entry.config.picture.clone(),
+        entry.config.snapshot_interval,
+        entry.picture.clone(),
+        dir.clone(),
+    );
+    // The camera's source, as the simulated one answers a request.
+    let slot = entry.picture.slot.clone();
+    let source = tokio::spawn(async move {
+        while !slot.wanted() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        slot.offer(synthetic_picture(PictureKind::Black, std::time::Duration::ZERO).unwrap());
+    });
+    let report = sampler.step().await;
+    source.await.unwrap();
+
+    let (_, _, body) = get(format!("{base}/status/")).await;
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let picture = &status["cameras"]["cam-berlin"]["picture"];
+    assert_eq!(picture["state"], "black", "{body}");
+    assert_eq!(picture["luma_mean"], report.luma_mean);
+    assert_eq!(picture["change_pct"], -1.0, "nothing to compare with yet");
+    assert!(
+        body.contains(r#""file_processing":{"processed_seconds":-1.0,"total_seconds":-1.0},"picture":{"state":"black","since":"#),
+        "picture comes after the established fields: {body}"
+    );
+    assert!(
+        status["cameras"]["cam-new-york"].get("picture").is_none(),
+        "unchecked cameras keep the established shape: {body}"
+    );
+
+    let response = reqwest::get(format!("{base}/api/streams/cam-berlin/snapshot"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/jpeg");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let jpeg = response.bytes().await.unwrap();
+    assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
+    assert_eq!(
+        std::fs::read(dir.join("cam-berlin.jpg")).unwrap(),
+        jpeg.to_vec(),
+        "the file in state_dir is the same snapshot"
+    );
+    let (status, _, body) = get(format!("{base}/api/streams/cam-new-york/snapshot")).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (404, r#"{"message":"No snapshot yet"}"#)
+    );
+    let (status, _, body) = get(format!("{base}/api/streams/nope/snapshot")).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (404, r#"{"message":"Stream not found"}"#)
+    );
+
+    let (_, _, html) = get(format!("{base}/")).await;
+    assert!(
+        html.contains(r#"<img class="thumb" src="/api/streams/cam-berlin/snapshot""#),
+        "the dashboard shows the snapshot"
+    );
+    assert!(html.contains(r#"class="pill pic-black""#), "{html}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -31,7 +31,12 @@ async fn engine(cameras: &str, shutdown: &CancellationToken) -> String {
         Arc::new(WebhookBoard::new(false)),
     ));
     for entry in &cameras.entries {
-        sources::spawn(&entry.config, entry.metrics.clone(), shutdown.clone());
+        sources::spawn(
+            &entry.config,
+            entry.metrics.clone(),
+            entry.picture.slot.clone(),
+            shutdown.clone(),
+        );
     }
     let state = ApiState {
         cameras,
@@ -64,7 +69,12 @@ fn relay(url: &str, shutdown: &CancellationToken) -> CameraMetrics {
         Source::StreamStatus { .. }
     ));
     let metrics = CameraMetrics::new();
-    sources::spawn(&config.cameras[0], metrics.clone(), shutdown.clone());
+    sources::spawn(
+        &config.cameras[0],
+        metrics.clone(),
+        Arc::default(),
+        shutdown.clone(),
+    );
     metrics
 }
 

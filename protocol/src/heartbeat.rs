@@ -192,6 +192,10 @@ pub struct CameraReport {
     /// (UTC).
     #[serde(default)]
     pub timezone: Option<String>,
+    /// Picture health from the camera's latest snapshot (SPEC section 7); absent when the agent
+    /// takes no snapshots of this camera (older agents, relayed cameras).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture: Option<crate::PictureReport>,
 }
 
 impl Default for CameraReport {
@@ -219,6 +223,7 @@ impl Default for CameraReport {
             file_processing: FileProcessing::default(),
             webhooks: WebhookReport::default(),
             timezone: None,
+            picture: None,
         }
     }
 }
@@ -450,8 +455,28 @@ mod tests {
                 last_error: None,
             },
             timezone: Some("Europe/Berlin".to_owned()),
+            picture: None,
         };
         assert_eq!(cam, &expected);
+    }
+
+    #[test]
+    fn the_picture_is_optional_and_left_out_when_absent() {
+        let cam: CameraReport = parse(
+            r#"{"status": "running", "picture": {"state": "black", "since": "2026-11-23T10:42:00Z",
+                "checked_at": "2026-11-23T10:47:00Z", "luma_mean": 3.5, "change_pct": 0.0}}"#,
+        );
+        let picture = cam.picture.clone().unwrap_or_else(|| panic!("a picture"));
+        assert_eq!(picture.state, crate::PictureState::Black);
+        assert_eq!(picture.luma_mean, 3.5);
+        let json = serde_json::to_string(&cam).unwrap_or_else(|e| panic!("{e}"));
+        assert!(json.contains(r#""picture":{"state":"black""#), "{json}");
+        let plain =
+            serde_json::to_string(&CameraReport::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            !plain.contains("picture"),
+            "older servers see no new key: {plain}"
+        );
     }
 
     #[test]

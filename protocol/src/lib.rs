@@ -19,9 +19,11 @@
 //! - [`redact`]: URLs as they may be shown and logged (no credentials, query or secret path).
 //! - [`edge`]: the shapes of the agent's local Heartbeat API (`/status/`, `/monitor`,
 //!   `/api/streams/{id}/status`; SPEC section 7), which the server reuses.
+//! - [`picture`]: a camera's picture health (`ok`, `black`, `uniform`, `frozen`, `unknown`).
 
 pub mod edge;
 pub mod heartbeat;
+pub mod picture;
 pub mod redact;
 
 pub use edge::{
@@ -34,6 +36,7 @@ pub use heartbeat::{
     MAX_CAMERAS_PER_HEARTBEAT, MAX_HEARTBEATS_PER_REQUEST, WebhookReport, WebhookStatus,
     is_valid_camera_id,
 };
+pub use picture::{PictureReport, PictureState};
 pub use redact::{
     REDACTED, redact_unparseable_url, redact_url, redact_url_origin, redact_urls_in_text,
 };

@@ -1,5 +1,7 @@
 //! Camera sources. Each runs as one task per camera until shutdown and writes what it measures
-//! into the camera's [`CameraMetrics`](crate::metrics::CameraMetrics).
+//! into the camera's [`CameraMetrics`](crate::metrics::CameraMetrics). A source that can decode
+//! pictures hands one to its [`PictureSlot`] whenever the snapshot sampler wants one (today the
+//! simulated source; RTSP and file sources do not decode yet).
 //!
 //! Contract for every source (the rest of the agent relies on it):
 //! - `run(...)` returns only when `shutdown` is cancelled; failures are recorded with
@@ -21,13 +23,17 @@ pub mod tls;
 
 use crate::config::{Camera, RtspTransport, Source};
 use crate::metrics::CameraMetrics;
+use crate::snapshots::PictureSlot;
+use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Starts the source of `camera`, writing into `metrics`, until `shutdown`.
+/// Starts the source of `camera`, writing into `metrics` (and `pictures` when it can decode),
+/// until `shutdown`.
 pub fn spawn(
     camera: &Camera,
     metrics: CameraMetrics,
+    pictures: Arc<PictureSlot>,
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
     match &camera.source {
@@ -73,6 +79,8 @@ pub fn spawn(
                 shutdown,
             ))
         }
-        Source::Simulated(spec) => tokio::spawn(simulated::run(spec.clone(), metrics, shutdown)),
+        Source::Simulated(spec) => {
+            tokio::spawn(simulated::run(spec.clone(), metrics, pictures, shutdown))
+        }
     }
 }

@@ -1,11 +1,12 @@
 //! `simulated://` sources: synthetic cameras with scripted faults, for demos, load tests and the
 //! agent's own tests. No video is made: the source writes frame arrivals of a chosen size and
-//! rate into the camera's metrics, exactly as a real source would.
+//! rate into the camera's metrics, exactly as a real source would. When the snapshot sampler
+//! asks for a picture, it draws one ([`synthetic_picture`]) of the kind `picture=` names.
 //!
 //! # URL grammar
 //!
 //! ```text
-//! simulated://?fps=25&size=12500&buffer=0&loss=0&connect=0s&faults=FAULT[,FAULT...]
+//! simulated://?fps=25&size=12500&buffer=0&loss=0&connect=0s&picture=ok&faults=FAULT[,FAULT...]
 //!
 //! FAULT    := KIND[=VALUE]@START[+DURATION][/EVERY]
 //! KIND     := stall | offline | error | stop | restart | slow=FPS | loss=PERCENT | buffer=FRAMES
@@ -19,6 +20,7 @@
 //! | `buffer` | 0 | frames in the buffer |
 //! | `loss` | 0 | percent of RTP packets lost (1400-byte packets) |
 //! | `connect` | 0s | time spent `starting` before the first frame |
+//! | `picture` | ok | what the camera shows: `ok` (a scrolling texture), `black`, `uniform` (flat mid-grey) or `frozen` (a texture that never moves) |
 //! | `faults` | none | the script below |
 //!
 //! Times count from the start of the source. Without `+DURATION` a fault lasts for ever; with
@@ -46,8 +48,10 @@
 //! `now`), so a test drives a simulated camera to an exact state without sleeping.
 
 use crate::metrics::CameraMetrics;
+use crate::picture::LumaImage;
+use crate::snapshots::PictureSlot;
 use chrono::{DateTime, Utc};
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 use streamwatch_protocol::CameraStatus;
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -70,8 +74,78 @@ pub struct SimulatedSpec {
     pub loss_pct: f64,
     /// Time spent starting before the first frame.
     pub connect: Duration,
+    /// What the camera's pictures show.
+    pub picture: PictureKind,
     /// The fault script.
     pub faults: Vec<Fault>,
+}
+
+/// What a simulated camera shows (`picture=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PictureKind {
+    /// A texture that scrolls sideways, so that every snapshot differs from the one before.
+    #[default]
+    Ok,
+    /// Nearly black (levels 0..5): a covered lens.
+    Black,
+    /// One flat mid-grey: a cap, a wall, a "no signal" card.
+    Uniform,
+    /// A texture that never moves: an encoder repeating one image.
+    Frozen,
+}
+
+impl PictureKind {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "ok" => Some(Self::Ok),
+            "black" => Some(Self::Black),
+            "uniform" => Some(Self::Uniform),
+            "frozen" => Some(Self::Frozen),
+            _ => None,
+        }
+    }
+}
+
+/// The size of a synthetic picture.
+pub const PICTURE_WIDTH: usize = 640;
+pub const PICTURE_HEIGHT: usize = 360;
+/// Texture blocks, in pixels.
+const BLOCK: usize = 16;
+/// How fast the `ok` texture scrolls, in pixels per second: 15 blocks between two snapshots
+/// taken 5 s apart.
+const SCROLL_PX_PER_SECOND: f64 = 48.0;
+
+/// The picture a simulated camera of `kind` shows `elapsed` after it started.
+pub fn synthetic_picture(kind: PictureKind, elapsed: Duration) -> Option<LumaImage> {
+    let offset = match kind {
+        PictureKind::Ok => (elapsed.as_secs_f64() * SCROLL_PX_PER_SECOND) as usize,
+        _ => 0,
+    };
+    let mut data = Vec::with_capacity(PICTURE_WIDTH * PICTURE_HEIGHT);
+    for y in 0..PICTURE_HEIGHT {
+        for x in 0..PICTURE_WIDTH {
+            data.push(match kind {
+                PictureKind::Black => (mix(x as u64, y as u64) % 6) as u8,
+                PictureKind::Uniform => 128,
+                PictureKind::Ok | PictureKind::Frozen => {
+                    let level = mix(((x + offset) / BLOCK) as u64, (y / BLOCK) as u64) % 180;
+                    40 + level as u8
+                }
+            });
+        }
+    }
+    // Exactly PICTURE_WIDTH * PICTURE_HEIGHT bytes: always `Some`.
+    LumaImage::new(PICTURE_WIDTH, PICTURE_HEIGHT, data).ok()
+}
+
+/// A deterministic pseudo-random number for a texture block (splitmix64's finaliser).
+fn mix(a: u64, b: u64) -> u64 {
+    let mut h = a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94D0_49BB_1331_11EB);
+    h ^ (h >> 31)
 }
 
 impl Default for SimulatedSpec {
@@ -82,6 +156,7 @@ impl Default for SimulatedSpec {
             buffered: 0.0,
             loss_pct: 0.0,
             connect: Duration::ZERO,
+            picture: PictureKind::Ok,
             faults: Vec::new(),
         }
     }
@@ -136,6 +211,11 @@ impl SimulatedSpec {
                 "buffer" => spec.buffered = number(&value, "buffer", -1.0, 1e9)?,
                 "loss" => spec.loss_pct = number(&value, "loss", -1.0, 100.0)?,
                 "connect" => spec.connect = time(&value)?,
+                "picture" => {
+                    spec.picture = PictureKind::parse(&value).ok_or_else(|| {
+                        format!("picture \"{value}\" is not ok, black, uniform or frozen")
+                    })?;
+                }
                 "faults" => {
                     spec.faults = value
                         .split(',')
@@ -146,7 +226,7 @@ impl SimulatedSpec {
                 }
                 other => {
                     return Err(format!(
-                        "unknown parameter \"{other}\" (known: fps, size, buffer, loss, connect, faults)"
+                        "unknown parameter \"{other}\" (known: fps, size, buffer, loss, connect, picture, faults)"
                     ));
                 }
             }
@@ -469,8 +549,27 @@ fn tick(spec: &SimulatedSpec) -> Duration {
     Duration::from_secs_f64((1.0 / spec.fps).clamp(0.01, 0.1))
 }
 
-/// Runs a simulated camera until `shutdown`.
-pub async fn run(spec: SimulatedSpec, metrics: CameraMetrics, shutdown: CancellationToken) {
+impl Simulator {
+    /// The picture the camera shows at `now`, if it delivers frames then.
+    pub fn picture_at(&self, now: DateTime<Utc>) -> Option<LumaImage> {
+        let elapsed = (now - self.started).to_std().unwrap_or_default();
+        let phase = self.spec.phase_at(elapsed);
+        if phase.frames && phase.status == CameraStatus::Running {
+            synthetic_picture(self.spec.picture, elapsed)
+        } else {
+            None
+        }
+    }
+}
+
+/// Runs a simulated camera until `shutdown`, drawing a picture into `pictures` when one is
+/// wanted.
+pub async fn run(
+    spec: SimulatedSpec,
+    metrics: CameraMetrics,
+    pictures: Arc<PictureSlot>,
+    shutdown: CancellationToken,
+) {
     let period = tick(&spec);
     let mut simulator = Simulator::new(spec, Utc::now());
     let mut interval = tokio::time::interval(period);
@@ -478,7 +577,15 @@ pub async fn run(spec: SimulatedSpec, metrics: CameraMetrics, shutdown: Cancella
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            _ = interval.tick() => simulator.advance(&metrics, Utc::now()),
+            _ = interval.tick() => {
+                let now = Utc::now();
+                simulator.advance(&metrics, now);
+                if pictures.wanted()
+                    && let Some(picture) = simulator.picture_at(now)
+                {
+                    pictures.offer(picture);
+                }
+            }
         }
     }
 }
@@ -600,7 +707,7 @@ mod tests {
             ),
             (
                 "simulated://?color=red",
-                "unknown parameter \"color\" (known: fps, size, buffer, loss, connect, faults)",
+                "unknown parameter \"color\" (known: fps, size, buffer, loss, connect, picture, faults)",
             ),
         ];
         for (url, expected) in cases {
@@ -698,6 +805,70 @@ mod tests {
         sim.advance(&metrics, at(4.0));
         let loss = metrics.snapshot(at(4.0)).packet_loss_pct;
         assert!((loss - 5.0).abs() < 0.1, "{loss}");
+    }
+
+    #[test]
+    fn the_picture_parameter_names_what_the_camera_shows() {
+        assert_eq!(spec("simulated://").picture, PictureKind::Ok);
+        for (name, kind) in [
+            ("ok", PictureKind::Ok),
+            ("black", PictureKind::Black),
+            ("uniform", PictureKind::Uniform),
+            ("frozen", PictureKind::Frozen),
+        ] {
+            assert_eq!(
+                spec(&format!("simulated://?fps=25&picture={name}")).picture,
+                kind
+            );
+        }
+        assert_eq!(
+            error("simulated://?picture=blurry"),
+            "picture \"blurry\" is not ok, black, uniform or frozen"
+        );
+    }
+
+    /// Each synthetic picture, checked every 5 s like the shortest snapshot interval, lands in
+    /// the state it is named after.
+    #[test]
+    fn synthetic_pictures_classify_as_their_kind() {
+        use crate::picture::{Classifier, PictureSettings};
+        use streamwatch_protocol::PictureState;
+        let cases = [
+            (PictureKind::Ok, PictureState::Ok),
+            (PictureKind::Black, PictureState::Black),
+            (PictureKind::Uniform, PictureState::Uniform),
+            (PictureKind::Frozen, PictureState::Frozen),
+        ];
+        for (kind, expected) in cases {
+            let mut classifier = Classifier::new(PictureSettings {
+                frozen_after: Duration::from_secs(5),
+                ..PictureSettings::default()
+            });
+            let mut state = None;
+            for k in 0..3u64 {
+                let picture = synthetic_picture(kind, secs(5.0 * k as f64 + 0.37))
+                    .unwrap_or_else(|| panic!("a picture"));
+                assert_eq!((picture.width(), picture.height()), (640, 360));
+                let view = picture.view();
+                state = Some(classifier.observe(at(5.0 * k as f64), Some(&view)).state);
+            }
+            assert_eq!(state, Some(expected), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn a_camera_shows_a_picture_only_while_frames_flow() {
+        let metrics = CameraMetrics::new();
+        let mut sim = Simulator::new(
+            spec("simulated://?picture=black&faults=offline@2s+3s"),
+            t0(),
+        );
+        sim.advance(&metrics, at(1.0));
+        assert!(sim.picture_at(at(1.0)).is_some());
+        sim.advance(&metrics, at(3.0));
+        assert_eq!(sim.picture_at(at(3.0)), None, "offline");
+        let connecting = Simulator::new(spec("simulated://?connect=2s"), t0());
+        assert_eq!(connecting.picture_at(at(1.0)), None, "starting");
     }
 
     #[test]
