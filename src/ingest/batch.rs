@@ -196,6 +196,8 @@ async fn write_batch_on(
         intervals,
         totals,
         cameras: camera_rows,
+        instance_tids,
+        license_tids,
         instances_added,
     } = admit(&mut tx, requests, max_instances).await?;
 
@@ -277,7 +279,7 @@ async fn write_batch_on(
     if !updates.is_empty() {
         history.insert(&mut tx).await?;
         let updates: Vec<&InstanceUpdate<'_>> = updates.values().collect();
-        update_instances(&mut tx, &updates).await?;
+        update_instances(&mut tx, &updates, &instance_tids).await?;
         // The batch's licenses, in key order (`updates` is).
         let mut licenses: Vec<(Uuid, Uuid)> = updates.iter().map(|u| (u.key.0, u.key.1)).collect();
         licenses.dedup();
@@ -291,10 +293,15 @@ async fn write_batch_on(
         }
         // The steady state: the writer read every instance of these licenses with its roll-up
         // columns and knows what it changed in them (activity, webhooks), so it computes the
-        // same roll-up in memory and writes it by primary key. Instance rows written in ways
-        // it does not track (camera counts, placeholders) are read back by the SQL roll-up.
+        // same roll-up in memory and writes it where the lock found each row. Instance rows
+        // written in ways it does not track (camera counts, placeholders) are read back by the
+        // SQL roll-up.
         match license_totals(&licenses, totals, &updates) {
             Some(rows) if !cameras_changed && !instances_added => {
+                let rows: Vec<rollup::LicenseRollupRow<'_>> = rows
+                    .into_iter()
+                    .map(|(key, totals)| (key, license_tids.get(&key).map(String::as_str), totals))
+                    .collect();
                 rollup::write_licenses(&mut tx, &rows).await?;
             }
             _ => rollup::refresh_licenses(&mut tx, &licenses).await?,
@@ -319,6 +326,9 @@ struct Admitted {
     totals: HashMap<InstanceKey, Option<rollup::InstanceTotals>>,
     /// Every camera row of the batch's licenses, as (key, owner, state).
     cameras: Vec<(CameraKey, Uuid, String)>,
+    /// Where each instance row and each license row is (`ctid`), for the updates.
+    instance_tids: HashMap<InstanceKey, String>,
+    license_tids: HashMap<(Uuid, Uuid), String>,
     /// Whether the batch inserted an instance row (its license's roll-up is then read back).
     instances_added: bool,
 }
@@ -400,10 +410,12 @@ async fn admit(
     };
     let mut marks: HashMap<InstanceKey, i64> = HashMap::with_capacity(rows.instances.len());
     let mut totals = HashMap::with_capacity(rows.instances.len());
+    let mut instance_tids = HashMap::with_capacity(rows.instances.len());
     let mut present: HashMap<(Uuid, Uuid), usize> = HashMap::new();
     for (key, now) in rows.instances {
         marks.insert(key, now.high_water);
         totals.insert(key, now.totals);
+        instance_tids.insert(key, now.tid);
         *present.entry((key.0, key.1)).or_default() += 1;
     }
     let mut refused = HashSet::new();
@@ -443,6 +455,8 @@ async fn admit(
         intervals: locked.licenses,
         totals,
         cameras: rows.cameras,
+        instance_tids,
+        license_tids: locked.license_tids,
         instances_added,
     })
 }
@@ -500,10 +514,11 @@ fn webhook_counts(newest: &Heartbeat) -> (i32, i64) {
     )
 }
 
-/// Each instance's row as the batch leaves it.
+/// Each instance's row as the batch leaves it, addressed where `admit` found it (`tids`).
 async fn update_instances(
     conn: &mut PgConnection,
     updates: &[&InstanceUpdate<'_>],
+    tids: &HashMap<InstanceKey, String>,
 ) -> Result<(), sqlx::Error> {
     let rows: Vec<ingest::InstanceRow<'_>> = updates
         .iter()
@@ -522,6 +537,7 @@ async fn update_instances(
                 accepted: u.accepted,
                 webhooks_failing,
                 webhooks_cached,
+                tid: tids.get(&u.key).map(String::as_str),
             }
         })
         .collect();

@@ -35,6 +35,8 @@ pub type InstanceKey = (Uuid, Uuid, Uuid);
 pub struct Locked {
     /// The license rows that still exist, as (tenant, license), with their check intervals.
     pub licenses: HashMap<(Uuid, Uuid), i32>,
+    /// Where each of them is (its `ctid`, as text), for `rollup::write_licenses`.
+    pub license_tids: HashMap<(Uuid, Uuid), String>,
     /// The agent tokens asked about that are still valid (not revoked, their license not
     /// deleted: a license's tokens go with it), with whether their tenant is suspended.
     pub live_tokens: HashMap<Uuid, bool>,
@@ -63,18 +65,18 @@ pub async fn lock_licenses(
     licenses: &[(Uuid, Uuid)],
     tokens: &[(Uuid, Uuid)],
 ) -> Result<Locked, sqlx::Error> {
-    // (tenant, license or token id, check interval, suspended): a license row has no
-    // `suspended`, a token row no interval.
-    type Row = (Uuid, Uuid, Option<i32>, Option<bool>);
+    // (tenant, license or token id, check interval, suspended, ctid): a license row has no
+    // `suspended`, a token row no interval and no ctid.
+    type Row = (Uuid, Uuid, Option<i32>, Option<bool>, Option<String>);
     let rows: Vec<Row> = sqlx::query_as(
         "WITH locked_licenses AS MATERIALIZED (
-             SELECT l.tenant_id, l.id, l.check_interval_seconds FROM licenses l
+             SELECT l.tenant_id, l.id, l.check_interval_seconds, l.ctid FROM licenses l
              WHERE (l.tenant_id, l.id) IN (SELECT u.t, u.l FROM unnest($1::uuid[], $2::uuid[]) AS u(t, l))
              ORDER BY l.tenant_id, l.id
              FOR NO KEY UPDATE OF l)
-         SELECT tenant_id, id, check_interval_seconds, NULL::bool FROM locked_licenses
+         SELECT tenant_id, id, check_interval_seconds, NULL::bool, ctid::text FROM locked_licenses
          UNION ALL
-         SELECT u.t, a.id, NULL::int4, s.suspended
+         SELECT u.t, a.id, NULL::int4, s.suspended, NULL::text
          FROM unnest($3::uuid[], $4::uuid[]) AS u(t, i)
          CROSS JOIN LATERAL (
              SELECT a.id FROM agent_tokens a
@@ -91,7 +93,7 @@ pub async fn lock_licenses(
     .fetch_all(conn)
     .await?;
     let mut locked = Locked::default();
-    for (t, id, interval, suspended) in rows {
+    for (t, id, interval, suspended, tid) in rows {
         match (interval, suspended) {
             (_, Some(suspended)) => {
                 locked.live_tokens.insert(id, suspended);
@@ -100,6 +102,9 @@ pub async fn lock_licenses(
                 locked
                     .licenses
                     .insert((t, id), interval.unwrap_or_default());
+                if let Some(tid) = tid {
+                    locked.license_tids.insert((t, id), tid);
+                }
             }
         }
     }
@@ -107,9 +112,11 @@ pub async fn lock_licenses(
 }
 
 /// An instance row as [`rows_of`] reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceNow {
     pub high_water: i64,
+    /// Where the row is (its `ctid`, as text), for [`update_instances`].
+    pub tid: String,
     /// What it contributes to its license's roll-up; `None` for a row whose activity is not a
     /// finite time (a placeholder of [`insert_new_instances`]), which only the SQL roll-up
     /// handles.
@@ -150,6 +157,7 @@ pub async fn rows_of(
         Option<i64>,
         Option<String>,
         Option<String>,
+        Option<String>,
     );
     let (t, l): (Vec<Uuid>, Vec<Uuid>) = licenses.iter().copied().unzip();
     let rows: Vec<Row> = sqlx::query_as(
@@ -157,20 +165,20 @@ pub async fn rows_of(
                 -- A placeholder's '-infinity' has no chrono value.
                 CASE WHEN isfinite(a.last_activity_at) THEN a.last_activity_at END,
                 a.cameras_total, a.cameras_active_if_fresh, a.cameras_working_if_fresh,
-                a.webhooks_failing, a.webhooks_cached, NULL::text, NULL::text
+                a.webhooks_failing, a.webhooks_cached, NULL::text, NULL::text, a.ctid::text
          FROM unnest($1::uuid[], $2::uuid[]) AS u(t, l)
          CROSS JOIN LATERAL (
              -- The columns it needs only: the fenced subquery would carry every column of the
              -- row, the camera reports (jsonb) among them.
              SELECT a.tenant_id, a.license_id, a.instance_id, a.high_water_seq,
                     a.last_activity_at, a.cameras_total, a.cameras_active_if_fresh,
-                    a.cameras_working_if_fresh, a.webhooks_failing, a.webhooks_cached
+                    a.cameras_working_if_fresh, a.webhooks_failing, a.webhooks_cached, a.ctid
              FROM agent_instances a WHERE a.tenant_id = u.t AND a.license_id = u.l
              OFFSET 0) a
          UNION ALL
          SELECT c.tenant_id, c.license_id, c.instance_id, NULL::int8, NULL::timestamptz,
                 NULL::int4, NULL::int4, NULL::int4, NULL::int4, NULL::int8,
-                c.camera_id, c.state_if_fresh
+                c.camera_id, c.state_if_fresh, NULL::text
          FROM unnest($1::uuid[], $2::uuid[]) AS u(t, l)
          CROSS JOIN LATERAL (
              SELECT c.tenant_id, c.license_id, c.camera_id, c.instance_id, c.state_if_fresh
@@ -182,7 +190,8 @@ pub async fn rows_of(
     .fetch_all(conn)
     .await?;
     let mut read = LicenseRows::default();
-    for (t, l, i, hw, activity, total, active, working, failing, cached, camera, state) in rows {
+    for (t, l, i, hw, activity, total, active, working, failing, cached, camera, state, tid) in rows
+    {
         match (hw, camera, state) {
             (Some(high_water), _, _) => {
                 let totals = activity.map(|last_activity_at| InstanceTotals {
@@ -194,8 +203,14 @@ pub async fn rows_of(
                     webhooks_failing: failing.unwrap_or_default(),
                     webhooks_cached: cached.unwrap_or_default(),
                 });
-                read.instances
-                    .insert((t, l, i), InstanceNow { high_water, totals });
+                read.instances.insert(
+                    (t, l, i),
+                    InstanceNow {
+                        high_water,
+                        tid: tid.unwrap_or_default(),
+                        totals,
+                    },
+                );
             }
             (None, Some(camera), Some(state)) => read.cameras.push(((t, l, camera), i, state)),
             (None, _, _) => {}
@@ -319,52 +334,97 @@ pub struct InstanceRow<'a> {
     pub accepted: i64,
     pub webhooks_failing: i32,
     pub webhooks_cached: i64,
+    /// Where [`rows_of`] found the row (its `ctid`), if it did: see [`update_instances`].
+    pub tid: Option<&'a str>,
+}
+
+/// The `UPDATE` of [`update_instances`], with the row condition `$where`.
+macro_rules! update_instances_sql {
+    ($where:literal) => {
+        concat!(
+            "UPDATE agent_instances a SET
+                 hostname = u.hostname, version = u.version,
+                 high_water_seq = u.hw, last_seq = u.last_seq,
+                 first_seen_at = CASE WHEN a.high_water_seq < 0 THEN u.received ELSE a.first_seen_at END,
+                 last_received_at = u.received,
+                 last_activity_at = GREATEST(a.last_activity_at, u.activity),
+                 clock_offset_ms = u.offset_ms,
+                 last_observed_at = u.observed,
+                 cameras = u.cameras,
+                 webhooks_failing = u.wh_failing,
+                 webhooks_cached = u.wh_cached,
+                 heartbeats_total = a.heartbeats_total + u.n
+             FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int8[], $7::timestamptz[],
+                         $8::timestamptz[], $9::int8[], $10::timestamptz[], $11::jsonb[], $12::int8[], $13::int8[],
+                         $14::int4[], $15::int8[], $16::text[]::tid[])
+                  AS u(t, l, i, hostname, version, hw, received, activity, offset_ms, observed, cameras, n, last_seq,
+                       wh_failing, wh_cached, tid)
+             WHERE a.tenant_id = u.t AND a.license_id = u.l AND a.instance_id = u.i AND ",
+            $where,
+            " RETURNING a.tenant_id, a.license_id, a.instance_id"
+        )
+    };
 }
 
 /// Writes each instance's part of a batch on its (locked) row. A row whose mark was -1 (a new
 /// instance) is first seen at this receive time.
+///
+/// Rows are addressed by where [`rows_of`] found them (`tid`, their `ctid`) when it did: a TID
+/// scan reads one heap page per row, where the primary-key lookup first walks the index (the
+/// live shape writes one instance per heartbeat, so this is a lookup per heartbeat). The
+/// address cannot go stale: every writer of these rows holds the license lock first, and a row
+/// keeps its `ctid` until it is updated. Should it ever be stale anyway, the key condition
+/// (checked as well) makes the row a miss, and the misses, with the rows that had no address
+/// (new instances), are written by primary key.
 pub async fn update_instances(
     conn: &mut PgConnection,
     rows: &[InstanceRow<'_>],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE agent_instances a SET
-             hostname = u.hostname, version = u.version,
-             high_water_seq = u.hw, last_seq = u.last_seq,
-             first_seen_at = CASE WHEN a.high_water_seq < 0 THEN u.received ELSE a.first_seen_at END,
-             last_received_at = u.received,
-             last_activity_at = GREATEST(a.last_activity_at, u.activity),
-             clock_offset_ms = u.offset_ms,
-             last_observed_at = u.observed,
-             cameras = u.cameras,
-             webhooks_failing = u.wh_failing,
-             webhooks_cached = u.wh_cached,
-             heartbeats_total = a.heartbeats_total + u.n
-         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int8[], $7::timestamptz[],
-                     $8::timestamptz[], $9::int8[], $10::timestamptz[], $11::jsonb[], $12::int8[], $13::int8[],
-                     $14::int4[], $15::int8[])
-              AS u(t, l, i, hostname, version, hw, received, activity, offset_ms, observed, cameras, n, last_seq,
-                   wh_failing, wh_cached)
-         WHERE a.tenant_id = u.t AND a.license_id = u.l AND a.instance_id = u.i",
-    )
-    .bind(column(rows, |u| u.key.0))
-    .bind(column(rows, |u| u.key.1))
-    .bind(column(rows, |u| u.key.2))
-    .bind(column(rows, |u| u.hostname))
-    .bind(column(rows, |u| u.version))
-    .bind(column(rows, |u| u.high_water))
-    .bind(column(rows, |u| u.received_at))
-    .bind(column(rows, |u| u.activity_at))
-    .bind(column(rows, |u| u.offset_ms))
-    .bind(column(rows, |u| u.observed_at))
-    .bind(column(rows, |u| sqlx::types::Json(u.cameras)))
-    .bind(column(rows, |u| u.accepted))
-    .bind(column(rows, |u| u.high_water))
-    .bind(column(rows, |u| u.webhooks_failing))
-    .bind(column(rows, |u| u.webhooks_cached))
-    .execute(conn)
-    .await?;
+    let by_tid: Vec<&InstanceRow<'_>> = rows.iter().filter(|r| r.tid.is_some()).collect();
+    let mut done: std::collections::HashSet<InstanceKey> = std::collections::HashSet::new();
+    if !by_tid.is_empty() {
+        done = bind_instance_rows(
+            sqlx::query_as(update_instances_sql!("a.ctid = u.tid")),
+            &by_tid,
+        )
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
+    }
+    let by_key: Vec<&InstanceRow<'_>> = rows.iter().filter(|r| !done.contains(&r.key)).collect();
+    if !by_key.is_empty() {
+        bind_instance_rows(sqlx::query_as(update_instances_sql!("TRUE")), &by_key)
+            .fetch_all(&mut *conn)
+            .await?;
+    }
     Ok(())
+}
+
+type InstanceKeyQuery<'q> =
+    sqlx::query::QueryAs<'q, sqlx::Postgres, InstanceKey, sqlx::postgres::PgArguments>;
+
+fn bind_instance_rows<'q>(
+    query: InstanceKeyQuery<'q>,
+    rows: &[&InstanceRow<'q>],
+) -> InstanceKeyQuery<'q> {
+    query
+        .bind(column(rows, |u| u.key.0))
+        .bind(column(rows, |u| u.key.1))
+        .bind(column(rows, |u| u.key.2))
+        .bind(column(rows, |u| u.hostname))
+        .bind(column(rows, |u| u.version))
+        .bind(column(rows, |u| u.high_water))
+        .bind(column(rows, |u| u.received_at))
+        .bind(column(rows, |u| u.activity_at))
+        .bind(column(rows, |u| u.offset_ms))
+        .bind(column(rows, |u| u.observed_at))
+        .bind(column(rows, |u| sqlx::types::Json(u.cameras)))
+        .bind(column(rows, |u| u.accepted))
+        .bind(column(rows, |u| u.high_water))
+        .bind(column(rows, |u| u.webhooks_failing))
+        .bind(column(rows, |u| u.webhooks_cached))
+        .bind(column(rows, |u| u.tid))
 }
 
 /// (tenant, license, camera): the key of a camera row.
@@ -650,5 +710,52 @@ mod tests {
             .unwrap();
         assert_eq!(locked.licenses, HashMap::from([((t, l), 600)]));
         assert_eq!(locked.live_tokens, HashMap::from([(live, false)]));
+    }
+
+    // A row's address (`ctid`) cannot go stale under the license lock, but if it ever did, the
+    // row would be written by key, once: not lost, not counted twice.
+    #[sqlx::test]
+    async fn an_instance_row_whose_address_went_stale_is_written_by_key_once(pool: PgPool) {
+        let (t, l) = license(&pool).await;
+        let (a, b) = ((t, l, Uuid::now_v7()), (t, l, Uuid::now_v7()));
+        let mut tx = pool.begin().await.unwrap();
+        insert_new_instances(&mut tx, &[a, b]).await.unwrap();
+        lock_licenses(&mut tx, &[(t, l)], &[]).await.unwrap();
+        let read = rows_of(&mut tx, &[(t, l)]).await.unwrap();
+        let cameras = BTreeMap::new();
+        let now = Utc::now();
+        let row = |key: InstanceKey| InstanceRow {
+            key,
+            hostname: "h",
+            version: "v",
+            high_water: 3,
+            received_at: now,
+            activity_at: now,
+            offset_ms: 0,
+            observed_at: now,
+            cameras: &cameras,
+            accepted: 3,
+            webhooks_failing: 0,
+            webhooks_cached: 0,
+            tid: None,
+        };
+        let rows = [
+            InstanceRow {
+                tid: Some(&read.instances[&a].tid),
+                ..row(a)
+            },
+            InstanceRow {
+                tid: Some("(4000000,1)"),
+                ..row(b)
+            },
+        ];
+        update_instances(&mut tx, &rows).await.unwrap();
+        let totals: Vec<(Uuid, i64, i64)> = sqlx::query_as(
+            "SELECT instance_id, high_water_seq, heartbeats_total FROM agent_instances ORDER BY instance_id",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+        assert_eq!(totals, vec![(a.2, 3, 3), (b.2, 3, 3)]);
     }
 }

@@ -149,42 +149,89 @@ impl LicenseTotals {
     }
 }
 
-/// Writes roll-ups the caller computed (the writer's steady state: it holds every instance row
-/// of these licenses locked and knows what it wrote to them, so the aggregate of
-/// [`refresh_licenses`], which reads those rows again, is spared). Primary-key updates; the
-/// license rows must be locked by the caller, like there.
+/// The `UPDATE` of [`write_licenses`], with the row condition `$where`.
+macro_rules! write_licenses_sql {
+    ($where:literal) => {
+        concat!(
+            "UPDATE licenses l
+             SET instances = r.instances, activity_newest = r.newest, activity_oldest = r.oldest,
+                 cameras_total = r.total, cameras_active_if_fresh = r.active,
+                 cameras_working_if_fresh = r.working, webhooks_failing = r.failing,
+                 webhooks_cached = r.cached
+             FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::timestamptz[], $5::timestamptz[],
+                         $6::int4[], $7::int4[], $8::int4[], $9::int4[], $10::int8[],
+                         $11::text[]::tid[])
+                  AS r(tenant_id, license_id, instances, newest, oldest, total, active, working,
+                       failing, cached, tid)
+             WHERE l.tenant_id = r.tenant_id AND l.id = r.license_id AND ",
+            $where,
+            " RETURNING l.tenant_id, l.id"
+        )
+    };
+}
+
+/// A license's roll-up for [`write_licenses`]: its key, where its row is (its `ctid` as the
+/// lock statement returned it, as text), and the roll-up.
+pub type LicenseRollupRow<'a> = ((Uuid, Uuid), Option<&'a str>, LicenseTotals);
+
+/// Writes roll-ups the caller computed (the writer's steady state: it read every instance row
+/// of these licenses under their locks and knows what it wrote to them, so the aggregate of
+/// [`refresh_licenses`], which reads those rows again, is spared). The license rows must be
+/// locked by the caller, like there.
+///
+/// Rows are addressed by their `ctid` when the caller has it (a TID scan, one heap page, instead
+/// of a primary-key lookup; the lock keeps the address valid, as in
+/// `store::ingest::update_instances`), checked against the key; a miss is written by key.
 pub async fn write_licenses(
     conn: &mut PgConnection,
-    rows: &[((Uuid, Uuid), LicenseTotals)],
+    rows: &[LicenseRollupRow<'_>],
 ) -> Result<(), sqlx::Error> {
-    fn col<T>(rows: &[((Uuid, Uuid), LicenseTotals)], f: impl Fn(&LicenseTotals) -> T) -> Vec<T> {
-        rows.iter().map(|(_, r)| f(r)).collect()
+    let by_tid: Vec<&LicenseRollupRow<'_>> = rows.iter().filter(|r| r.1.is_some()).collect();
+    let mut done = std::collections::HashSet::new();
+    if !by_tid.is_empty() {
+        done = bind_license_rows(
+            sqlx::query_as(write_licenses_sql!("l.ctid = r.tid")),
+            &by_tid,
+        )
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
     }
-    sqlx::query(
-        "UPDATE licenses l
-         SET instances = r.instances, activity_newest = r.newest, activity_oldest = r.oldest,
-             cameras_total = r.total, cameras_active_if_fresh = r.active,
-             cameras_working_if_fresh = r.working, webhooks_failing = r.failing,
-             webhooks_cached = r.cached
-         FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::timestamptz[], $5::timestamptz[],
-                     $6::int4[], $7::int4[], $8::int4[], $9::int4[], $10::int8[])
-              AS r(tenant_id, license_id, instances, newest, oldest, total, active, working,
-                   failing, cached)
-         WHERE l.tenant_id = r.tenant_id AND l.id = r.license_id",
-    )
-    .bind(rows.iter().map(|(k, _)| k.0).collect::<Vec<_>>())
-    .bind(rows.iter().map(|(k, _)| k.1).collect::<Vec<_>>())
-    .bind(col(rows, |r| r.instances))
-    .bind(col(rows, |r| r.newest))
-    .bind(col(rows, |r| r.oldest))
-    .bind(col(rows, |r| r.cameras_total))
-    .bind(col(rows, |r| r.cameras_active))
-    .bind(col(rows, |r| r.cameras_working))
-    .bind(col(rows, |r| r.webhooks_failing))
-    .bind(col(rows, |r| r.webhooks_cached))
-    .execute(conn)
-    .await?;
+    let by_key: Vec<&LicenseRollupRow<'_>> = rows.iter().filter(|r| !done.contains(&r.0)).collect();
+    if !by_key.is_empty() {
+        bind_license_rows(sqlx::query_as(write_licenses_sql!("TRUE")), &by_key)
+            .fetch_all(&mut *conn)
+            .await?;
+    }
     Ok(())
+}
+
+type LicenseKeyQuery<'q> =
+    sqlx::query::QueryAs<'q, sqlx::Postgres, (Uuid, Uuid), sqlx::postgres::PgArguments>;
+
+fn bind_license_rows<'q>(
+    query: LicenseKeyQuery<'q>,
+    rows: &[&LicenseRollupRow<'q>],
+) -> LicenseKeyQuery<'q> {
+    fn col<'r, 'q, T>(
+        rows: &[&'r LicenseRollupRow<'q>],
+        f: impl Fn(&'r LicenseRollupRow<'q>) -> T,
+    ) -> Vec<T> {
+        rows.iter().map(|r| f(r)).collect()
+    }
+    query
+        .bind(col(rows, |r| r.0.0))
+        .bind(col(rows, |r| r.0.1))
+        .bind(col(rows, |r| r.2.instances))
+        .bind(col(rows, |r| r.2.newest))
+        .bind(col(rows, |r| r.2.oldest))
+        .bind(col(rows, |r| r.2.cameras_total))
+        .bind(col(rows, |r| r.2.cameras_active))
+        .bind(col(rows, |r| r.2.cameras_working))
+        .bind(col(rows, |r| r.2.webhooks_failing))
+        .bind(col(rows, |r| r.2.webhooks_cached))
+        .bind(col(rows, |r| r.1))
 }
 
 #[cfg(test)]
