@@ -27,6 +27,17 @@ pub struct Settings {
     pub retention: RetentionSettings,
     pub ingest: IngestSettings,
     pub channels: ChannelSettings,
+    pub snapshots: SnapshotSettings,
+}
+
+/// Camera snapshots uploaded by agents (SPEC section 7).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SnapshotSettings {
+    /// The most JPEG bytes one tenant may keep stored (latest and bad-state snapshots of all its
+    /// cameras); an upload that would go over it is refused with 507 and nothing is replaced.
+    /// Each camera holds at most two snapshots of at most 256 KiB, so the default (256 MiB)
+    /// fits 512 cameras at the largest size and several thousand at typical sizes.
+    pub max_bytes_per_tenant: u64,
 }
 
 /// Outbound alert channels (SPEC section 5a).
@@ -193,7 +204,8 @@ fn defaults() -> serde_json::Value {
         "ingest": { "queue_capacity": 4096, "queue_bytes": 134217728, "writers": 2, "max_batch_heartbeats": 5000,
                     "requests_per_token_per_minute": 600, "requests_per_license_per_minute": 1200,
                     "max_instances_per_license": 8, "agent_token_cache": true },
-        "channels": { "allow_private_targets": false }
+        "channels": { "allow_private_targets": false },
+        "snapshots": { "max_bytes_per_tenant": 268435456 }
     })
 }
 
@@ -277,6 +289,11 @@ impl Settings {
         if self.retention.heartbeat_days == 0 {
             return invalid(
                 "retention.heartbeat_days (STREAMWATCH__RETENTION__HEARTBEAT_DAYS) must be at least 1",
+            );
+        }
+        if self.snapshots.max_bytes_per_tenant == 0 {
+            return invalid(
+                "snapshots.max_bytes_per_tenant (STREAMWATCH__SNAPSHOTS__MAX_BYTES_PER_TENANT) must be at least 1",
             );
         }
         if self.environment == Environment::Production {

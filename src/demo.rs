@@ -72,7 +72,7 @@ const SITES: &[(&str, &str, Option<&[DemoCamera]>)] = &[
         "Main Depot",
         Some(&[
             ("dock-1", "simulated://?fps=15"),
-            ("dock-2", "simulated://?fps=15"),
+            ("dock-2", "simulated://?fps=15&picture=frozen"),
             ("yard", "simulated://?fps=10"),
         ]),
     ),

@@ -5,6 +5,26 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// The largest snapshot (JPEG bytes) an agent may upload (`PUT /api/v1/ingest/snapshots/{id}`).
+pub const MAX_SNAPSHOT_BYTES: usize = 256 * 1024;
+/// Upload header: the picture state the agent saw in the uploaded picture (`ok`, `black`, ...).
+/// The server keeps the first upload of a bad state as the camera's `bad` snapshot.
+pub const PICTURE_STATE_HEADER: &str = "Streamwatch-Picture-State";
+/// Upload header: when the agent took the picture (RFC 3339, the agent's clock).
+pub const TAKEN_AT_HEADER: &str = "Streamwatch-Taken-At";
+
+impl std::str::FromStr for PictureState {
+    type Err = String;
+
+    /// The wire name; unlike the JSON field, an unknown name is an error, not `unknown`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("must be one of ok, black, uniform, frozen, unknown, not '{s}'"))
+    }
+}
+
 /// The state of a camera's picture.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

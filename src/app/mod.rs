@@ -13,6 +13,7 @@ pub mod login;
 pub mod notifications;
 pub mod pagination;
 pub mod quiet;
+pub mod snapshots;
 pub mod state;
 pub mod status;
 pub mod windows;

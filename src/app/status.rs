@@ -24,7 +24,7 @@ use crate::{
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use streamwatch_protocol::{CameraReport, redact_url, redact_urls_in_text};
+use streamwatch_protocol::{CameraReport, PictureReport, redact_url, redact_urls_in_text};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -117,6 +117,11 @@ pub struct CameraView {
     pub jitter_ms: f64,
     pub file_processing: FileProgress,
     pub timezone: Option<String>,
+    /// Picture health (SPEC section 7), its times on the server clock; `null` when the agent
+    /// takes no snapshots of this camera. A `black`, `uniform` or `frozen` picture makes a
+    /// live camera `degraded`. The latest snapshot is at
+    /// `/api/v1/licenses/{id}/cameras/{camera_id}/snapshot`.
+    pub picture: Option<PictureReport>,
 }
 
 /// The Activity Status of a license.
@@ -183,6 +188,10 @@ pub fn evaluate(
         report.last_frame_at = correct(report.last_frame_at);
         report.last_restart_at = correct(report.last_restart_at);
         report.started_at = correct(report.started_at);
+        if let Some(picture) = report.picture.as_mut() {
+            picture.since = on_server_clock(picture.since, offset);
+            picture.checked_at = on_server_clock(picture.checked_at, offset);
+        }
         let mut r = status::CameraReport::from_wire(camera_id, &report, instance.last_observed_at);
         r.reported_at = instance.last_activity_at;
         reports.push(r);
@@ -307,6 +316,7 @@ fn camera_view(
             total_seconds: r.file_processing.total_seconds,
         },
         timezone: r.timezone.clone(),
+        picture: r.picture.clone(),
     }
 }
 

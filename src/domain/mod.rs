@@ -14,6 +14,7 @@ pub mod notify_settings;
 mod password;
 pub mod quiet;
 mod role;
+pub mod snapshot;
 pub mod status;
 mod text;
 mod timezone;

@@ -13,8 +13,14 @@
 //!   is `active` unless its webhooks fail. Any other negative value is treated like `-1`.
 //! - Durations in reasons are rounded down to whole seconds and shown with at most two units
 //!   ([`human_duration`]).
+//! - A bad picture (`black`, `uniform`, `frozen`, SPEC section 7) makes a running, live camera
+//!   `degraded`; it does not change a worse state (starving, starting, inactive), whose reason
+//!   says more. The time in its reason ("since 10:42") is in the camera's configured time zone,
+//!   else UTC (then said so): the same sentence in the UI, the API and the e-mails, without the
+//!   reader's zone.
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -31,7 +37,16 @@ const HEALTH_FAIR_MIN: i32 = 50;
 const HEALTH_GOOD_MIN: i32 = 80;
 
 // The reported statuses are the wire's own enums: one definition, in the protocol crate.
-pub use streamwatch_protocol::{CameraStatus, WebhookStatus};
+pub use streamwatch_protocol::{CameraStatus, PictureState, WebhookStatus};
+
+/// What the agent concluded about a camera's picture (SPEC section 7), as the rules need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PictureFacts {
+    /// The current state.
+    pub state: PictureState,
+    /// When the state began (the caller corrects it to the server clock where it can).
+    pub since: DateTime<Utc>,
+}
 
 /// What the newest fresh heartbeat said about one camera (as stored by the server).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +73,10 @@ pub struct CameraReport {
     /// instances on one license, a camera whose instance went silent is not fresh even while
     /// another instance keeps the license fresh.
     pub reported_at: DateTime<Utc>,
+    /// Picture health; `None` when the agent takes no snapshots of this camera.
+    pub picture: Option<PictureFacts>,
+    /// The camera's configured time zone (times in its reasons); `None`: UTC.
+    pub timezone: Option<Tz>,
 }
 
 impl CameraReport {
@@ -82,7 +101,18 @@ impl CameraReport {
                 .as_deref()
                 .map(streamwatch_protocol::redact_urls_in_text),
             reported_at: observed_at,
+            picture: cam.picture.as_ref().map(|p| PictureFacts {
+                state: p.state,
+                since: p.since,
+            }),
+            // Validated at ingest; a name this build does not know reads as UTC.
+            timezone: cam.timezone.as_deref().and_then(|t| t.parse().ok()),
         }
+    }
+
+    /// Whether the agent reports the picture as useless (`black`, `uniform`, `frozen`).
+    pub fn picture_is_bad(&self) -> bool {
+        self.picture.is_some_and(|p| p.state.is_bad())
     }
 }
 
@@ -92,7 +122,7 @@ impl CameraReport {
 pub enum CameraState {
     /// Running, live, health >= 50 (or unknown), webhooks not failing.
     Active,
-    /// Running and live, but health < 50 or webhooks failing.
+    /// Running and live, but health < 50, webhooks failing, or a bad picture.
     Degraded,
     /// Running (connected) but no frame within 3 s.
     Starving,
@@ -276,7 +306,8 @@ pub fn is_fresh(
 /// is fresh (see [`is_fresh`]).
 ///
 /// Health below 0 (`-1`, unknown) is not "< 50": a running, live camera with unknown health is
-/// `active` unless its webhooks fail.
+/// `active` unless its webhooks fail. A `black`, `uniform` or `frozen` picture makes a running,
+/// live camera `degraded`; `ok`, `unknown` and no picture change nothing.
 pub fn camera_state(report: &CameraReport, fresh: bool) -> CameraState {
     if !fresh {
         return CameraState::Inactive;
@@ -290,6 +321,7 @@ pub fn camera_state(report: &CameraReport, fresh: bool) -> CameraState {
         CameraStatus::Running => {
             if health_grade(report.health) == HealthGrade::Bad
                 || report.webhooks_status == WebhookStatus::Failing
+                || report.picture_is_bad()
             {
                 CameraState::Degraded
             } else {
@@ -414,6 +446,13 @@ fn camera_reasons(report: &CameraReport, state: CameraState, reasons: &mut Vec<S
                     grade.as_str()
                 ));
             }
+            if let Some(picture) = report.picture.filter(|p| p.state.is_bad()) {
+                reasons.push(format!(
+                    "{id} picture {} since {}",
+                    picture.state.as_str(),
+                    clock_time(picture.since, report.observed_at, report.timezone)
+                ));
+            }
         }
         CameraState::Starving => match report.last_frame_at {
             Some(frame) => {
@@ -470,6 +509,22 @@ fn agent_reasons(agents: &[AgentClock], reasons: &mut Vec<String>) {
     }
 }
 
+/// A time of day for a reason, in `tz` (else UTC, then suffixed `UTC`): `10:42`, or
+/// `2026-11-22 10:42` when it is not on the same day as `now` there.
+fn clock_time(at: DateTime<Utc>, now: DateTime<Utc>, tz: Option<Tz>) -> String {
+    let zone = tz.unwrap_or(Tz::UTC);
+    let (local, today) = (at.with_timezone(&zone), now.with_timezone(&zone));
+    let mut text = if local.date_naive() == today.date_naive() {
+        local.format("%H:%M").to_string()
+    } else {
+        local.format("%Y-%m-%d %H:%M").to_string()
+    };
+    if tz.is_none() {
+        text.push_str(" UTC");
+    }
+    text
+}
+
 /// A duration for people: `"40 s"`, `"5 min"`, `"2 h 13 min"`, `"3 d 4 h"`.
 ///
 /// At most two units, each rounded down; a zero second unit is left out (`"1 h"`, `"1 d"`).
@@ -524,6 +579,15 @@ mod tests {
             webhooks_cached: 0,
             last_error: None,
             reported_at: secs_ago(1),
+            picture: None,
+            timezone: None,
+        }
+    }
+
+    fn with_picture(id: &str, state: PictureState, since: DateTime<Utc>) -> CameraReport {
+        CameraReport {
+            picture: Some(PictureFacts { state, since }),
+            ..active(id)
         }
     }
 
@@ -965,5 +1029,124 @@ mod tests {
             e.reasons,
             ["camera-2 not reported for 11 min (its agent is silent)"]
         );
+    }
+
+    // --- picture health ---
+
+    #[test]
+    fn a_black_uniform_or_frozen_picture_makes_a_live_camera_degraded() {
+        for state in [
+            PictureState::Black,
+            PictureState::Uniform,
+            PictureState::Frozen,
+        ] {
+            let report = with_picture("c", state, secs_ago(600));
+            assert_eq!(
+                camera_state(&report, true),
+                CameraState::Degraded,
+                "{state}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_ok_or_unknown_picture_or_none_changes_nothing() {
+        for state in [PictureState::Ok, PictureState::Unknown] {
+            let report = with_picture("c", state, secs_ago(600));
+            assert_eq!(camera_state(&report, true), CameraState::Active, "{state}");
+        }
+        assert_eq!(camera_state(&active("c"), true), CameraState::Active);
+    }
+
+    #[test]
+    fn a_bad_picture_does_not_hide_a_worse_state() {
+        let frozen = |r: CameraReport| CameraReport {
+            picture: Some(PictureFacts {
+                state: PictureState::Frozen,
+                since: secs_ago(600),
+            }),
+            ..r
+        };
+        let starving = frozen(CameraReport {
+            is_live: false,
+            ..active("c")
+        });
+        assert_eq!(camera_state(&starving, true), CameraState::Starving);
+        let offline = frozen(with_status("c", CameraStatus::Offline, None));
+        assert_eq!(camera_state(&offline, true), CameraState::Inactive);
+        let starting = frozen(with_status("c", CameraStatus::Starting, None));
+        assert_eq!(camera_state(&starting, true), CameraState::Starting);
+        assert_eq!(
+            camera_state(&frozen(active("c")), false),
+            CameraState::Inactive
+        );
+    }
+
+    #[test]
+    fn a_frozen_picture_makes_the_license_partially_active_with_its_time_in_utc() {
+        let since = Utc.with_ymd_and_hms(2026, 11, 23, 9, 42, 0).unwrap();
+        let e = eval(
+            &[
+                active("camera-1"),
+                with_picture("camera-2", PictureState::Frozen, since),
+            ],
+            &[],
+        );
+        assert_eq!(e.status, LicenseStatus::PartiallyActive);
+        assert_eq!(e.reasons, ["camera-2 picture frozen since 09:42 UTC"]);
+        let report = with_picture("camera-2", PictureState::Frozen, since);
+        assert_eq!(
+            camera_reason(&report, CameraState::Degraded).as_deref(),
+            Some("camera-2 picture frozen since 09:42 UTC")
+        );
+    }
+
+    #[test]
+    fn the_picture_reason_speaks_the_cameras_time_zone_and_names_an_earlier_day() {
+        let berlin = CameraReport {
+            timezone: Some(chrono_tz::Europe::Berlin),
+            ..with_picture(
+                "camera-2",
+                PictureState::Black,
+                Utc.with_ymd_and_hms(2026, 11, 23, 9, 42, 0).unwrap(),
+            )
+        };
+        assert_eq!(
+            eval(&[berlin], &[]).reasons,
+            ["camera-2 picture black since 10:42"]
+        );
+        let days_ago = with_picture("camera-3", PictureState::Uniform, secs_ago(2 * 86_400));
+        assert_eq!(
+            eval(&[days_ago], &[]).reasons,
+            ["camera-3 picture uniform since 2026-11-21 10:00 UTC"]
+        );
+    }
+
+    #[test]
+    fn a_bad_picture_and_bad_health_give_both_reasons() {
+        let report = CameraReport {
+            health: 30,
+            ..with_picture("camera-1", PictureState::Frozen, secs_ago(300))
+        };
+        assert_eq!(
+            eval(&[report], &[]).reasons,
+            [
+                "camera-1 health 30 (bad)",
+                "camera-1 picture frozen since 09:55 UTC"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_wire_picture_and_time_zone_reach_the_rules() {
+        let wire: streamwatch_protocol::CameraReport = serde_json::from_str(
+            r#"{"status": "running", "is_live": true, "health": 90, "timezone": "Europe/Berlin",
+                "picture": {"state": "frozen", "since": "2026-11-23T09:42:00Z", "checked_at": "2026-11-23T09:59:00Z"}}"#,
+        )
+        .unwrap();
+        let report = CameraReport::from_wire("camera-2", &wire, now());
+        assert_eq!(report.timezone, Some(chrono_tz::Europe::Berlin));
+        assert!(report.picture_is_bad());
+        assert_eq!(camera_state(&report, true), CameraState::Degraded);
     }
 }

@@ -46,6 +46,10 @@ pub enum ApiError {
     /// 415 with a specific explanation.
     #[error("unsupported media type: {0}")]
     UnsupportedMediaTypeDetail(String),
+    /// 507: storing the request would take the tenant over a configured size bound (camera
+    /// snapshots). Not worth retrying until something is freed or the bound is raised.
+    #[error("insufficient storage: {0}")]
+    InsufficientStorage(String),
     /// Everything else: 401, 403, 404, 409, 422, 429, 503 or 500 (see [`ApiError::parts`]).
     #[error(transparent)]
     App(#[from] AppError),
@@ -83,6 +87,12 @@ impl ApiError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
                 "Unsupported media type",
+                d.clone(),
+            ),
+            Self::InsufficientStorage(d) => (
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficient-storage",
+                "Insufficient storage",
                 d.clone(),
             ),
             Self::App(Unauthorized(d)) => (
@@ -174,7 +184,9 @@ impl From<crate::accounts::AccountError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, slug, title, detail) = self.parts();
-        if status.is_server_error() {
+        // A full tenant (507) is the tenant's condition, logged where it is decided; the rest
+        // of 5xx are ours.
+        if status.is_server_error() && !matches!(self, ApiError::InsufficientStorage(_)) {
             tracing::error!(error = ?self, "request failed");
         }
         let errors = match &self {

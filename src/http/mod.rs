@@ -16,6 +16,7 @@ pub mod notifications;
 pub mod openapi;
 pub mod quiet;
 pub mod session;
+pub mod snapshots;
 pub mod status;
 pub mod users;
 
@@ -50,6 +51,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(licenses::router())
         .merge(agent_tokens::router())
         .merge(ingest::router())
+        .merge(snapshots::router())
         .merge(status::router())
         .merge(notifications::router())
         .merge(quiet::router())

@@ -21,6 +21,7 @@ pub mod licenses;
 pub mod notifications;
 pub mod outbox;
 pub mod rollup;
+pub mod snapshots;
 pub mod status;
 pub mod tenants;
 pub mod users;

@@ -15,6 +15,7 @@ use crate::{
     domain::{
         Role,
         quiet::{Quiet, QuietReason},
+        snapshot::SnapshotKind,
         status::human_duration,
     },
     store::{agent_tokens, instances::Bucket},
@@ -23,8 +24,9 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::{
     Form,
-    extract::{Path, State},
-    http::StatusCode,
+    body::Body,
+    extract::{Path, Query, State},
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
@@ -54,6 +56,14 @@ pub struct CameraRow {
     pub buffered: String,
     pub bitrate: String,
     pub last_error: String,
+    /// The picture state ("frozen since 10:42", "ok", "not checked").
+    pub picture: String,
+    /// The picture is black, uniform or frozen.
+    pub picture_bad: bool,
+    /// The latest snapshot's URL (with its ETag as a cache buster), if one was uploaded.
+    pub snapshot: Option<String>,
+    /// The URL of the snapshot taken when the last bad picture began, if any.
+    pub bad_snapshot: Option<String>,
 }
 
 pub struct NotificationRow {
@@ -154,6 +164,25 @@ pub async fn activity(
         Some(q) => Some(quiet_text(&state, &s, q).await),
         None => None,
     };
+    let snapshots = match app::snapshots::of_license(&state, s.tenant_id, id).await {
+        Ok(rows) => rows,
+        Err(e) => return failure(e),
+    };
+    let snapshot_url = |camera: &str, kind: SnapshotKind| {
+        snapshots
+            .iter()
+            .find(|m| m.camera_id == camera && m.kind == kind.as_str())
+            .map(|m| {
+                // The ETag's start in the URL: a new picture is a new URL, so the browser's
+                // cached copy (max-age) never hides it.
+                let version = hex::encode(m.sha256.get(..8).unwrap_or_default());
+                let query = match kind {
+                    SnapshotKind::Latest => format!("v={version}"),
+                    SnapshotKind::Bad => format!("kind=bad&v={version}"),
+                };
+                format!("/licenses/{id}/cameras/{camera}/snapshot?{query}")
+            })
+    };
     let tokens = if s.can_edit() {
         match with_tenant(&state, &s, async |tx| {
             agent_tokens::list(tx, s.tenant_id, id).await
@@ -226,7 +255,6 @@ pub async fn activity(
             .cameras
             .into_iter()
             .map(|c| CameraRow {
-                id: c.camera_id,
                 url: c.url.unwrap_or_default(),
                 last_activity: ago(Some(c.last_activity_at), now),
                 health: if c.health < 0 {
@@ -254,6 +282,20 @@ pub async fn activity(
                 buffered: num(c.video_feed.buffered_pct, " %"),
                 bitrate: num(c.video_feed.bitrate_kbps, " kbit/s"),
                 last_error: c.last_error.unwrap_or_default(),
+                picture: match &c.picture {
+                    None => "not checked".to_owned(),
+                    Some(p) if p.state.is_bad() => format!(
+                        "{} since {} ({})",
+                        p.state,
+                        local(p.since, s.tz),
+                        ago(Some(p.since), now)
+                    ),
+                    Some(p) => p.state.to_string(),
+                },
+                picture_bad: c.picture.as_ref().is_some_and(|p| p.state.is_bad()),
+                snapshot: snapshot_url(&c.camera_id, SnapshotKind::Latest),
+                bad_snapshot: snapshot_url(&c.camera_id, SnapshotKind::Bad),
+                id: c.camera_id,
             })
             .collect(),
         chart: Chart::new(&buckets, s.tz),
@@ -562,4 +604,46 @@ mod tests {
              <polyline class=\"line\" points=\"\"/></svg>"
         );
     }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SnapshotQuery {
+    kind: Option<String>,
+}
+
+/// A camera's snapshot for the page's thumbnails and their full-size view, with the session's
+/// tenant (the same answer and caching as the API's
+/// `GET /api/v1/licenses/{id}/cameras/{camera_id}/snapshot`).
+pub async fn camera_snapshot(
+    State(state): State<AppState>,
+    s: UiSession,
+    Path((id, camera_id)): Path<(String, String)>,
+    Query(q): Query<SnapshotQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let (Ok(id), Ok(kind)) = (
+        id.parse::<Uuid>(),
+        SnapshotKind::parse(q.kind.as_deref().unwrap_or("latest")),
+    ) else {
+        return not_found(&s);
+    };
+    let snapshot = match app::snapshots::read(&state, s.tenant_id, id, &camera_id, kind).await {
+        Ok(snapshot) => snapshot,
+        Err(AppError::NotFound) => return not_found(&s),
+        Err(e) => return failure(e),
+    };
+    let if_none_match = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok());
+    let answer = app::snapshots::answer(snapshot, if_none_match);
+    let mut response = match answer.jpeg {
+        Some(jpeg) => Response::new(Body::from(jpeg)),
+        None => StatusCode::NOT_MODIFIED.into_response(),
+    };
+    for (name, value) in answer.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::from_str(&value)) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }

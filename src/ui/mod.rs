@@ -54,6 +54,7 @@ pub const PAGES: &[&str] = &[
     "/licenses/{id}/snooze",
     "/licenses/{id}/snooze/end",
     "/licenses/{id}/acknowledge",
+    "/licenses/{id}/cameras/{camera_id}/snapshot",
     "/maintenance-windows",
     "/maintenance-windows/{id}/delete",
     "/users",
@@ -101,6 +102,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/licenses/{id}/snooze", post(activity::snooze))
         .route("/licenses/{id}/snooze/end", post(activity::end_snooze))
         .route("/licenses/{id}/acknowledge", post(activity::acknowledge))
+        .route(
+            "/licenses/{id}/cameras/{camera_id}/snapshot",
+            get(activity::camera_snapshot),
+        )
         .route(
             "/maintenance-windows",
             get(maintenance::maintenance_page).post(maintenance::create_window),

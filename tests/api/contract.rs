@@ -205,6 +205,20 @@ async fn every_documented_operation_is_exercised_and_answers_as_documented(pool:
     app.get("/api/v1/streams/-/status", owner)
         .await
         .assert_status(200);
+    // Snapshots (SPEC section 7): an agent's upload, read back by the tenant.
+    let upload = app
+        .client
+        .put(format!("{}/api/v1/ingest/snapshots/camera-1", app.address))
+        .bearer_auth(&agent)
+        .header("content-type", "image/jpeg")
+        .body(include_bytes!("../fixtures/snapshot.jpg").to_vec());
+    app.send(upload).await.assert_status(204);
+    app.get(
+        &format!("/api/v1/licenses/{id}/cameras/camera-1/snapshot"),
+        owner,
+    )
+    .await
+    .assert_status(200);
     let settings = format!("/api/v1/licenses/{id}/notification-settings");
     app.get(&settings, owner).await.assert_status(200);
     let body = json!({"enabled": true, "inactivity_interval_seconds": 3600,

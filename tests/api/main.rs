@@ -38,6 +38,7 @@ mod retention;
 mod routing_settings;
 mod schema;
 mod smtp;
+mod snapshots;
 mod status;
 mod token_cache;
 mod tokens;
