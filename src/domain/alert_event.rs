@@ -110,6 +110,12 @@ pub struct EventCamera {
     pub state: String,
     /// Why it is not active (`None` for an active camera).
     pub reason: Option<String>,
+    /// The camera's latest snapshot on the web UI (SPEC section 7: alerts that name a camera
+    /// link to its picture); the page asks for a login like every other. Filled in when the
+    /// event is sent (stored episodes predate it); it answers 404 until the agent has uploaded
+    /// a snapshot of the camera.
+    #[serde(default)]
+    pub snapshot_url: Option<String>,
 }
 
 /// The event JSON of SPEC section 5a.

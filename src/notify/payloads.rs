@@ -499,6 +499,7 @@ mod tests {
                 camera_id: "cam-1".into(),
                 state: "down".into(),
                 reason: Some("no frames".into()),
+                snapshot_url: Some("https://sw.example/licenses/l1/cameras/cam-1/snapshot".into()),
             }],
             acknowledge_url: (!test && !t.is_recovery())
                 .then(|| "https://sw.example/ack?token=t0k".into()),
@@ -684,6 +685,7 @@ mod tests {
                 camera_id: format!("camera-{i:04}"),
                 state: "down".into(),
                 reason: Some("no frames for a long while".into()),
+                snapshot_url: None,
             })
             .collect();
         let body = one(&pd(), &e).json();

@@ -502,6 +502,7 @@ impl Context {
                                 streamwatch_protocol::redact::redact_urls_in_text,
                             )
                     }),
+                    snapshot_url: None,
                 })
                 .collect();
             instances.insert((t, l), (at, lines, reports));
@@ -574,10 +575,17 @@ impl Context {
         let episode = self.episodes.get(&(row.tenant_id, row.episode_id));
         let event_type = EventType::from_outbox_kind(&row.kind)?;
         let partial = episode.is_some_and(|e| e.kind == "partial");
-        let cameras = match episode {
+        let mut cameras = match episode {
             Some(e) if partial && !event_type.is_recovery() => e.cameras.clone(),
             _ => license.reports.clone(),
         };
+        for camera in &mut cameras {
+            // Camera ids are validated at ingest (`[A-Za-z0-9._-]`): safe in a path as they are.
+            camera.snapshot_url = Some(format!(
+                "{public_url}/licenses/{}/cameras/{}/snapshot",
+                row.license_id, camera.camera_id
+            ));
+        }
         Some(AlertEvent {
             id: row.id,
             event_type,

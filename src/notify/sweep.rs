@@ -452,6 +452,7 @@ impl CameraLevel {
                         camera_id: id.clone(),
                         state: state.as_str().to_owned(),
                         reason: Some(reason),
+                        snapshot_url: None,
                     })
                 })
                 .collect();

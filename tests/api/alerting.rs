@@ -513,6 +513,15 @@ async fn a_partial_episode_opens_names_the_camera_reminds_and_recovers(pool: PgP
             .contains("connection refused"),
         "{cameras:?}"
     );
+    // The camera links to its picture on the web UI (SPEC section 7).
+    let link = cameras[0]["snapshot_url"].as_str().unwrap();
+    assert!(
+        link.ends_with(&format!(
+            "/licenses/{}/cameras/camera-2/snapshot",
+            alert.json["license"]["id"].as_str().unwrap()
+        )),
+        "{link}"
+    );
     let mails = w.smtp.messages();
     assert_eq!(mails.len(), 1);
     assert!(

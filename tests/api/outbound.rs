@@ -62,6 +62,10 @@ fn event(t: EventType) -> AlertEvent {
                 camera_id: "cam-2".into(),
                 state: "down".into(),
                 reason: Some("no frames for 10 minutes".into()),
+                snapshot_url: Some(format!(
+                    "https://sw.example/licenses/{}/cameras/cam-2/snapshot",
+                    Uuid::nil()
+                )),
             }]
         } else {
             vec![]
