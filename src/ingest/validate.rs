@@ -91,6 +91,15 @@ const FILE_NUMBERS: &[NumberLimit] = &[
     }),
     num("total_seconds", 1e12, |c| c.file_processing.total_seconds),
 ];
+/// Within `picture` (SPEC section 7); a camera without one reads as unknown (`-1`).
+const PICTURE_NUMBERS: &[NumberLimit] = &[
+    num("luma_mean", 255.0, |c| {
+        c.picture.as_ref().map_or(-1.0, |p| p.luma_mean)
+    }),
+    num("change_pct", 100.0, |c| {
+        c.picture.as_ref().map_or(-1.0, |p| p.change_pct)
+    }),
+];
 /// Within `webhooks`.
 const WEBHOOK_INTEGERS: &[IntegerLimit] = &[int("cached", 0, I32_MAX, |c| c.webhooks.cached)];
 
@@ -310,6 +319,19 @@ impl Walker {
                 self.number(fp, l.field, &p, l.max);
             }
         }
+        // `null` is no picture, as serde reads it.
+        let picture = cam.get("picture").filter(|v| !v.is_null());
+        if let Some(pic) = self.object(picture, &format!("{pointer}/picture"), false) {
+            let p = format!("{pointer}/picture");
+            // Any state string: a newer agent's state reads as `unknown` (docs/PROTOCOL.md).
+            self.string(pic, "state", &p, true);
+            for key in ["since", "checked_at"] {
+                self.timestamp(pic, key, &p, true);
+            }
+            for l in PICTURE_NUMBERS {
+                self.number(pic, l.field, &p, l.max);
+            }
+        }
         if let Some(wh) = self.object(cam.get("webhooks"), &format!("{pointer}/webhooks"), false) {
             let p = format!("{pointer}/webhooks");
             self.one_of(wh, "status", &p, &["ok", "failing", "none"], false);
@@ -378,9 +400,13 @@ fn typed_checks_pass(batch: &HeartbeatBatch, bounds: TimeBounds) -> bool {
             && hb.cameras.iter().all(|(id, c)| {
                 is_valid_camera_id(id)
                     && bounds.contains_all(&[c.last_frame_at, c.started_at, c.last_restart_at])
+                    && c.picture
+                        .as_ref()
+                        .is_none_or(|p| bounds.contains_all(&[Some(p.since), Some(p.checked_at)]))
                     && CAMERA_NUMBERS
                         .iter()
                         .chain(FILE_NUMBERS)
+                        .chain(PICTURE_NUMBERS)
                         .all(|l| l.holds(c))
                     && CAMERA_INTEGERS
                         .iter()

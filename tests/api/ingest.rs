@@ -411,6 +411,34 @@ fn bad_input_cases() -> Vec<Case> {
             &["/heartbeats/0/cameras/a~1b"],
         ),
         case(
+            "a picture with its measures out of range and a time far in the future",
+            with_camera(
+                "camera-1",
+                &json!({"status": "running", "picture": {"state": "frozen",
+                    "since": "2999-01-01T00:00:00Z", "checked_at": "2026-12-03T10:00:00Z",
+                    "luma_mean": 300.0, "change_pct": -5.0}}),
+            ),
+            422,
+            &[
+                "/heartbeats/0/cameras/camera-1/picture/since",
+                "/heartbeats/0/cameras/camera-1/picture/luma_mean",
+                "/heartbeats/0/cameras/camera-1/picture/change_pct",
+            ],
+        ),
+        case(
+            "a picture without its state and times",
+            with_camera(
+                "camera-1",
+                &json!({"status": "running", "picture": {"luma_mean": 3.0}}),
+            ),
+            422,
+            &[
+                "/heartbeats/0/cameras/camera-1/picture/state",
+                "/heartbeats/0/cameras/camera-1/picture/since",
+                "/heartbeats/0/cameras/camera-1/picture/checked_at",
+            ],
+        ),
+        case(
             "an unknown camera status",
             with_camera("camera-1", &json!({"status": "dancing"})),
             422,
