@@ -10,6 +10,7 @@
 //!     ├─▶ webhook workers (signed POSTs,      ├─▶ state (seq) + spool (fsync)   /status/ /monitor
 //!     │    disk cache, retries)               └─▶ POST batches to the server    /api/... and /
 //!     └─▶ wakes the pusher early
+//!   uploader (every 5 s): changed snapshots ─▶ PUT to the server (snapshot spool while away)
 //! ```
 //!
 //! Shutdown is a [`CancellationToken`] passed in (main cancels it on SIGINT/SIGTERM): every task
@@ -23,6 +24,7 @@ use crate::push::{Pusher, SharedPushStatus, Store};
 use crate::snapshots::Sampler;
 use crate::spool::{Spool, SpoolLimits};
 use crate::state::AgentState;
+use crate::upload::Uploader;
 use crate::webhooks::{
     self, Dispatcher, Event, EventAgent, EventPayload, Transitions, WebhookBoard,
 };
@@ -190,6 +192,12 @@ impl Agent {
             shutdown.clone(),
         )));
 
+        let upload_cameras = cameras.clone();
+        let cameras_with_snapshots = cameras
+            .entries
+            .iter()
+            .filter(|e| e.takes_snapshots())
+            .count();
         let api = ApiState {
             cameras,
             version: VERSION.to_owned(),
@@ -212,6 +220,14 @@ impl Agent {
         }));
 
         tasks.push(tokio::spawn(pusher.run(early, shutdown.clone())));
+        if cameras_with_snapshots > 0 {
+            let uploader = Uploader::new(
+                config.central.clone(),
+                &config.agent.state_dir,
+                &upload_cameras,
+            )?;
+            tasks.push(tokio::spawn(uploader.run(shutdown.child_token())));
+        }
 
         tracing::info!(
             cameras = config.cameras.len(),

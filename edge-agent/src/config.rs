@@ -142,6 +142,12 @@ impl Central {
         self.join("api/v1/ingest/heartbeats")
     }
 
+    /// `PUT` target of a camera's snapshot (camera ids are safe path segments: see
+    /// `streamwatch_protocol::is_valid_camera_id`).
+    pub fn snapshot_upload_url(&self, camera_id: &str) -> Url {
+        self.join(&format!("api/v1/ingest/snapshots/{camera_id}"))
+    }
+
     /// The server's liveness probe, for the dashboard's connectivity check.
     pub fn healthz_url(&self) -> Url {
         self.join("healthz")
@@ -1288,6 +1294,10 @@ events = ["camera.offline", "camera.online", "camera.starving", "camera.degraded
         assert_eq!(
             config.central.healthz_url().as_str(),
             "https://sw.example.com/base/healthz"
+        );
+        assert_eq!(
+            config.central.snapshot_upload_url("cam-1").as_str(),
+            "https://sw.example.com/base/api/v1/ingest/snapshots/cam-1"
         );
         assert_eq!(config.agent.hostname, "box-1");
         assert_eq!(config.cameras[0].timezone, chrono_tz::Europe::Berlin);

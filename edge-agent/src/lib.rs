@@ -17,11 +17,15 @@
 //! - [`health`]: the SPEC section 4 score, liveness and camera condition (pure).
 //! - [`picture`]: picture health (`ok`, `black`, `uniform`, `frozen`, `unknown`) from decoded
 //!   luma planes (pure).
+//! - [`decode`]: one keyframe into a luma picture: H.264 in-process (OpenH264), other codecs
+//!   through the system's ffmpeg.
 //! - [`snapshots`]: once per interval, one picture per camera: classified, kept as JPEG in
 //!   memory and in `state_dir/snapshots/`.
 //! - [`cameras`]: snapshot + health → the shapes of heartbeats and of the local API.
 //! - [`state`] and [`spool`]: the instance id, the sequence, and the on-disk spool.
 //! - [`push`]: heartbeats every interval, batches to the server, backoff.
+//! - [`upload`]: the cameras' changed snapshots to the server, at most one a minute each,
+//!   spooled (newest only) while it is away.
 //! - [`webhooks`]: signed events on camera transitions, cached on disk when delivery fails.
 //! - [`local_api`]: `/status/`, `/monitor`, `/api/streams/...` and the dashboard.
 //! - [`agent`]: wires it all and runs it until shutdown.
@@ -33,6 +37,7 @@ pub mod agent;
 pub mod backoff;
 pub mod cameras;
 pub mod config;
+pub mod decode;
 pub mod health;
 pub mod local_api;
 pub mod metrics;
@@ -42,6 +47,7 @@ pub mod snapshots;
 pub mod sources;
 pub mod spool;
 pub mod state;
+pub mod upload;
 pub mod webhooks;
 
 /// A `reqwest` error with its causes in one line, for logs and `last_error`s. Its own message

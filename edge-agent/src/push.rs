@@ -507,7 +507,7 @@ impl Pusher {
 }
 
 /// The `detail` of a problem+json answer (or a short piece of the body), for logs.
-async fn problem_detail(response: reqwest::Response) -> String {
+pub(crate) async fn problem_detail(response: reqwest::Response) -> String {
     let text = response.text().await.unwrap_or_default();
     let detail = serde_json::from_str::<serde_json::Value>(&text)
         .ok()

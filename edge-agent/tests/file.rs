@@ -10,11 +10,12 @@ mod support;
 
 use std::{
     path::{Path, PathBuf},
-    sync::OnceLock,
+    sync::{Arc, OnceLock},
     time::Duration,
 };
 use streamwatch_agent::{
     metrics::CameraMetrics,
+    snapshots::PictureSlot,
     sources::file::{self, FileOptions},
 };
 use streamwatch_protocol::CameraStatus;
@@ -39,6 +40,7 @@ fn clip() -> &'static Path {
 
 struct Camera {
     metrics: CameraMetrics,
+    pictures: Arc<PictureSlot>,
     shutdown: CancellationToken,
     task: Option<JoinHandle<()>>,
 }
@@ -46,15 +48,18 @@ struct Camera {
 impl Camera {
     fn start(path: &Path, options: FileOptions) -> Self {
         let metrics = CameraMetrics::new();
+        let pictures = Arc::new(PictureSlot::default());
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(file::run(
             path.to_owned(),
             options,
             metrics.clone(),
+            pictures.clone(),
             shutdown.clone(),
         ));
         Self {
             metrics,
+            pictures,
             shutdown,
             task: Some(task),
         }
@@ -227,4 +232,66 @@ async fn shutdown_stops_a_playing_file_promptly() {
     let frames = snapshot(&camera.metrics).frames_total;
     camera.stop().await;
     assert!(frames > 0);
+}
+
+/// The mean luma of a decoded picture.
+fn mean_luma(picture: &streamwatch_agent::picture::LumaImage) -> f64 {
+    picture.data().iter().map(|&b| f64::from(b)).sum::<f64>() / picture.data().len() as f64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h264_file_hands_over_a_decoded_keyframe_when_a_picture_is_wanted() {
+    let camera = Camera::start(clip(), FileOptions::default());
+    // One keyframe a second: a picture well within the sampler's longest wait.
+    let picture = camera
+        .pictures
+        .request(Duration::from_secs(5))
+        .await
+        .expect("a decoded picture within 5 s");
+    assert_eq!((picture.width(), picture.height()), (320, 240));
+    let luma = mean_luma(&picture);
+    assert!(
+        (40.0..220.0).contains(&luma),
+        "testsrc2 is colourful: {luma}"
+    );
+    // Asked again, it decodes again (a later keyframe).
+    let again = camera.pictures.request(Duration::from_secs(5)).await;
+    assert!(again.is_some());
+    camera.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h265_file_is_decoded_through_ffmpeg() {
+    support::require_tool("ffmpeg", "ffmpeg");
+    let dir = TempDir::new("hevc-clip");
+    let path = dir.path().join("hevc.mp4");
+    let output = std::process::Command::new("ffmpeg")
+        .args(["-y", "-loglevel", "error", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=320x240:rate=25")
+        .args([
+            "-t",
+            "3",
+            "-c:v",
+            "libx265",
+            "-x265-params",
+            "keyint=25:log-level=error",
+        ])
+        .args(["-tag:v", "hev1", "-pix_fmt", "yuv420p"])
+        .arg(&path)
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        output.status.success(),
+        "ffmpeg could not make an H.265 clip: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let camera = Camera::start(&path, FileOptions::default());
+    let picture = camera
+        .pictures
+        .request(Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|| panic!("a picture within 5 s: {:#?}", snapshot(&camera.metrics)));
+    assert_eq!((picture.width(), picture.height()), (320, 240));
+    assert!((40.0..220.0).contains(&mean_luma(&picture)));
+    camera.stop().await;
 }

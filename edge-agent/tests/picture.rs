@@ -17,6 +17,7 @@ use std::{
 use support::require_tool;
 
 const INTERVAL: Duration = Duration::from_secs(5);
+const LOAD_SLACK: Duration = Duration::from_secs(20);
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -186,9 +187,11 @@ listen = "127.0.0.1:{listen}"
         if seen == expected {
             break status;
         }
+        // Two intervals on a quiet machine; the slack is for a loaded one (the whole suite runs
+        // in parallel on two cores in CI): the test asserts that the states come, not how fast.
         assert!(
-            started.elapsed() < 2 * INTERVAL,
-            "not within two intervals: {seen:?}\nstatus: {status:#}\nagent output:\n{}",
+            started.elapsed() < 2 * INTERVAL + LOAD_SLACK,
+            "not within two intervals (and the slack): {seen:?}\nstatus: {status:#}\nagent output:\n{}",
             agent.output()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -10,9 +10,10 @@
 
 mod support;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 use streamwatch_agent::{
     metrics::{CameraMetrics, Snapshot},
+    snapshots::PictureSlot,
     sources::{
         rtsp::{self, RtspOptions, Transport},
         tls::TlsOptions,
@@ -34,7 +35,14 @@ impl Camera {
     fn start(url: url::Url, options: RtspOptions) -> Self {
         let metrics = CameraMetrics::new();
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(rtsp::run(url, options, metrics.clone(), shutdown.clone()));
+        let pictures = Arc::new(PictureSlot::default());
+        let task = tokio::spawn(rtsp::run(
+            url,
+            options,
+            metrics.clone(),
+            pictures,
+            shutdown.clone(),
+        ));
         Self {
             metrics,
             shutdown,

@@ -5,14 +5,24 @@
 //! else (no HTTP, no pushing), lets them connect during `--warmup`, then measures this process
 //! over `--seconds`: CPU time (utime + stime from `/proc/self/stat`), VmRSS and VmHWM (from
 //! `/proc/self/status`), and each camera's frames. Prints one JSON object on stdout.
+//!
+//! With `--snapshots SECONDS` each camera also gets the agent's snapshot sampler
+//! ([`Sampler`]), as `agent run` starts it: one keyframe decoded, classified, encoded as JPEG
+//! and written to `--snapshot-dir` per camera and interval (issue 19).
 
 use anyhow::{Context, bail};
 use chrono::Utc;
 use clap::Parser;
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::{
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 use streamwatch_agent::{
     metrics::CameraMetrics,
+    picture::PictureSettings,
+    snapshots::{CameraPicture, Sampler},
     sources::rtsp::{self, RtspOptions, Transport},
 };
 use streamwatch_protocol::CameraStatus;
@@ -44,6 +54,12 @@ struct Args {
     /// Clock ticks per second of `/proc/*/stat` (`getconf CLK_TCK`).
     #[arg(long, default_value_t = 100)]
     clk_tck: u64,
+    /// Snapshot interval in seconds (0: no snapshots, the issue 4 benchmark).
+    #[arg(long, default_value_t = 0)]
+    snapshots: u64,
+    /// Where the snapshots go (default: a folder under the system temp dir, removed at the end).
+    #[arg(long)]
+    snapshot_dir: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -100,6 +116,12 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         });
     }
     let cameras: Vec<CameraMetrics> = (0..args.count).map(|_| CameraMetrics::new()).collect();
+    let pictures: Vec<Arc<CameraPicture>> = (0..args.count)
+        .map(|_| Arc::new(CameraPicture::default()))
+        .collect();
+    let snapshot_dir = args.snapshot_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("agent-bench-snapshots-{}", std::process::id()))
+    });
     let mut tasks = Vec::new();
     for (i, metrics) in cameras.iter().enumerate() {
         let url = url::Url::parse(&args.url_template.replace("{}", &i.to_string()))
@@ -112,8 +134,20 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             url,
             options,
             metrics.clone(),
+            pictures[i].slot.clone(),
             shutdown.clone(),
         )));
+        if args.snapshots > 0 {
+            let interval = Duration::from_secs(args.snapshots);
+            let sampler = Sampler::new(
+                format!("cam{i}"),
+                PictureSettings::default(),
+                interval,
+                pictures[i].clone(),
+                snapshot_dir.clone(),
+            );
+            tasks.push(tokio::spawn(sampler.run(interval, shutdown.clone())));
+        }
     }
 
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
@@ -138,8 +172,16 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let per_camera: Vec<_> = snapshots
         .iter()
         .zip(&frames_before)
-        .map(|(s, before)| {
+        .zip(&pictures)
+        .map(|((s, before), picture)| {
             json!({
+                "picture_state": picture.report().map(|r| r.state.as_str()),
+                "snapshot": picture.snapshot().map(|s| json!({
+                    "taken_at": s.taken_at.to_rfc3339(),
+                    "width": s.width,
+                    "height": s.height,
+                    "jpeg_bytes": s.jpeg.len(),
+                })),
                 "status": s.status.as_str(),
                 "fps": (s.frames_total - before) as f64 / elapsed,
                 "declared_fps": s.declared_fps,
@@ -159,6 +201,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         "running": running,
         "transport": args.transport,
         "runtime": args.runtime,
+        "snapshot_interval_seconds": args.snapshots,
         "seconds": elapsed,
         "cpu_seconds": cpu_seconds,
         "cpu_pct_of_one_core": 100.0 * cpu_seconds / elapsed,
@@ -167,6 +210,9 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         "per_camera": per_camera,
     });
     print_report(&report);
+    if args.snapshot_dir.is_none() {
+        std::fs::remove_dir_all(&snapshot_dir).ok();
+    }
     Ok(())
 }
 

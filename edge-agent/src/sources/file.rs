@@ -1,7 +1,11 @@
 //! `file://` sources: an MP4 read at real-time speed (or `speed` times faster), like a camera
-//! that replays a recording. Nothing is decoded: the `mp4` crate gives each video sample's
-//! timestamp and size, and the task waits until the sample's time has come before counting it
-//! as a frame.
+//! that replays a recording. The `mp4` crate gives each video sample's timestamp and size, and
+//! the task waits until the sample's time has come before counting it as a frame.
+//!
+//! Snapshots: while the camera's sampler wants a picture, the next sync sample (keyframe) is
+//! decoded when its time comes ([`crate::decode`]): H.264 in-process from the sample and the
+//! `avcC` parameter sets; any other codec by the system's ffmpeg, which reads the file itself
+//! at the sample's time.
 //!
 //! Progress goes to `file_processing` (`processed_seconds` of `total_seconds`, media time). A
 //! looped file (the default) starts again from its first sample, progress back at 0. A file that
@@ -14,13 +18,19 @@
 //! caught there and reported as a corrupt file.
 
 use super::rtsp::{RECONNECT_BASE, RECONNECT_CAP};
-use crate::{backoff::Backoff, metrics::CameraMetrics};
+use crate::{
+    backoff::Backoff,
+    decode::{Keyframe, KeyframeDecoder, START_CODE, avcc_to_annex_b},
+    metrics::CameraMetrics,
+    snapshots::PictureSlot,
+};
 use chrono::Utc;
 use mp4::{Mp4Reader, TrackType};
 use std::{
     fs::File,
     io::BufReader,
     path::{Path, PathBuf},
+    sync::Arc,
     time::Duration,
 };
 use streamwatch_protocol::CameraStatus;
@@ -49,14 +59,17 @@ impl Default for FileOptions {
 /// Samples read from disk per trip to the blocking pool.
 const BATCH: u32 = 32;
 
-/// Replays `path` until `shutdown` is cancelled, writing what it measures into `metrics`.
+/// Replays `path` until `shutdown` is cancelled, writing what it measures into `metrics` and
+/// handing a decoded keyframe to `pictures` whenever it wants one.
 pub async fn run(
     path: PathBuf,
     options: FileOptions,
     metrics: CameraMetrics,
+    pictures: Arc<PictureSlot>,
     shutdown: CancellationToken,
 ) {
     let span = tracing::info_span!("file", path = %path.display());
+    let decoder = KeyframeDecoder::new(pictures, span.clone());
     async move {
         let speed = if options.speed.is_finite() && options.speed > 0.0 {
             options.speed
@@ -70,7 +83,7 @@ pub async fn run(
             let outcome = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return,
-                outcome = play(&path, speed, options.looped, &metrics, &mut played_frames) => outcome,
+                outcome = play(&path, speed, options.looped, &metrics, &decoder, &mut played_frames) => outcome,
             };
             match outcome {
                 Ok(()) => {
@@ -106,6 +119,7 @@ async fn play(
     speed: f64,
     looped: bool,
     metrics: &CameraMetrics,
+    decoder: &KeyframeDecoder,
     played_frames: &mut bool,
 ) -> Result<(), String> {
     let owned = path.to_owned();
@@ -121,8 +135,10 @@ async fn play(
         let mut first_start: Option<u64> = None;
         let mut pass_end: f64 = 0.0;
         while next_id <= file.sample_count {
+            // Keyframes are only copied out of a batch while a picture is wanted.
+            let want = decoder.wants_keyframe();
             let (returned, batch) = blocking(path, move || {
-                let batch = file.read_batch(next_id, BATCH);
+                let batch = file.read_batch(next_id, BATCH, want);
                 (file, batch)
             })
             .await?;
@@ -136,6 +152,11 @@ async fn play(
                     .await;
                 metrics.on_frame(Utc::now(), sample.bytes);
                 *played_frames = true;
+                if let Some(keyframe) = sample.keyframe
+                    && decoder.wants_keyframe()
+                {
+                    decoder.decode(keyframe);
+                }
                 let processed = media_at + f64::from(sample.duration) / timescale;
                 pass_end = pass_end.max(processed);
                 metrics.set_file_progress(processed.min(total), total);
@@ -162,18 +183,34 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// What the player needs of one sample.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 struct Sample {
     /// Decode time in track timescale units.
     start_time: u64,
     duration: u32,
     bytes: u64,
+    /// The sample as a keyframe to decode, when it is one and a picture was wanted.
+    keyframe: Option<Keyframe>,
+}
+
+/// How the pictures of a file's video track are decoded.
+#[derive(Debug, Clone)]
+enum Pictures {
+    /// In-process: the `avcC` parameter sets (Annex B) and the NAL length size of the samples.
+    H264 {
+        parameter_sets: Vec<u8>,
+        length_size: usize,
+    },
+    /// Any other codec (or an `avcC` without parameter sets): ffmpeg reads the file.
+    Ffmpeg,
 }
 
 /// An opened MP4 and its video track.
 struct Mp4File {
     reader: Mp4Reader<BufReader<File>>,
+    path: PathBuf,
     display: String,
+    pictures: Pictures,
     track_id: u32,
     timescale: u32,
     sample_count: u32,
@@ -191,13 +228,37 @@ impl Mp4File {
             .len();
         let reader = Mp4Reader::read_header(BufReader::new(file), size)
             .map_err(|e| format!("{display} is not a readable MP4: {e}"))?;
-        let (track_id, timescale, sample_count, duration) = reader
+        let track = reader
             .tracks()
             .values()
             .filter(|t| matches!(t.track_type(), Ok(TrackType::Video)))
-            .map(|t| (t.track_id(), t.timescale(), t.sample_count(), t.duration()))
-            .min_by_key(|(id, ..)| *id)
+            .min_by_key(|t| t.track_id())
             .ok_or_else(|| format!("{display} has no video track"))?;
+        let (track_id, timescale, sample_count, duration) = (
+            track.track_id(),
+            track.timescale(),
+            track.sample_count(),
+            track.duration(),
+        );
+        let pictures = match &track.trak.mdia.minf.stbl.stsd.avc1 {
+            Some(avc1) if !avc1.avcc.sequence_parameter_sets.is_empty() => {
+                let avcc = &avc1.avcc;
+                let mut parameter_sets = Vec::new();
+                for nal in avcc
+                    .sequence_parameter_sets
+                    .iter()
+                    .chain(&avcc.picture_parameter_sets)
+                {
+                    parameter_sets.extend_from_slice(&START_CODE);
+                    parameter_sets.extend_from_slice(&nal.bytes);
+                }
+                Pictures::H264 {
+                    parameter_sets,
+                    length_size: usize::from(avcc.length_size_minus_one & 0x03) + 1,
+                }
+            }
+            _ => Pictures::Ffmpeg,
+        };
         if timescale == 0 || sample_count == 0 {
             return Err(format!("{display}: the video track has no samples"));
         }
@@ -205,7 +266,9 @@ impl Mp4File {
         let declared_fps = (total_seconds > 0.0).then(|| f64::from(sample_count) / total_seconds);
         Ok(Self {
             reader,
+            path: path.to_owned(),
             display,
+            pictures,
             track_id,
             timescale,
             sample_count,
@@ -214,8 +277,14 @@ impl Mp4File {
         })
     }
 
-    /// Reads up to `max` samples from `first` (1-based), checking that their data is there.
-    fn read_batch(&mut self, first: u32, max: u32) -> Result<Vec<Sample>, String> {
+    /// Reads up to `max` samples from `first` (1-based), checking that their data is there;
+    /// with `want_keyframes`, sync samples come with their picture to decode.
+    fn read_batch(
+        &mut self,
+        first: u32,
+        max: u32,
+        want_keyframes: bool,
+    ) -> Result<Vec<Sample>, String> {
         let last = first.saturating_add(max - 1).min(self.sample_count);
         (first..=last)
             .map(|id| match self.reader.read_sample(self.track_id, id) {
@@ -223,11 +292,41 @@ impl Mp4File {
                     start_time: s.start_time,
                     duration: s.duration,
                     bytes: s.bytes.len() as u64,
+                    keyframe: (want_keyframes && s.is_sync)
+                        .then(|| self.keyframe(id, &s))
+                        .flatten(),
                 }),
                 Ok(None) => Err(format!("{}: sample {id} is missing", self.display)),
                 Err(e) => Err(format!("{}: cannot read sample {id}: {e}", self.display)),
             })
             .collect()
+    }
+
+    /// The keyframe to decode for sync sample `id`; `None` (logged) if its data is corrupt:
+    /// the next keyframe is tried.
+    fn keyframe(&self, id: u32, sample: &mp4::Mp4Sample) -> Option<Keyframe> {
+        match &self.pictures {
+            Pictures::H264 {
+                parameter_sets,
+                length_size,
+            } => {
+                let mut annex_b = parameter_sets.clone();
+                match avcc_to_annex_b(&sample.bytes, *length_size, &mut annex_b) {
+                    Ok(()) => Some(Keyframe::H264(annex_b)),
+                    Err(e) => {
+                        tracing::warn!(file = %self.display, sample = id, error = e, "corrupt keyframe; trying the next one");
+                        None
+                    }
+                }
+            }
+            Pictures::Ffmpeg => {
+                let pts = sample.start_time as f64 + f64::from(sample.rendering_offset);
+                Some(Keyframe::File {
+                    path: self.path.clone(),
+                    seconds: pts / f64::from(self.timescale),
+                })
+            }
+        }
     }
 }
 

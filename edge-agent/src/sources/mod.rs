@@ -1,7 +1,8 @@
 //! Camera sources. Each runs as one task per camera until shutdown and writes what it measures
 //! into the camera's [`CameraMetrics`](crate::metrics::CameraMetrics). A source that can decode
-//! pictures hands one to its [`PictureSlot`] whenever the snapshot sampler wants one (today the
-//! simulated source; RTSP and file sources do not decode yet).
+//! pictures hands one to its [`PictureSlot`] whenever the snapshot sampler wants one: RTSP and
+//! file sources decode a keyframe of their stream ([`crate::decode`]), the simulated source
+//! draws one; relayed cameras have none.
 //!
 //! Contract for every source (the rest of the agent relies on it):
 //! - `run(...)` returns only when `shutdown` is cancelled; failures are recorded with
@@ -16,6 +17,7 @@
 //! | `simulated://?fps=25&faults=...` | [`simulated`] |
 
 pub mod file;
+pub mod keyframe;
 pub mod rtsp;
 pub mod simulated;
 pub mod stream_status;
@@ -50,7 +52,7 @@ pub fn spawn(
                 tls: tls.clone(),
                 ..rtsp::RtspOptions::default()
             };
-            tokio::spawn(rtsp::run(url.clone(), options, metrics, shutdown))
+            tokio::spawn(rtsp::run(url.clone(), options, metrics, pictures, shutdown))
         }
         Source::File {
             path,
@@ -61,7 +63,13 @@ pub fn spawn(
                 speed: *speed,
                 looped: *looped,
             };
-            tokio::spawn(file::run(path.clone(), options, metrics, shutdown))
+            tokio::spawn(file::run(
+                path.clone(),
+                options,
+                metrics,
+                pictures,
+                shutdown,
+            ))
         }
         Source::StreamStatus {
             status_url,

@@ -1,4 +1,5 @@
-//! `rtsp://` sources through the `retina` crate: RTP is received and measured, never decoded.
+//! `rtsp://` sources through the `retina` crate: RTP is received and measured; one keyframe
+//! per snapshot interval is decoded for the picture health.
 //!
 //! One task per camera runs [`run`]: DESCRIBE, SETUP of the first video stream, PLAY, then it
 //! reads RTP packets until the session fails, stalls or the agent shuts down. On a failure it
@@ -21,6 +22,15 @@
 //!   against arrival times;
 //! - declared fps: the SDP's `a=framerate`, if any.
 //!
+//! # Snapshots
+//!
+//! When the camera's sampler wants a picture ([`KeyframeDecoder::wants_keyframe`]), the
+//! packets of the same session also go through a small depacketizer
+//! ([`super::keyframe`]) until a complete keyframe has arrived, which is then decoded off this
+//! loop ([`crate::decode`]: H.264 in-process, H.265 through ffmpeg). No second session is
+//! opened to the camera. The rest of the time each packet costs one atomic load and one store
+//! more.
+//!
 //! # Stalls
 //!
 //! A frozen camera (or a `kill -STOP`ped server) keeps the TCP connection open and sends nothing.
@@ -37,14 +47,18 @@
 //! nor our logs. retina 0.4 has no TLS: for `rtsps://` the agent makes the TLS connection itself
 //! and relays it to retina over loopback ([`super::tls`]).
 
+use super::keyframe::{KeyframeAssembler, RtpCodec};
 use super::tls::{self, Relay, TlsOptions};
-use crate::{backoff::Backoff, metrics::CameraMetrics};
+use crate::{
+    backoff::Backoff, decode::KeyframeDecoder, metrics::CameraMetrics, snapshots::PictureSlot,
+};
 use chrono::Utc;
 use futures::StreamExt;
 use retina::client::{
     Credentials, PacketItem, PlayOptions, Session, SessionOptions, SetupOptions,
     TcpTransportOptions, UdpTransportOptions,
 };
+use retina::codec::{ParametersRef, VideoParametersCodec};
 use std::{sync::Arc, time::Duration};
 use streamwatch_protocol::{CameraStatus, redact_url, redact_urls_in_text};
 use tokio::time::Instant;
@@ -91,7 +105,8 @@ impl Default for RtspOptions {
 pub(crate) const RECONNECT_BASE: Duration = Duration::from_secs(1);
 pub(crate) const RECONNECT_CAP: Duration = Duration::from_secs(30);
 
-/// Ingests `url` until `shutdown` is cancelled, writing what it measures into `metrics`.
+/// Ingests `url` until `shutdown` is cancelled, writing what it measures into `metrics` and
+/// handing a decoded keyframe to `pictures` whenever it wants one.
 ///
 /// Never returns before shutdown: failures become `on_failure` + backoff + `on_restart`. A URL
 /// that can never work (another scheme, no host, `rtsps://` over UDP, an unreadable
@@ -101,6 +116,7 @@ pub async fn run(
     url: Url,
     options: RtspOptions,
     metrics: CameraMetrics,
+    pictures: Arc<PictureSlot>,
     shutdown: CancellationToken,
 ) {
     // Attached to the few events of a session rather than entered on every poll (one per
@@ -121,13 +137,20 @@ pub async fn run(
             "tls_verify = false: the camera's certificate is not checked (encrypted, but not authenticated)"
         );
     }
+    let mut decoder = KeyframeDecoder::new(pictures, span.clone());
     let mut backoff = Backoff::new(RECONNECT_BASE, RECONNECT_CAP);
     loop {
         let mut received_frames = false;
+        let mut camera = Camera {
+            metrics: &metrics,
+            decoder: &mut decoder,
+            span: &span,
+            received_frames: &mut received_frames,
+        };
         let failure = tokio::select! {
             biased;
             () = shutdown.cancelled() => return,
-            failure = ingest(&target, &options, &metrics, &span, &mut received_frames) => failure,
+            failure = ingest(&target, &options, &mut camera) => failure,
         };
         if received_frames {
             // The camera worked: a new outage starts again with the short delay.
@@ -168,25 +191,20 @@ impl Failure {
     }
 }
 
+/// What a session writes to: the camera's metrics and decoder, the log span, and whether a
+/// frame arrived.
+struct Camera<'a> {
+    metrics: &'a CameraMetrics,
+    decoder: &'a mut KeyframeDecoder,
+    span: &'a tracing::Span,
+    received_frames: &'a mut bool,
+}
+
 /// One session, from the connection until it fails. Sets `received_frames` once a frame
 /// arrived.
-async fn ingest(
-    target: &Target,
-    options: &RtspOptions,
-    metrics: &CameraMetrics,
-    span: &tracing::Span,
-    received_frames: &mut bool,
-) -> Failure {
+async fn ingest(target: &Target, options: &RtspOptions, camera: &mut Camera<'_>) -> Failure {
     let Some(tls) = &target.tls else {
-        return session(
-            target.url.clone(),
-            target,
-            options,
-            metrics,
-            span,
-            received_frames,
-        )
-        .await;
+        return session(target.url.clone(), target, options, camera).await;
     };
     let bound = options.connect_timeout;
     let relay = match tokio::time::timeout(bound, Relay::start(&target.url, tls.clone())).await {
@@ -206,7 +224,7 @@ async fn ingest(
         }
     };
     let url = relay.local_url(&target.url);
-    let failure = session(url, target, options, metrics, span, received_frames).await;
+    let failure = session(url, target, options, camera).await;
     // retina only sees the loopback side close; the reason is on the TLS side.
     relay.error().map_or(failure, Failure::offline)
 }
@@ -216,10 +234,9 @@ async fn session(
     url: Url,
     target: &Target,
     options: &RtspOptions,
-    metrics: &CameraMetrics,
-    span: &tracing::Span,
-    received_frames: &mut bool,
+    camera: &mut Camera<'_>,
 ) -> Failure {
+    let (metrics, span) = (camera.metrics, camera.span);
     let bound = options.connect_timeout;
     let session_options = SessionOptions::default()
         .creds(target.creds.clone())
@@ -240,6 +257,7 @@ async fn session(
         .map(f64::from)
         .filter(|fps| fps.is_finite() && *fps > 0.0);
     let clock_rate = f64::from(stream.clock_rate_hz().max(1));
+    let mut keyframes = keyframe_assembler(stream);
     let transport = match options.transport {
         Transport::Tcp => retina::client::Transport::Tcp(TcpTransportOptions::default()),
         Transport::Udp => retina::client::Transport::Udp(UdpTransportOptions::default()),
@@ -277,9 +295,23 @@ async fn session(
                     let arrival = pkt.ctx().received().saturating_duration_since(started);
                     let rtp_ts = pkt.timestamp().timestamp();
                     jitter.on_packet(arrival.as_secs_f64(), rtp_ts);
+                    match &mut keyframes {
+                        Ok(assembler) if camera.decoder.wants_keyframe() => {
+                            if let Some(keyframe) =
+                                assembler.push(rtp_ts, pkt.payload(), pkt.mark(), pkt.loss())
+                            {
+                                camera.decoder.decode(keyframe);
+                            }
+                        }
+                        Ok(assembler) => assembler.skip(rtp_ts),
+                        Err(reason) if camera.decoder.wants_keyframe() => {
+                            camera.decoder.unsupported(reason);
+                        }
+                        Err(_) => {}
+                    }
                     let closed = frames.push(rtp_ts, pkt.payload().len(), pkt.mark());
                     if closed.iter().any(Option::is_some) {
-                        *received_frames = true;
+                        *camera.received_frames = true;
                         last_frame = Instant::from_std(pkt.ctx().received());
                         let counts = std::mem::take(&mut packets);
                         metrics.on_rtp_frames(
@@ -308,6 +340,27 @@ async fn session(
             }
         }
     }
+}
+
+/// The keyframe catcher for `stream`, with the parameter sets of its SDP; or why its pictures
+/// cannot be decoded.
+fn keyframe_assembler(stream: &retina::client::Stream) -> Result<KeyframeAssembler, String> {
+    let codec = RtpCodec::from_encoding_name(stream.encoding_name()).ok_or_else(|| {
+        format!(
+            "the camera sends {} video, and the agent decodes only H.264 and H.265",
+            stream.encoding_name()
+        )
+    })?;
+    let sdp: Vec<&[u8]> = match stream.parameters() {
+        Some(ParametersRef::Video(video)) => match video.codec_params() {
+            VideoParametersCodec::H264 { sps, pps } => vec![sps, pps],
+            VideoParametersCodec::H265 { vps, sps, pps } => vec![vps, sps, pps],
+            _ => Vec::new(),
+        },
+        // In-band parameter sets only (allowed by RFC 6184 and RFC 7798).
+        _ => Vec::new(),
+    };
+    Ok(KeyframeAssembler::new(codec, &sdp))
 }
 
 /// Runs one RTSP request with a time bound and turns its error into a [`Failure`].

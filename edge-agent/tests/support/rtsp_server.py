@@ -9,12 +9,20 @@ Usage:
   rtsp_server.py --port PORT [--mount /test] [--count N] [--credentials USER:PASSWORD]
                  [--tls-cert CERT.pem --tls-key KEY.pem]
                  (--live-fps FPS | --file CLIP.mp4 | --launch PIPELINE)
+                 [--mount-launch MOUNT PIPELINE]... [--switch-after SECONDS
+                 --switch ELEMENT.PROPERTY=VALUE...]
 
 --live-fps  live H.264 from videotestsrc + x264enc at FPS frames per second (one encoder per client);
 --file      a pre-encoded H.264 MP4 streamed at real time without re-encoding (cheap: the
             benchmark uses it so that the server costs little next to the clients);
 --launch    any gst-rtsp-server launch line (its payloader must be named pay0).
 --count N   mounts N copies: MOUNT0 .. MOUNT{N-1} (default: one mount at MOUNT itself).
+--mount-launch MOUNT PIPELINE  one more mount with its own launch line (repeatable; alone, it
+            replaces --live-fps/--file/--launch).
+--switch-after SECONDS, --switch ELEMENT.PROPERTY=VALUE  SECONDS after a client's pipeline is
+            built, set PROPERTY of the element named ELEMENT in it (if it has one) to VALUE, e.g.
+            `--switch cam.pattern=smpte` turns `videotestsrc name=cam pattern=black` into colour
+            bars: a camera whose picture recovers.
 --credentials  require Basic authentication with these credentials.
 --tls-cert, --tls-key  serve RTSP over TLS only (rtsps://) with this certificate and key (PEM;
             needs glib-networking, which Debian installs with GStreamer).
@@ -57,7 +65,7 @@ def main():
     parser.add_argument("--address", default="127.0.0.1")
     parser.add_argument("--mount", default="/test")
     parser.add_argument("--count", type=int, default=0)
-    source = parser.add_mutually_exclusive_group(required=True)
+    source = parser.add_mutually_exclusive_group()
     source.add_argument("--live-fps", type=int)
     source.add_argument("--file")
     source.add_argument("--launch")
@@ -66,7 +74,24 @@ def main():
     parser.add_argument("--credentials", help="USER:PASSWORD required (Basic auth)")
     parser.add_argument("--tls-cert", help="PEM certificate (chain): serve rtsps:// only")
     parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    parser.add_argument("--mount-launch", nargs=2, action="append", default=[],
+                        metavar=("MOUNT", "PIPELINE"))
+    parser.add_argument("--switch-after", type=float)
+    parser.add_argument("--switch", action="append", default=[],
+                        metavar="ELEMENT.PROPERTY=VALUE")
     args = parser.parse_args()
+    if not (args.live_fps or args.file or args.launch or args.mount_launch):
+        print("one of --live-fps, --file, --launch or --mount-launch is required", file=sys.stderr)
+        sys.exit(2)
+    switches = []
+    for spec in args.switch:
+        target, _, value = spec.partition("=")
+        element, _, prop = target.partition(".")
+        if not (element and prop and value) or args.switch_after is None:
+            print(f"--switch {spec}: expected ELEMENT.PROPERTY=VALUE with --switch-after",
+                  file=sys.stderr)
+            sys.exit(2)
+        switches.append((element, prop, value))
     if bool(args.tls_cert) != bool(args.tls_key):
         print("--tls-cert and --tls-key go together", file=sys.stderr)
         sys.exit(2)
@@ -100,12 +125,30 @@ def main():
                 print(f"cannot use the TLS certificate: {err.message}", file=sys.stderr)
                 sys.exit(2)
         server.set_auth(auth)
+    def switch_later(_factory, media):
+        bin_ = media.get_element()
+
+        def apply():
+            for element, prop, value in switches:
+                target = bin_.get_by_name(element)
+                if target is not None:
+                    Gst.util_set_object_arg(target, prop, value)
+            return False  # once
+
+        GLib.timeout_add(int(args.switch_after * 1000), apply)
+
     mounts = server.get_mount_points()
-    line = launch_line(args)
-    names = [f"{args.mount}{i}" for i in range(args.count)] if args.count else [args.mount]
-    for name in names:
+    lines = []
+    if args.live_fps or args.file or args.launch:
+        line = launch_line(args)
+        names = [f"{args.mount}{i}" for i in range(args.count)] if args.count else [args.mount]
+        lines = [(name, line) for name in names]
+    lines += [(name, line) for name, line in args.mount_launch]
+    for name, line in lines:
         factory = GstRtspServer.RTSPMediaFactory()
         factory.set_launch(line)
+        if switches:
+            factory.connect("media-configure", switch_later)
         # Every client gets its own pipeline: a file restarts from its beginning per client.
         factory.set_shared(False)
         if args.credentials or args.tls_cert:
